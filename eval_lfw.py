@@ -1,0 +1,120 @@
+"""Score a FaceNet model on LFW pairs: 10-fold accuracy, threshold, VAL@FAR, AUC, EER and ROC.
+
+    python eval_lfw.py --lfw-dir ../shared/data/lfw --pairs ../shared/data/lfw_meta/pairs.txt
+"""
+import argparse
+import datetime
+import json
+import os
+import sys
+
+from utils.errors import FacenetError
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--lfw-dir", default="lfw", help="LFW image folder: <dir>/<name>/<name>_NNNN.jpg "
+                   "(default: %(default)s)")
+    p.add_argument("--pairs", default="model_data/lfw_pair.txt",
+                   help="LFW View 2 pairs file, LF or CRLF (default: %(default)s)")
+    p.add_argument("--model-path", default=None,
+                   help="weights (.weights.h5, .keras or legacy .h5); default: the pretrained model")
+    p.add_argument("--backbone", default=None, choices=["mobilenet", "inception_resnetv1"],
+                   help="network of --model-path (default: from its card, else mobilenet)")
+    p.add_argument("--preprocessing", default=None, choices=["scale01", "standardize"],
+                   help="pixel transform (default: from the model card, else scale01)")
+    p.add_argument("--crop", default="lfw",
+                   help="'lfw' (the fixed face box of 250x250 LFW images), 'none', or "
+                        "x0,y0,x1,y1 fractions (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=64, help="images per batch (default: 64)")
+    p.add_argument("--flip", action="store_true",
+                   help="add the embedding of the mirrored image to each embedding")
+    p.add_argument("--skip-missing", action="store_true",
+                   help="score the pairs whose images exist instead of stopping at a missing one")
+    p.add_argument("--far", type=float, default=1e-3, help="FAR for VAL (default: 1e-3)")
+    p.add_argument("--roc", default="logs/roc.png", help="ROC curve PNG (default: %(default)s)")
+    p.add_argument("--report", default="logs/eval_lfw.json",
+                   help="JSON report (default: %(default)s)")
+    p.add_argument("--update-card", action="store_true",
+                   help="store the measured threshold and accuracy in the model's card")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = p.parse_args(argv)
+    if args.batch_size < 1:
+        p.error(f"--batch-size must be at least 1, got {args.batch_size}")
+    return args
+
+
+def format_report(r):
+    lines = [f"Pairs: {r['pairs']}   images embedded: {r['images']}   missing images: "
+             f"{r['missing_images']}   flip: {r['flip']}   time: {r['wall_seconds']:.1f} s"]
+    if "accuracy_mean" in r:
+        lines += [
+            f"Accuracy: {100 * r['accuracy_mean']:.2f}% +- {100 * r['accuracy_std']:.2f}% "
+            f"(std over {len(r['folds']['fold'])} folds; standard error "
+            f"{100 * r['accuracy_sem']:.2f}%)",
+            f"Threshold: {r['threshold_mean']:.3f} +- {r['threshold_std']:.3f}",
+            f"VAL: {100 * r['val_mean']:.2f}% +- {100 * r['val_std']:.2f}% @ FAR = "
+            f"{100 * r['far_mean']:.3f}% (target {r['far_target']:g})",
+        ]
+    lines += [f"Best single threshold on all pairs: {r['best_threshold']:.2f} "
+              f"({100 * r['best_threshold_accuracy']:.2f}%)",
+              f"AUC: {r['auc']:.4f}   EER: {100 * r['eer']:.2f}%"]
+    return "\n".join(lines)
+
+
+def update_card(predictor, report, command):
+    from facenet.weights import card_path_for, read_card
+    from utils.fileio import write_json_atomic
+
+    card = read_card(predictor.model_path)
+    if card is None:
+        raise FacenetError(f"{predictor.model_path} has no card to update "
+                           f"({card_path_for(predictor.model_path)})")
+    card["threshold"] = round(report["threshold_mean"], 4)
+    card["lfw"] = {k: report[k] for k in ("accuracy_mean", "accuracy_std", "threshold_mean",
+                                          "threshold_std", "val_mean", "val_std", "far_target",
+                                          "auc", "eer", "pairs", "flip", "wall_seconds")}
+    card["lfw"].update(crop=predictor.crop, command=command,
+                       measured=datetime.date.today().isoformat())
+    write_json_atomic(card_path_for(predictor.model_path), card)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        from facenet import Facenet
+        from facenet.evaluation import evaluate_lfw
+        from utils.plots import plot_roc
+
+        predictor = Facenet(model_path=args.model_path, backbone=args.backbone,
+                            preprocessing=args.preprocessing, crop=args.crop,
+                            batch_size=args.batch_size)
+        report = evaluate_lfw(predictor, args.lfw_dir, args.pairs, flip=args.flip,
+                              skip_missing=args.skip_missing, progress=not args.no_progress,
+                              far_target=args.far)
+    except (FacenetError, ValueError) as e:
+        sys.exit(f"error: {e}")
+    print(format_report(report))
+    roc = report.pop("roc")
+    report.pop("distances"), report.pop("same")
+    if args.roc:
+        plot_roc(roc["fpr"], roc["tpr"], report["auc"], args.roc,
+                 title=f"LFW ROC, {os.path.basename(predictor.model_path)}")
+        print(f"ROC curve: {args.roc}")
+    report.update(model_path=predictor.model_path, crop=args.crop, lfw_dir=args.lfw_dir,
+                  pairs_file=args.pairs)
+    if args.report:
+        from utils.fileio import write_json_atomic
+
+        write_json_atomic(args.report, report)
+        print(f"Report: {args.report}")
+    if args.update_card:
+        command = "python eval_lfw.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        update_card(predictor, report, command)
+        print(f"Card updated: threshold {report['threshold_mean']:.4f}")
+    return report
+
+
+if __name__ == "__main__":
+    main()

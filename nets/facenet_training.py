@@ -1,0 +1,70 @@
+"""Training math of the original, by SPEC's formulas: triplet loss, learning-rate schedules, and
+the learning rate fitted to the batch size."""
+import math
+
+from keras import ops
+
+NOMINAL_BATCH = 64  # nbs: the batch size the base learning rates are meant for
+LR_LIMITS = {"adam": (3e-4, 1e-3), "sgd": (5e-4, 1e-1)}
+LR_DECAY_TYPES = ("cos", "step")
+
+
+def triplet_loss(alpha=0.2):
+    """Loss on a batch laid out as [anchors; positives; negatives] of equal thirds.
+
+    l = ||a - p|| - ||a - n|| + alpha (Euclidean, not squared);
+    loss = sum(max(l, 0)) / max(1, number of triplets with l > 0).
+    """
+
+    def _triplet_loss(y_true, y_pred):
+        n = ops.shape(y_pred)[0] // 3
+        anchor, positive, negative = y_pred[:n], y_pred[n:2 * n], y_pred[2 * n:3 * n]
+        # max(., 1e-12) keeps the gradient finite if two embeddings coincide; it changes no
+        # distance above 1e-6.
+        pos_dist = ops.sqrt(ops.maximum(ops.sum(ops.square(anchor - positive), axis=-1), 1e-12))
+        neg_dist = ops.sqrt(ops.maximum(ops.sum(ops.square(anchor - negative), axis=-1), 1e-12))
+        basic = pos_dist - neg_dist + alpha
+        active = ops.sum(ops.cast(basic > 0, y_pred.dtype))
+        return ops.sum(ops.maximum(basic, 0.0)) / ops.maximum(active, 1.0)
+
+    _triplet_loss.__name__ = "triplet_loss"
+    return _triplet_loss
+
+
+def fit_learning_rates(batch_size, init_lr, min_lr, optimizer="adam"):
+    """(Init_lr_fit, Min_lr_fit): the base rates scaled by batch/64 and clipped to the
+    optimizer's limits."""
+    if optimizer not in LR_LIMITS:
+        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {sorted(LR_LIMITS)}")
+    low, high = LR_LIMITS[optimizer]
+    init_fit = min(max(batch_size / NOMINAL_BATCH * init_lr, low), high)
+    min_fit = min(max(batch_size / NOMINAL_BATCH * min_lr, low * 1e-2), high * 1e-2)
+    return init_fit, min_fit
+
+
+def get_lr_scheduler(lr_decay_type, lr, min_lr, total_iters, warmup_iters_ratio=0.1,
+                     warmup_lr_ratio=0.1, no_aug_iter_ratio=0.3, step_num=10):
+    """A function epoch -> learning rate ("cos": warm-up, cosine, flat tail; "step": 10 steps)."""
+    if lr_decay_type == "cos":
+        warmup_total = min(max(warmup_iters_ratio * total_iters, 1), 3)
+        warmup_start = max(warmup_lr_ratio * lr, 1e-6)
+        no_aug = min(max(no_aug_iter_ratio * total_iters, 1), 15)
+
+        def schedule(iters):
+            if iters <= warmup_total:
+                return (lr - warmup_start) * (iters / float(warmup_total)) ** 2 + warmup_start
+            if iters >= total_iters - no_aug:
+                return min_lr
+            return min_lr + 0.5 * (lr - min_lr) * (1.0 + math.cos(
+                math.pi * (iters - warmup_total) / (total_iters - warmup_total - no_aug)))
+
+        return schedule
+    if lr_decay_type == "step":
+        decay_rate = (min_lr / lr) ** (1 / (step_num - 1))
+        step_size = total_iters / step_num
+
+        def schedule(iters):
+            return lr * decay_rate ** (iters // step_size)
+
+        return schedule
+    raise ValueError(f"unknown lr_decay_type {lr_decay_type!r}; choose one of {list(LR_DECAY_TYPES)}")

@@ -1,0 +1,37 @@
+"""Print a FaceNet model's layers, parameter count and FLOPs at a given input size.
+
+    python summary.py --backbone inception_resnetv1 --input-size 160
+"""
+import argparse
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--backbone", default="mobilenet", choices=["mobilenet", "inception_resnetv1"])
+    p.add_argument("--input-size", type=int, default=160, help="input side (default: 160)")
+    p.add_argument("--mode", default="predict", choices=["predict", "train"])
+    p.add_argument("--num-classes", type=int, default=10575,
+                   help="classes of the train-mode classifier (default: CASIA-WebFace's 10575)")
+    p.add_argument("--no-layers", action="store_true", help="print only the totals")
+    args = p.parse_args(argv)
+
+    from nets.facenet import facenet
+    from utils.model_stats import model_stats
+
+    try:
+        model = facenet((args.input_size, args.input_size, 3), num_classes=args.num_classes,
+                        backbone=args.backbone, mode=args.mode)
+    except ValueError as e:
+        p.error(str(e))
+    if not args.no_layers:
+        model.summary(line_length=110)
+    s = model_stats(model)
+    print(f"{args.backbone} {args.mode} at {args.input_size}x{args.input_size}: "
+          f"{s['params']:,} parameters ({s['trainable_params']:,} trainable), "
+          f"{s['flops'] / 1e9:.2f} GFLOPs per image")
+    return s
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Helpers: images, LFW pairs and metrics, errors, atomic file writes."""

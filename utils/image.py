@@ -1,0 +1,145 @@
+"""Image loading and preprocessing: any file or mode in, a model-ready float array out.
+
+- `load_image` accepts a path, a PIL image or an array; honours EXIF orientation; converts every
+  mode (grey, RGBA, CMYK, palette, 16-bit) to 8-bit RGB; raises ImageLoadError naming the file.
+- `letterbox` is the original's resize: keep the aspect ratio, BICUBIC, centred on grey 128.
+- `PREPROCESSING` maps a model card's preprocessing name to its pixel transform.
+"""
+import os
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from utils.errors import ImageLoadError
+
+GREY = (128, 128, 128)
+# The centre box of a 250x250 LFW (deep-funneled) image that holds the face, as fractions.
+LFW_CROP = (55 / 250, 58 / 250, 195 / 250, 198 / 250)
+MAX_PIXELS = 8000 * 8000 * 2  # larger images are refused rather than decoded (decompression bombs)
+
+
+def _to_rgb(image):
+    """Any PIL mode -> 8-bit RGB (16-bit and float greys are rescaled, alpha on grey)."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
+        arr = np.clip(arr / top * 255.0, 0, 255).astype(np.uint8)
+        image = Image.fromarray(arr, mode="L")
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA"):
+        canvas = Image.new("RGB", image.size, GREY)
+        canvas.paste(image.convert("RGBA"), mask=image.convert("RGBA").getchannel("A"))
+        return canvas
+    return image.convert("RGB")
+
+
+def load_image(source):
+    """Return an RGB PIL image from a path, PIL image or HxW / HxWxC array."""
+    if isinstance(source, Image.Image):
+        return _to_rgb(ImageOps.exif_transpose(source) or source)
+    if isinstance(source, np.ndarray):
+        arr = source
+        if arr.ndim == 3 and arr.shape[2] == 1:
+            arr = arr[:, :, 0]
+        if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
+            raise ImageLoadError(f"array of shape {arr.shape} is not an HxW, HxWx3 or HxWx4 image")
+        if arr.dtype != np.uint8:
+            scale = 255.0 if arr.dtype.kind == "f" and arr.max(initial=0) <= 1.0 else 1.0
+            arr = np.clip(arr.astype(np.float64) * scale, 0, 255).astype(np.uint8)
+        return _to_rgb(Image.fromarray(arr))
+    path = os.fspath(source)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                if image.width * image.height > MAX_PIXELS:
+                    raise ImageLoadError(f"{path}: {image.width}x{image.height} is too large")
+                image.seek(0)  # first frame of a GIF or multi-page TIFF
+                image.load()
+                image = ImageOps.exif_transpose(image) or image
+                return _to_rgb(image)
+    except ImageLoadError:
+        raise
+    except FileNotFoundError:
+        raise ImageLoadError(f"image not found: {path}") from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombWarning,
+            Image.DecompressionBombError) as e:
+        raise ImageLoadError(f"cannot read image {path}: {e}") from None
+
+
+def crop_fraction(image, box):
+    """Crop a box given as fractions (x0, y0, x1, y1) of the image size."""
+    w, h = image.size
+    x0, y0, x1, y1 = box
+    return image.crop((round(x0 * w), round(y0 * h), round(x1 * w), round(y1 * h)))
+
+
+def letterbox(image, size):
+    """Resize keeping the aspect ratio (BICUBIC) and centre on a grey canvas of `size` (w, h)."""
+    w, h = image.size
+    tw, th = size
+    scale = min(tw / w, th / h)
+    nw, nh = max(1, int(round(w * scale))), max(1, int(round(h * scale)))
+    resized = image.resize((nw, nh), Image.BICUBIC)
+    canvas = Image.new("RGB", (tw, th), GREY)
+    canvas.paste(resized, ((tw - nw) // 2, (th - nh) // 2))
+    return canvas
+
+
+def resize_image(image, size, letterbox_image=True):
+    return letterbox(image, size) if letterbox_image else image.resize(size, Image.BICUBIC)
+
+
+def scale01(batch):
+    """The original's preprocessing: x / 255."""
+    return np.asarray(batch, dtype=np.float32) / 255.0
+
+
+def standardize(batch):
+    """Per-image standardisation, as the pretrained FaceNet expects:
+    (x - mean) / max(std, 1/sqrt(size)) over each image's pixels and channels."""
+    x = np.asarray(batch, dtype=np.float32)
+    axes = tuple(range(1, x.ndim))
+    mean = x.mean(axis=axes, keepdims=True)
+    std = x.std(axis=axes, keepdims=True)
+    size = np.prod(x.shape[1:])
+    return (x - mean) / np.maximum(std, 1.0 / np.sqrt(size))
+
+
+PREPROCESSING = {"scale01": scale01, "standardize": standardize}
+
+
+def get_preprocessing(name):
+    if name not in PREPROCESSING:
+        raise ValueError(f"unknown preprocessing {name!r}; choose one of {sorted(PREPROCESSING)}")
+    return PREPROCESSING[name]
+
+
+def parse_crop(crop):
+    """None / 'none' / 'lfw' / 'x0,y0,x1,y1' (fractions) -> a box or None."""
+    if crop is None or crop == "none":
+        return None
+    if crop == "lfw":
+        return LFW_CROP
+    if isinstance(crop, str):
+        try:
+            box = tuple(float(v) for v in crop.split(","))
+        except ValueError:
+            box = ()
+    else:
+        box = tuple(float(v) for v in crop)
+    if len(box) != 4 or not (0 <= box[0] < box[2] <= 1 and 0 <= box[1] < box[3] <= 1):
+        raise ValueError(f"crop must be 'none', 'lfw' or 'x0,y0,x1,y1' fractions with "
+                         f"0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1, got {crop!r}")
+    return box
+
+
+def prepare_image(source, input_shape, letterbox_image=True, crop=None):
+    """Load, optionally crop, and resize one image to a uint8 (H, W, 3) array."""
+    image = load_image(source)
+    if crop is not None:
+        image = crop_fraction(image, crop)
+    h, w = input_shape[:2]
+    return np.asarray(resize_image(image, (w, h), letterbox_image), dtype=np.uint8)

@@ -1,0 +1,27 @@
+"""Model size and cost: parameter counts and FLOPs (2 x multiply-adds of convolutions and dense
+layers, the convention of the original's summary.py figures)."""
+import numpy as np
+
+
+def layer_flops(layer):
+    import keras
+
+    if isinstance(layer, keras.layers.DepthwiseConv2D):
+        _, h, w, c = layer.output.shape
+        kh, kw = layer.kernel_size
+        return 2 * h * w * kh * kw * c
+    if isinstance(layer, keras.layers.Conv2D):
+        _, h, w, c_out = layer.output.shape
+        kh, kw = layer.kernel_size
+        return 2 * h * w * kh * kw * layer.input.shape[-1] * c_out
+    if isinstance(layer, keras.layers.Dense):
+        return 2 * layer.input.shape[-1] * layer.units
+    return 0
+
+
+def model_stats(model):
+    trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
+    total = int(model.count_params())
+    flops = int(sum(layer_flops(layer) for layer in model.layers))
+    return {"params": total, "trainable_params": trainable,
+            "non_trainable_params": total - trainable, "flops": flops}
