@@ -83,16 +83,18 @@ def update_card(predictor, report, command):
 def main(argv=None):
     args = parse_args(argv)
     try:
+        from facenet.evaluation import evaluate_pairs, load_lfw_pairs
+
+        pairs, n_missing = load_lfw_pairs(args.pairs, args.lfw_dir, args.skip_missing)
         from facenet import Facenet
-        from facenet.evaluation import evaluate_lfw
         from utils.plots import plot_roc
 
         predictor = Facenet(model_path=args.model_path, backbone=args.backbone,
                             preprocessing=args.preprocessing, crop=args.crop,
                             batch_size=args.batch_size)
-        report = evaluate_lfw(predictor, args.lfw_dir, args.pairs, flip=args.flip,
-                              skip_missing=args.skip_missing, progress=not args.no_progress,
-                              far_target=args.far)
+        report = evaluate_pairs(predictor, pairs, flip=args.flip, progress=not args.no_progress,
+                                far_target=args.far)
+        report["missing_images"] = n_missing
     except (FacenetError, ValueError) as e:
         sys.exit(f"error: {e}")
     print(format_report(report))

@@ -56,12 +56,17 @@ def evaluate_pairs(predictor, pairs, batch_size=None, flip=False, progress=True,
     return report
 
 
-def evaluate_lfw(predictor, lfw_dir, pairs_path, batch_size=None, flip=False,
-                 skip_missing=False, progress=True, far_target=1e-3):
-    pairs = read_pairs(pairs_path, lfw_dir)
-    pairs, n_missing = check_images(pairs, skip_missing)
+def load_lfw_pairs(pairs_path, lfw_dir, skip_missing=False):
+    """(pairs whose images exist, number of missing images); checked before any model loads."""
+    pairs, n_missing = check_images(read_pairs(pairs_path, lfw_dir), skip_missing)
     if not pairs:
         raise PairsFileError(f"no pair of {pairs_path} has both images under {lfw_dir}")
+    return pairs, n_missing
+
+
+def evaluate_lfw(predictor, lfw_dir, pairs_path, batch_size=None, flip=False,
+                 skip_missing=False, progress=True, far_target=1e-3):
+    pairs, n_missing = load_lfw_pairs(pairs_path, lfw_dir, skip_missing)
     report = evaluate_pairs(predictor, pairs, batch_size, flip, progress, far_target)
     report["missing_images"] = n_missing
     return report

