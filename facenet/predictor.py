@@ -98,8 +98,6 @@ class Facenet:
 
     def generate(self):
         """Build the network and load the weights (strictly, by layer name)."""
-        import tensorflow as tf
-
         from nets.facenet import facenet
         from nets.weights_io import load_weights
 
@@ -108,6 +106,26 @@ class Facenet:
         self.log(f"{os.path.basename(self.model_path)}: {len(self.load_report.filled)} weighted "
                  f"layers loaded ({self.backbone}, {self.preprocessing}, threshold "
                  f"{self.threshold:.3f}).")
+        self._build_forward()
+
+    @classmethod
+    def from_keras(cls, model, preprocessing="scale01", crop=None, threshold=FALLBACK_THRESHOLD,
+                   batch_size=32, letterbox_image=True):
+        """A predictor over an in-memory embedding model (e.g. during training)."""
+        self = cls.__new__(cls)
+        self.__dict__.update(cls._defaults)
+        self.__dict__.update(preprocessing=preprocessing, crop=crop, threshold=float(threshold),
+                             batch_size=batch_size, letterbox_image=letterbox_image)
+        self.log, self.card, self.model = (lambda *a: None), None, model
+        self.input_shape = tuple(int(s) for s in model.input.shape[1:])
+        self._preprocess = get_preprocessing(preprocessing)
+        self._crop = parse_crop(crop)
+        self._build_forward()
+        return self
+
+    def _build_forward(self):
+        import tensorflow as tf
+
         h, w, c = self.input_shape
         self._forward = tf.function(
             lambda x: self.model(x, training=False),

@@ -1,0 +1,234 @@
+"""Training FaceNet: settings, checks, model, data and the fit, resumable at any epoch."""
+import dataclasses
+import datetime
+import os
+
+from utils.errors import FacenetError
+
+OPTIMIZERS = ("adam", "sgd")
+BACKBONES = ("mobilenet", "inception_resnetv1")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Every constant at the top of the original train.py, with its default."""
+    annotation_path: str = "cls_train.txt"
+    backbone: str = "mobilenet"
+    model_path: str = ""
+    input_shape: tuple = (160, 160, 3)
+    init_epoch: int = 0
+    epochs: int = 100
+    batch_size: int = 96
+    init_lr: float = 1e-3
+    min_lr: float = None  # None: init_lr * 0.01
+    optimizer: str = "adam"
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    lr_decay_type: str = "cos"
+    save_period: int = 1
+    save_dir: str = "logs"
+    num_workers: int = 0  # tf.data decodes in parallel (AUTOTUNE); kept for the original's option
+    lfw_eval: bool = True
+    lfw_dir: str = "lfw"
+    lfw_pairs: str = "model_data/lfw_pair.txt"
+    lfw_crop: str = "none"
+    crop: str = "none"  # face box of the training images, e.g. "lfw" for 250x250 LFW images
+    val_split: float = 0.01
+    seed: int = 0
+    patience: int = 10
+    preprocessing: str = None  # None: the pretrained card's when starting from it, else scale01
+    resume: str = ""
+    verbose: int = 1
+
+
+def check_config(cfg):
+    """Reject impossible settings before anything is built, naming the allowed values."""
+    from nets.facenet import check_input_shape
+    from nets.facenet_training import LR_DECAY_TYPES
+    from utils.dataloader import check_batch_size
+
+    if cfg.backbone not in BACKBONES:
+        raise ValueError(f"unknown backbone {cfg.backbone!r}; choose one of {list(BACKBONES)}")
+    if cfg.optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {cfg.optimizer!r}; choose one of {list(OPTIMIZERS)}")
+    if cfg.lr_decay_type not in LR_DECAY_TYPES:
+        raise ValueError(f"unknown lr_decay_type {cfg.lr_decay_type!r}; "
+                         f"choose one of {list(LR_DECAY_TYPES)}")
+    check_batch_size(cfg.batch_size)
+    check_input_shape(tuple(cfg.input_shape), cfg.backbone)
+    if cfg.init_lr <= 0 or (cfg.min_lr is not None and cfg.min_lr <= 0):
+        raise ValueError(f"learning rates must be positive, got init_lr={cfg.init_lr}, "
+                         f"min_lr={cfg.min_lr}")
+    if not 0 <= cfg.init_epoch < cfg.epochs:
+        raise ValueError(f"need 0 <= init_epoch < epochs, got {cfg.init_epoch} and {cfg.epochs}")
+    if not 0 <= cfg.val_split < 1:
+        raise ValueError(f"val_split must be in [0, 1), got {cfg.val_split}")
+    if cfg.save_period < 1:
+        raise ValueError(f"save_period must be at least 1, got {cfg.save_period}")
+
+
+def check_writable(folder):
+    """Fail at start, not after hours of training, when checkpoints cannot be written."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        probe = os.path.join(folder, ".write-test")
+        with open(probe, "wb") as f:
+            f.write(b"\0" * 1024)
+        os.remove(probe)
+    except OSError as e:
+        raise FacenetError(f"cannot write to the save folder {folder}: {e}. Choose another "
+                           f"--save-dir or free some space.") from None
+
+
+def load_lines(annotation_path):
+    from utils.annotation import AnnotationError, read_annotation
+
+    entries = read_annotation(annotation_path)
+    missing = [p for _, p in entries if not os.path.exists(p)]
+    if missing:
+        raise AnnotationError(f"{len(missing)} images of {annotation_path} do not exist, e.g. "
+                              f"{missing[:3]}; run txt_annotation.py again")
+    if len({label for label, _ in entries}) < 2:
+        raise AnnotationError(f"{annotation_path} has fewer than 2 classes: nothing to tell apart")
+    return entries
+
+
+def build_model(cfg, num_classes, log=print):
+    import keras
+
+    from nets.facenet import facenet
+    from nets.weights_io import load_weights
+
+    model = facenet(tuple(cfg.input_shape), num_classes=num_classes, backbone=cfg.backbone,
+                    mode="train")
+    if cfg.weight_decay > 0:
+        for layer in model.layers:
+            if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
+                layer.kernel.regularizer = keras.regularizers.L2(cfg.weight_decay)
+            elif isinstance(layer, keras.layers.DepthwiseConv2D):
+                layer.kernel.regularizer = keras.regularizers.L2(cfg.weight_decay)
+    if cfg.model_path and not cfg.resume:
+        report = load_weights(model, cfg.model_path, partial=True)
+        log(f"Start weights: {report}")
+        if not report.filled:
+            raise FacenetError(f"{cfg.model_path} filled no layer of the {cfg.backbone} model")
+    return model
+
+
+def make_lfw_eval(cfg, preprocessing, log=print):
+    """A function model -> LFW accuracy (each distinct image once), or None if LFW is absent."""
+    if not cfg.lfw_eval:
+        return None
+    from facenet.evaluation import evaluate_pairs, load_lfw_pairs
+
+    if not (os.path.isdir(cfg.lfw_dir) and os.path.isfile(cfg.lfw_pairs)):
+        log(f"warning: LFW evaluation skipped: {cfg.lfw_dir} or {cfg.lfw_pairs} not found "
+            f"(pass --lfw-dir and --lfw-pairs, or --no-lfw-eval)")
+        return None
+    pairs, _ = load_lfw_pairs(cfg.lfw_pairs, cfg.lfw_dir)
+
+    def evaluate(model):
+        from facenet.predictor import Facenet
+        from nets.facenet import embedding_model
+
+        predictor = Facenet.from_keras(embedding_model(model), preprocessing, cfg.lfw_crop,
+                                       batch_size=64)
+        report = evaluate_pairs(predictor, pairs, progress=False)
+        return report.get("accuracy_mean", report["best_threshold_accuracy"])
+
+    return evaluate
+
+
+def train(cfg, log=print):
+    """Run (or resume) a training run; returns (run folder, history)."""
+    import keras
+    import numpy as np
+
+    from facenet.weights import read_card
+    from nets.facenet_training import fit_learning_rates, get_lr_scheduler, triplet_loss
+    from utils.callbacks import EpochRecorder, find_resume_state, restore_resume_state
+    from utils.dataloader import split_lines, triplet_dataset
+    from utils.image import parse_crop
+
+    state, state_dir = None, None
+    if cfg.resume:
+        run_dir, state_dir, state = find_resume_state(cfg.resume)
+        saved = state["config"]
+        for key, value in saved.items():  # the run's own settings, except how long and how loud
+            if key not in ("resume", "epochs", "init_epoch", "verbose"):
+                setattr(cfg, key, tuple(value) if key == "input_shape" else value)
+        cfg.epochs = max(cfg.epochs, saved["epochs"]) if cfg.epochs else saved["epochs"]
+        cfg.init_epoch = state["epoch"]
+        if cfg.init_epoch >= cfg.epochs:
+            raise FacenetError(f"{run_dir} already finished {cfg.init_epoch} of {cfg.epochs} "
+                               f"epochs; pass --epochs N to train further")
+        log(f"Resuming {run_dir} at epoch {cfg.init_epoch + 1} of {cfg.epochs}.")
+    check_config(cfg)
+    if not cfg.resume:
+        stamp = datetime.datetime.now().strftime("%Y_%m_%d_%H_%M_%S")
+        run_dir = os.path.join(cfg.save_dir, f"loss_{stamp}")
+    check_writable(run_dir)
+    if cfg.preprocessing is None:
+        card = read_card(cfg.model_path) if cfg.model_path else None
+        cfg.preprocessing = (card or {}).get("preprocessing", "scale01")
+    if cfg.min_lr is None:
+        cfg.min_lr = cfg.init_lr * 0.01
+
+    entries = load_lines(cfg.annotation_path)
+    num_classes = max(label for label, _ in entries) + 1
+    train_lines, val_lines = split_lines(entries, cfg.val_split)
+    batch = cfg.batch_size
+    steps = len(train_lines) // batch
+    if steps == 0:
+        raise FacenetError(f"{len(train_lines)} training images are fewer than one batch of "
+                           f"{batch}; lower --batch-size or add images")
+    val_steps = max(1, len(val_lines) // batch) if val_lines else 0
+
+    model = build_model(cfg, num_classes, log)
+    init_lr, min_lr = fit_learning_rates(batch, cfg.init_lr, cfg.min_lr, cfg.optimizer)
+    if cfg.optimizer == "adam":
+        optimizer = keras.optimizers.Adam(init_lr, beta_1=cfg.momentum)
+    else:
+        optimizer = keras.optimizers.SGD(init_lr, momentum=cfg.momentum, nesterov=True)
+    model.compile(optimizer=optimizer,
+                  loss={"Softmax": "categorical_crossentropy", "Embedding": triplet_loss()})
+    if state_dir:
+        restore_resume_state(model, state_dir)
+    else:
+        state = {"epoch": cfg.init_epoch, "best_val_loss": float("inf"), "wait": 0,
+                 "history": {"loss": [], "val_loss": [], "lr": [], "lfw": []},
+                 "config": dataclasses.asdict(cfg)}
+    state["config"]["epochs"] = cfg.epochs
+
+    crop = parse_crop(cfg.crop)
+    paths = [p for _, p in entries]
+    labels = [label for label, _ in entries]
+    index = {p: i for i, p in enumerate(paths)}
+    train_idx = [index[p] for _, p in train_lines]
+    train_ds = triplet_dataset(
+        [paths[i] for i in train_idx], [labels[i] for i in train_idx], num_classes,
+        cfg.input_shape, batch, steps, cfg.epochs, cfg.init_epoch, cfg.seed, True,
+        cfg.preprocessing, crop=crop)
+    val_ds = None
+    if val_steps:
+        val_ds = triplet_dataset(paths, labels, num_classes, cfg.input_shape, batch, val_steps,
+                                 1, 0, cfg.seed + 1, False, cfg.preprocessing,
+                                 anchor_indices=[index[p] for _, p in val_lines],
+                                 crop=crop).repeat()
+    card = {"backbone": cfg.backbone, "input_shape": list(cfg.input_shape),
+            "preprocessing": cfg.preprocessing, "embedding_size": 128, "mode": "train",
+            "num_classes": num_classes}
+    schedule = get_lr_scheduler(cfg.lr_decay_type, init_lr, min_lr, cfg.epochs)
+    callbacks = [
+        keras.callbacks.LearningRateScheduler(schedule),
+        keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"), update_freq="epoch"),
+        EpochRecorder(run_dir, state, card, cfg.save_period, cfg.patience,
+                      make_lfw_eval(cfg, cfg.preprocessing, log), log),
+    ]
+    log(f"Train on {len(train_lines)} images of {num_classes} classes, validate on "
+        f"{len(val_lines)}; {steps} steps of {batch} per epoch; lr {init_lr:.2e} -> {min_lr:.2e} "
+        f"({cfg.optimizer}, {cfg.lr_decay_type}); run folder {run_dir}")
+    model.fit(train_ds, steps_per_epoch=steps, epochs=cfg.epochs, initial_epoch=cfg.init_epoch,
+              validation_data=val_ds, validation_steps=val_steps or None, callbacks=callbacks,
+              verbose=cfg.verbose, shuffle=False)
+    return run_dir, state["history"], model

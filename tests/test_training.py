@@ -1,0 +1,126 @@
+"""Training: the triplet pipeline, an end-to-end run on real LFW faces, and resuming it."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from conftest import run_script
+from utils.dataloader import TripletSampler, triplet_dataset
+
+
+def make_dataset(lfw_dir, root, people=12, per_person=5):
+    """`root/<person>/*.jpg` links to the first people of LFW with enough images."""
+    n = 0
+    for name in sorted(os.listdir(lfw_dir)):
+        folder = os.path.join(lfw_dir, name)
+        if not os.path.isdir(folder) or len(os.listdir(folder)) < per_person:
+            continue
+        os.makedirs(root / name)
+        for f in sorted(os.listdir(folder))[:per_person]:
+            os.symlink(os.path.abspath(os.path.join(folder, f)), root / name / f)
+        n += 1
+        if n == people:
+            return root
+
+
+@pytest.fixture(scope="module")
+def annotation(lfw, tmp_path_factory):
+    lfw_dir, _ = lfw
+    tmp = tmp_path_factory.mktemp("faces")
+    make_dataset(lfw_dir, tmp / "dataset")
+    out = tmp / "cls_train.txt"
+    r = run_script(["txt_annotation.py", "--datasets-path", str(tmp / "dataset"), "--output",
+                    str(out), "--absolute"])
+    assert r.returncode == 0, r.stderr
+    assert "12 classes, 60 images" in r.stdout
+    return str(out)
+
+
+def test_sampler_triplets_are_valid_and_reproducible():
+    labels = np.repeat(np.arange(6), [1, 2, 3, 4, 5, 6])
+    a = TripletSampler(labels, seed=3).epoch(0, steps=20, batch_size=30)
+    b = TripletSampler(labels, seed=3).epoch(0, steps=20, batch_size=30)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, TripletSampler(labels, seed=3).epoch(1, 20, 30))
+    for batch in a.reshape(20, 3, 10):
+        anchors, positives, negatives = batch
+        assert (labels[anchors] == labels[positives]).all()
+        assert (anchors != positives).all()  # never the same image twice
+        assert (labels[negatives] != labels[anchors]).all()
+        assert not np.isin(anchors, np.where(labels == 0)[0]).any()  # 1-image class: no anchor
+
+
+def test_pipeline_batches_identical_for_a_seed(annotation):
+    from utils.annotation import read_annotation
+
+    entries = read_annotation(annotation)
+    paths, labels = [p for _, p in entries], [c for c, _ in entries]
+
+    def batches(seed):
+        ds = triplet_dataset(paths, labels, 12, (64, 64, 3), 12, steps=2, epochs=1, seed=seed)
+        return [(x.numpy(), y[0].numpy()) for x, y in ds]
+
+    first, again, other = batches(7), batches(7), batches(8)
+    assert len(first) == 2 and first[0][0].shape == (12, 64, 64, 3)
+    for (x1, y1), (x2, y2) in zip(first, again):
+        np.testing.assert_array_equal(x1, x2)
+        np.testing.assert_array_equal(y1, y2)
+    assert not np.array_equal(first[0][0], other[0][0])
+    y = first[0][1].argmax(1)
+    assert (y[:4] == y[4:8]).all() and (y[:4] != y[8:]).all()
+    assert 0 <= first[0][0].min() and first[0][0].max() <= 1  # x / 255
+
+
+def test_train_two_epochs_then_resume_a_third(annotation, lfw, tmp_path):
+    from facenet.training import TrainConfig, train
+    from nets.facenet_training import fit_learning_rates, get_lr_scheduler
+
+    lfw_dir, pairs = lfw
+    small_pairs = tmp_path / "pairs.txt"
+    lines = open(pairs).read().splitlines()[1:]
+    small_pairs.write_text("\n".join(["1 10"] + lines[:10] + lines[300:310]) + "\n")
+    cfg = TrainConfig(annotation_path=annotation, input_shape=(64, 64, 3), epochs=2,
+                      batch_size=12, save_dir=str(tmp_path / "logs"), val_split=0.1,
+                      lfw_dir=lfw_dir, lfw_pairs=str(small_pairs), lfw_crop="lfw", crop="lfw",
+                      verbose=0)
+    run_dir, history, model = train(cfg, log=lambda *a: None)
+    steps = 54 // 12
+    names = set(os.listdir(run_dir))
+    for name in ("epoch_loss.txt", "epoch_val_loss.txt", "epoch_loss.png", "tensorboard",
+                 "last_epoch_weights.weights.h5", "best_epoch_weights.weights.h5", "resume.json"):
+        assert name in names
+    assert len([n for n in names if n.startswith("ep00") and n.endswith(".weights.h5")]) == 2
+    assert any(f.startswith("events.out") for _, _, fs in os.walk(os.path.join(run_dir, "tensorboard")) for f in fs)
+    losses = [float(v) for v in open(os.path.join(run_dir, "epoch_loss.txt"))]
+    assert len(losses) == 2 and np.isfinite(losses).all()
+    assert all(0 <= v <= 1 for v in history["lfw"])
+    assert int(model.optimizer.iterations) == 2 * steps
+
+    cfg3 = TrainConfig(resume=run_dir, epochs=3, verbose=0)
+    run_dir3, history3, model3 = train(cfg3, log=lambda *a: None)
+    assert run_dir3 == run_dir and len(history3["loss"]) == 3
+    assert history3["loss"][:2] == pytest.approx(losses)
+    assert int(model3.optimizer.iterations) == 3 * steps  # the optimizer state came back
+    init_lr, min_lr = fit_learning_rates(12, 1e-3, 1e-5, "adam")
+    assert history3["lr"][2] == pytest.approx(get_lr_scheduler("cos", init_lr, min_lr, 3)(2),
+                                              rel=1e-5)
+    state = json.load(open(os.path.join(run_dir, "resume.json")))
+    assert state["state"].endswith("epoch_003")
+    assert len(open(os.path.join(run_dir, "epoch_val_loss.txt")).readlines()) == 3
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--batch-size", "10"], "multiple of 3"), (["--optimizer", "rmsprop"], "invalid choice"),
+    (["--lr-decay-type", "linear"], "invalid choice"), (["--init-lr", "-1"], "positive"),
+    (["--backbone", "inception_resnetv1", "--input-shape", "64", "64", "3"], "at least 75")])
+def test_bad_settings_rejected_at_start(args, message, tmp_path):
+    r = run_script(["train.py", "--annotation-path", str(tmp_path / "none.txt"), *args])
+    assert r.returncode != 0 and message in r.stderr
+
+
+def test_annotation_errors(tmp_path):
+    bad = tmp_path / "cls.txt"
+    bad.write_text("0;a.jpg\nnot a line\n")
+    r = run_script(["train.py", "--annotation-path", str(bad)])
+    assert r.returncode != 0 and "cls.txt:2:" in r.stderr

@@ -1,0 +1,72 @@
+"""Train FaceNet on your faces: softmax + triplet loss, 128-d L2-normalised embeddings.
+
+    python txt_annotation.py                    # dataset/<person>/*.jpg -> cls_train.txt
+    python train.py --backbone mobilenet        # writes logs/loss_<time>/
+    python train.py --resume logs/loss_<time>   # continue a stopped run at its next epoch
+"""
+import argparse
+import sys
+
+from facenet.training import BACKBONES, OPTIMIZERS, TrainConfig
+from utils.errors import FacenetError
+
+
+def parse_args(argv=None):
+    d = TrainConfig()
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    a = p.add_argument
+    a("--annotation-path", default=d.annotation_path, help="class;path lines (default: %(default)s)")
+    a("--backbone", default=d.backbone, choices=BACKBONES, help="network (default: %(default)s)")
+    a("--model-path", default=d.model_path,
+      help="start from these weights (by layer name; the classifier may differ); '' = from scratch")
+    a("--input-shape", type=int, nargs=3, default=list(d.input_shape), metavar=("H", "W", "C"),
+      help="input size (default: 160 160 3)")
+    a("--init-epoch", type=int, default=d.init_epoch, help="first epoch (default: 0)")
+    a("--epochs", type=int, default=d.epochs, help="last epoch (default: %(default)s)")
+    a("--batch-size", type=int, default=d.batch_size,
+      help="images per batch, a multiple of 3 (default: %(default)s)")
+    a("--init-lr", type=float, default=d.init_lr, help="base learning rate (default: %(default)s)")
+    a("--min-lr", type=float, default=None, help="final learning rate (default: init-lr * 0.01)")
+    a("--optimizer", default=d.optimizer, choices=OPTIMIZERS, help="(default: %(default)s)")
+    a("--momentum", type=float, default=d.momentum, help="adam beta_1 / sgd momentum (default: 0.9)")
+    a("--weight-decay", type=float, default=d.weight_decay,
+      help="L2 on conv and dense kernels (default: 0)")
+    a("--lr-decay-type", default=d.lr_decay_type, choices=["cos", "step"],
+      help="learning-rate schedule (default: %(default)s)")
+    a("--save-period", type=int, default=d.save_period, help="epochs between checkpoints (default: 1)")
+    a("--save-dir", default=d.save_dir, help="folder of the run folders (default: %(default)s)")
+    a("--num-workers", type=int, default=d.num_workers,
+      help="kept for the original's option; decoding is parallel (tf.data AUTOTUNE)")
+    a("--no-lfw-eval", dest="lfw_eval", action="store_false", help="no LFW accuracy per epoch")
+    a("--lfw-dir", default=d.lfw_dir, help="LFW images for the per-epoch check (default: %(default)s)")
+    a("--lfw-pairs", default=d.lfw_pairs, help="LFW pairs file (default: %(default)s)")
+    a("--lfw-crop", default=d.lfw_crop, help="face box of the LFW images: none, lfw or x0,y0,x1,y1")
+    a("--crop", default=d.crop, help="face box of the training images: none, lfw or x0,y0,x1,y1")
+    a("--val-split", type=float, default=d.val_split, help="held-out share (default: %(default)s)")
+    a("--seed", type=int, default=d.seed, help="sampling and augmentation seed (default: 0)")
+    a("--patience", type=int, default=d.patience, help="early-stopping patience (default: 10)")
+    a("--preprocessing", default=None, choices=["scale01", "standardize"],
+      help="default: the start model's card, else scale01 (x/255)")
+    a("--resume", default="", help="a run folder (or a file in it) to continue")
+    a("--quiet", dest="verbose", action="store_const", const=2, default=1,
+      help="one line per epoch instead of a progress bar")
+    args = p.parse_args(argv)
+    cfg = TrainConfig(**{k: v for k, v in vars(args).items()})
+    cfg.input_shape = tuple(cfg.input_shape)
+    return cfg
+
+
+def main(argv=None):
+    cfg = parse_args(argv)
+    try:
+        from facenet.training import train
+
+        run_dir, history, _ = train(cfg)
+    except (FacenetError, ValueError) as e:
+        sys.exit(f"error: {e}")
+    print(f"Done: {run_dir}")
+
+
+if __name__ == "__main__":
+    main()

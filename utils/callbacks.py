@@ -1,0 +1,164 @@
+"""End-of-epoch bookkeeping: checkpoints, resume state, loss history and plot, LFW accuracy,
+TensorBoard scalars, early stopping. Every file is written atomically; the resume state is
+written last, so a run killed at any moment resumes from its last complete epoch."""
+import json
+import os
+import shutil
+import tempfile
+
+import keras
+import numpy as np
+
+from utils.fileio import atomic_path, sha256_of, write_json_atomic
+
+RESUME_DIR = "resume"
+RESUME_POINTER = "resume.json"
+
+
+def save_weights_with_card(model, path, card):
+    with atomic_path(path) as tmp:
+        model.save_weights(tmp)
+    if card is not None:
+        from facenet.weights import card_path_for
+
+        write_json_atomic(card_path_for(path), {**card, "weights_file": os.path.basename(path),
+                                                "weights_sha256": sha256_of(path)})
+
+
+def save_resume_state(run_dir, model, state):
+    """Write weights, optimizer variables and state into a fresh folder, then point to it."""
+    root = os.path.join(run_dir, RESUME_DIR)
+    os.makedirs(root, exist_ok=True)
+    name = f"epoch_{state['epoch']:03d}"
+    tmp = tempfile.mkdtemp(prefix=".tmp-", dir=root)
+    try:
+        model.save_weights(os.path.join(tmp, "model.weights.h5"))
+        np.savez(os.path.join(tmp, "optimizer.npz"),
+                 *[np.asarray(v) for v in model.optimizer.variables])
+        with open(os.path.join(tmp, "state.json"), "w", encoding="utf-8") as f:
+            json.dump(state, f, indent=1)
+        final = os.path.join(root, name)
+        if os.path.exists(final):
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+    finally:
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp)
+    write_json_atomic(os.path.join(run_dir, RESUME_POINTER), {"state": f"{RESUME_DIR}/{name}"})
+    for old in os.listdir(root):
+        if old != name:
+            shutil.rmtree(os.path.join(root, old), ignore_errors=True)
+
+
+def find_resume_state(path):
+    """The resume folder of a run directory (or of a checkpoint file inside one)."""
+    run_dir = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+    pointer = os.path.join(run_dir, RESUME_POINTER)
+    if not os.path.exists(pointer):
+        from utils.errors import FacenetError
+
+        raise FacenetError(f"{path} is not a training run that can be resumed (no {RESUME_POINTER}"
+                           f" in {run_dir}); pass the run folder under the save dir")
+    with open(pointer, encoding="utf-8") as f:
+        state_dir = os.path.join(run_dir, json.load(f)["state"])
+    with open(os.path.join(state_dir, "state.json"), encoding="utf-8") as f:
+        return run_dir, state_dir, json.load(f)
+
+
+def restore_resume_state(model, state_dir):
+    model.optimizer.build(model.trainable_variables)
+    model.load_weights(os.path.join(state_dir, "model.weights.h5"))
+    saved = np.load(os.path.join(state_dir, "optimizer.npz"))
+    values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    if len(values) != len(model.optimizer.variables):
+        raise ValueError(f"optimizer state in {state_dir} has {len(values)} variables, the "
+                         f"optimizer {len(model.optimizer.variables)}")
+    for var, value in zip(model.optimizer.variables, values):
+        var.assign(value)
+
+
+def write_history(run_dir, history):
+    for key, name in (("loss", "epoch_loss.txt"), ("val_loss", "epoch_val_loss.txt")):
+        with atomic_path(os.path.join(run_dir, name)) as tmp, open(tmp, "w") as f:
+            f.writelines(f"{v}\n" for v in history[key])
+    plot_losses(run_dir, history)
+
+
+def plot_losses(run_dir, history):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = range(1, len(history["loss"]) + 1)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for key, color in (("loss", "red"), ("val_loss", "coral")):
+        values = np.asarray(history[key])
+        ax.plot(epochs, values, color, lw=2, label=key.replace("_", " "))
+        if len(values) >= 5:  # a smoothed curve, as the original drew (moving average)
+            k = 5 if len(values) < 25 else 15
+            smooth = np.convolve(np.pad(values, (k // 2, k // 2), mode="edge"),
+                                 np.ones(k) / k, mode="valid")
+            ax.plot(epochs, smooth, color, ls="--", lw=1.5, label=f"smooth {key}")
+    ax.set_xlabel("Epoch")
+    ax.set_ylabel("Loss")
+    ax.grid(True)
+    ax.legend(loc="upper right")
+    with atomic_path(os.path.join(run_dir, "epoch_loss.png")) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+class EpochRecorder(keras.callbacks.Callback):
+    """Everything the original's callbacks did at the end of an epoch, resumable."""
+
+    def __init__(self, run_dir, state, card, save_period=1, patience=10, lfw_eval=None,
+                 log=print):
+        super().__init__()
+        self.run_dir, self.state, self.card = run_dir, state, card
+        self.save_period, self.patience = save_period, patience
+        self.lfw_eval, self.log = lfw_eval, log
+        self.writer = None
+
+    def on_train_begin(self, logs=None):
+        import tensorflow as tf
+
+        self.writer = tf.summary.create_file_writer(os.path.join(self.run_dir, "tensorboard",
+                                                                 "scalars"))
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        done = epoch + 1
+        loss, val_loss = float(logs.get("loss", np.nan)), float(logs.get("val_loss", np.nan))
+        lr = float(np.asarray(self.model.optimizer.learning_rate))
+        lfw = self.lfw_eval(self.model) if self.lfw_eval else None
+        if lfw is not None:
+            self.log(f"Epoch {done}: LFW accuracy {100 * lfw:.2f}%")
+        history = self.state["history"]
+        for key, value in (("loss", loss), ("val_loss", val_loss), ("lr", lr), ("lfw", lfw)):
+            history[key].append(value)
+        card = self.card
+        if done % self.save_period == 0:
+            name = f"ep{done:03d}-loss{loss:.3f}-val_loss{val_loss:.3f}.weights.h5"
+            save_weights_with_card(self.model, os.path.join(self.run_dir, name), card)
+        save_weights_with_card(self.model, os.path.join(self.run_dir,
+                                                        "last_epoch_weights.weights.h5"), card)
+        if val_loss < self.state["best_val_loss"]:
+            self.state["best_val_loss"], self.state["wait"] = val_loss, 0
+            save_weights_with_card(self.model, os.path.join(self.run_dir,
+                                                            "best_epoch_weights.weights.h5"), card)
+        else:
+            self.state["wait"] += 1
+        self.state["epoch"] = done
+        save_resume_state(self.run_dir, self.model, self.state)  # the commit point of the epoch
+        write_history(self.run_dir, history)
+        import tensorflow as tf
+
+        with self.writer.as_default():
+            tf.summary.scalar("learning_rate", lr, step=done)
+            if lfw is not None:
+                tf.summary.scalar("lfw_accuracy", lfw, step=done)
+        self.writer.flush()
+        if self.state["wait"] >= self.patience:
+            self.log(f"Early stopping: val_loss has not improved for {self.patience} epochs.")
+            self.model.stop_training = True
