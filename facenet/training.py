@@ -139,6 +139,17 @@ def make_lfw_eval(cfg, preprocessing, log=print):
     return evaluate
 
 
+def pick_strategy(log=print):
+    """MirroredStrategy over the GPUs when there are several, else the default strategy."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if len(gpus) > 1:
+        log(f"Training on {len(gpus)} GPUs with MirroredStrategy.")
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
 def train(cfg, log=print):
     """Run (or resume) a training run; returns (run folder, history)."""
     import keras
@@ -184,16 +195,19 @@ def train(cfg, log=print):
                            f"{batch}; lower --batch-size or add images")
     val_steps = max(1, len(val_lines) // batch) if val_lines else 0
 
-    model = build_model(cfg, num_classes, log)
+    strategy = pick_strategy(log)
+    replicas = strategy.num_replicas_in_sync
     init_lr, min_lr = fit_learning_rates(batch, cfg.init_lr, cfg.min_lr, cfg.optimizer)
-    if cfg.optimizer == "adam":
-        optimizer = keras.optimizers.Adam(init_lr, beta_1=cfg.momentum)
-    else:
-        optimizer = keras.optimizers.SGD(init_lr, momentum=cfg.momentum, nesterov=True)
-    model.compile(optimizer=optimizer,
-                  loss={"Softmax": "categorical_crossentropy", "Embedding": triplet_loss()})
-    if state_dir:
-        restore_resume_state(model, state_dir)
+    with strategy.scope():
+        model = build_model(cfg, num_classes, log)
+        if cfg.optimizer == "adam":
+            optimizer = keras.optimizers.Adam(init_lr, beta_1=cfg.momentum)
+        else:
+            optimizer = keras.optimizers.SGD(init_lr, momentum=cfg.momentum, nesterov=True)
+        model.compile(optimizer=optimizer,
+                      loss={"Softmax": "categorical_crossentropy", "Embedding": triplet_loss()})
+        if state_dir:
+            restore_resume_state(model, state_dir)
     else:
         state = {"epoch": cfg.init_epoch, "best_val_loss": float("inf"), "wait": 0,
                  "history": {"loss": [], "val_loss": [], "lr": [], "lfw": []},
@@ -208,13 +222,13 @@ def train(cfg, log=print):
     train_ds = triplet_dataset(
         [paths[i] for i in train_idx], [labels[i] for i in train_idx], num_classes,
         cfg.input_shape, batch, steps, cfg.epochs, cfg.init_epoch, cfg.seed, True,
-        cfg.preprocessing, crop=crop)
+        cfg.preprocessing, crop=crop, replicas=replicas)
     val_ds = None
     if val_steps:
         val_ds = triplet_dataset(paths, labels, num_classes, cfg.input_shape, batch, val_steps,
                                  1, 0, cfg.seed + 1, False, cfg.preprocessing,
                                  anchor_indices=[index[p] for _, p in val_lines],
-                                 crop=crop).repeat()
+                                 crop=crop, replicas=replicas).repeat()
     card = {"backbone": cfg.backbone, "input_shape": list(cfg.input_shape),
             "preprocessing": cfg.preprocessing, "embedding_size": 128, "mode": "train",
             "num_classes": num_classes}

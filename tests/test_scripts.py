@@ -46,14 +46,23 @@ def test_predict_rejects_wrong_argument_count():
 
 
 def test_eval_lfw_on_two_small_folds(lfw, pretrained_path, tmp_path):
+    """Two folds of 30 pairs, CRLF line ends, --flip, and --update-card on a copy of the model."""
+    import shutil
+
+    from facenet.weights import card_path_for
+
     lfw_dir, pairs_path = lfw
+    model = str(tmp_path / "copy.weights.h5")
+    shutil.copy(pretrained_path, model)
+    shutil.copy(card_path_for(pretrained_path), card_path_for(model))
     lines = open(pairs_path).read().splitlines()[1:]
     small = ["2 15"] + lines[0:15] + lines[300:315] + lines[600:615] + lines[900:915]
     small_pairs = tmp_path / "pairs.txt"
     small_pairs.write_text("\r\n".join(small) + "\r\n")
     report, roc = str(tmp_path / "r.json"), str(tmp_path / "roc.png")
     r = run_script(["eval_lfw.py", "--lfw-dir", lfw_dir, "--pairs", str(small_pairs),
-                    "--report", report, "--roc", roc, "--no-progress", "--flip"])
+                    "--report", report, "--roc", roc, "--no-progress", "--flip",
+                    "--model-path", model, "--update-card"])
     assert r.returncode == 0, r.stderr[-2000:]
     data = json.load(open(report))
     assert data["pairs"] == 60 and len(data["folds"]["accuracy"]) == 2 and data["flip"]
@@ -62,6 +71,9 @@ def test_eval_lfw_on_two_small_folds(lfw, pretrained_path, tmp_path):
                 "eer", "images", "wall_seconds"):
         assert key in data
     assert os.path.getsize(roc) > 1000 and "Accuracy:" in r.stdout
+    card = json.load(open(card_path_for(model)))
+    assert card["threshold"] == round(data["threshold_mean"], 4)
+    assert card["lfw"]["pairs"] == 60 and "--update-card" in card["lfw"]["command"]
 
 
 def test_eval_lfw_missing_images_and_malformed_pairs(tmp_path):

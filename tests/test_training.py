@@ -124,3 +124,17 @@ def test_annotation_errors(tmp_path):
     bad.write_text("0;a.jpg\nnot a line\n")
     r = run_script(["train.py", "--annotation-path", str(bad)])
     assert r.returncode != 0 and "cls.txt:2:" in r.stderr
+
+
+def test_replica_slices_are_triplet_batches(annotation):
+    """Under a distribution strategy each replica's slice must itself be [a; p; n]."""
+    from utils.annotation import read_annotation
+
+    entries = read_annotation(annotation)
+    paths, labels = [p for _, p in entries], [c for c, _ in entries]
+    ds = triplet_dataset(paths, labels, 12, (32, 32, 3), 12, steps=1, epochs=1, replicas=2)
+    y = next(iter(ds))[1][0].numpy().argmax(1)
+    for part in (y[:6], y[6:]):
+        assert (part[:2] == part[2:4]).all() and (part[:2] != part[4:]).all()
+    with pytest.raises(ValueError, match="3 x 2 replicas"):
+        triplet_dataset(paths, labels, 12, (32, 32, 3), 9, steps=1, epochs=1, replicas=2)

@@ -97,11 +97,19 @@ def check_batch_size(batch_size):
 
 def triplet_dataset(paths, labels, num_classes, input_shape, batch_size, steps, epochs,
                     first_epoch=0, seed=0, augment=True, preprocessing="scale01",
-                    anchor_indices=None, crop=None):
-    """Batches for epochs [first_epoch, epochs): (images, (one-hot, one-hot)) for the two outputs."""
+                    anchor_indices=None, crop=None, replicas=1):
+    """Batches for epochs [first_epoch, epochs): (images, (one-hot, one-hot)) for the two outputs.
+
+    With `replicas` > 1 each batch is `replicas` triplet batches end to end, so that the equal
+    slices a distribution strategy hands to its replicas are each `[anchors; positives;
+    negatives]`.
+    """
+    if batch_size % (3 * replicas):
+        raise ValueError(f"batch_size must be a multiple of 3 x {replicas} replicas, "
+                         f"got {batch_size}")
     check_batch_size(batch_size)
     sampler = TripletSampler(labels, seed, anchor_indices)
-    order = np.concatenate([sampler.epoch(e, steps, batch_size)
+    order = np.concatenate([sampler.epoch(e, steps * replicas, batch_size // replicas)
                             for e in range(first_epoch, epochs)])
     flips = np.random.default_rng([seed, first_epoch, 1]).random(len(order)) < 0.5
     if not augment:
