@@ -208,7 +208,7 @@ def train(cfg, log=print):
                       loss={"Softmax": "categorical_crossentropy", "Embedding": triplet_loss()})
         if state_dir:
             restore_resume_state(model, state_dir)
-    else:
+    if not state_dir:
         state = {"epoch": cfg.init_epoch, "best_val_loss": float("inf"), "wait": 0,
                  "history": {"loss": [], "val_loss": [], "lr": [], "lfw": []},
                  "config": dataclasses.asdict(cfg)}
@@ -222,13 +222,13 @@ def train(cfg, log=print):
     train_ds = triplet_dataset(
         [paths[i] for i in train_idx], [labels[i] for i in train_idx], num_classes,
         cfg.input_shape, batch, steps, cfg.epochs, cfg.init_epoch, cfg.seed, True,
-        cfg.preprocessing, crop=crop, replicas=replicas)
+        cfg.preprocessing, crop=crop, replicas=replicas, log=log)
     val_ds = None
     if val_steps:
         val_ds = triplet_dataset(paths, labels, num_classes, cfg.input_shape, batch, val_steps,
                                  1, 0, cfg.seed + 1, False, cfg.preprocessing,
                                  anchor_indices=[index[p] for _, p in val_lines],
-                                 crop=crop, replicas=replicas).repeat()
+                                 crop=crop, replicas=replicas, log=log).repeat()
     card = {"backbone": cfg.backbone, "input_shape": list(cfg.input_shape),
             "preprocessing": cfg.preprocessing, "embedding_size": 128, "mode": "train",
             "num_classes": num_classes}

@@ -138,3 +138,22 @@ def test_replica_slices_are_triplet_batches(annotation):
         assert (part[:2] == part[2:4]).all() and (part[:2] != part[4:]).all()
     with pytest.raises(ValueError, match="3 x 2 replicas"):
         triplet_dataset(paths, labels, 12, (32, 32, 3), 9, steps=1, epochs=1, replicas=2)
+
+
+def test_unreadable_training_image_is_skipped_with_one_warning(tmp_path):
+    from PIL import Image
+
+    paths, labels = [], []
+    for c in range(3):
+        for i in range(3):
+            path = tmp_path / f"c{c}_{i}.jpg"
+            Image.new("RGB", (40, 50), (80 * c, 10 * i, 0)).save(path)
+            paths.append(str(path))
+            labels.append(c)
+    (tmp_path / "c0_0.jpg").write_text("not a jpeg")
+    messages = []
+    ds = triplet_dataset(paths, labels, 3, (32, 32, 3), 9, steps=6, epochs=1, seed=1,
+                         log=messages.append)
+    batches = [x.numpy() for x, _ in ds]
+    assert len(batches) == 6 and all(np.isfinite(b).all() for b in batches)
+    assert len(messages) == 1 and "c0_0.jpg" in messages[0]

@@ -1,11 +1,13 @@
 """The training input: triplet batches `[anchors; positives; negatives]` as a tf.data pipeline.
 
 Sampling is done up front in NumPy from a seed (so a run, and a resumed run, sees the same
-batches); decoding, letterboxing, flipping and preprocessing run in parallel inside tf.data.
+batches); decoding (with PIL, the same code as prediction, so training and prediction see the
+same pixels), letterboxing, flipping and preprocessing run in parallel inside tf.data.
 Anchor and positive are two *different* images of one person (the original could draw the same
 image twice); the negative is an image of another person.
 """
 import collections
+import threading
 
 import numpy as np
 import tensorflow as tf
@@ -54,29 +56,40 @@ class TripletSampler:
         return np.concatenate([self.batch(rng, batch_size // 3) for _ in range(steps)])
 
 
-def letterbox_tf(image, height, width):
-    """The original's letterbox in TensorFlow: keep aspect, bicubic, centre on grey 128."""
-    shape = tf.cast(tf.shape(image)[:2], tf.float32)
-    scale = tf.minimum(height / shape[0], width / shape[1])
-    nh = tf.maximum(1, tf.cast(tf.round(shape[0] * scale), tf.int32))
-    nw = tf.maximum(1, tf.cast(tf.round(shape[1] * scale), tf.int32))
-    resized = tf.image.resize(tf.cast(image, tf.float32), [nh, nw], method="bicubic",
-                              antialias=True)
-    resized = tf.clip_by_value(resized, 0.0, 255.0)
-    top, left = (height - nh) // 2, (width - nw) // 2
-    padded = tf.pad(resized - 128.0, [[top, height - nh - top], [left, width - nw - left], [0, 0]])
-    return tf.ensure_shape(padded + 128.0, [height, width, 3])
+class TripletImageLoader:
+    """Decodes one training image exactly as prediction does (utils.image.prepare_image).
 
+    An image that fails to decode is reported once, by name, and replaced by another image of
+    the same person, so the batch keeps its triplet layout and training goes on.
+    """
 
-def crop_tf(image, box):
-    """Crop a box given as fractions (x0, y0, x1, y1) of the image size."""
-    shape = tf.cast(tf.shape(image)[:2], tf.float32)
-    x0, y0, x1, y1 = box
-    top = tf.cast(tf.round(y0 * shape[0]), tf.int32)
-    left = tf.cast(tf.round(x0 * shape[1]), tf.int32)
-    bottom = tf.maximum(top + 1, tf.cast(tf.round(y1 * shape[0]), tf.int32))
-    right = tf.maximum(left + 1, tf.cast(tf.round(x1 * shape[1]), tf.int32))
-    return image[top:bottom, left:right]
+    def __init__(self, paths, labels, input_shape, crop=None, log=print):
+        self.paths, self.labels = list(paths), np.asarray(labels)
+        self.input_shape, self.crop, self.log = tuple(input_shape), crop, log
+        self.bad = set()
+        self.lock = threading.Lock()  # tf.data calls this from several threads
+
+    def __call__(self, index, flip):
+        from utils.errors import ImageLoadError
+        from utils.image import prepare_image
+
+        index = int(index)
+        same = np.flatnonzero(self.labels == self.labels[index])
+        candidates = [index] + [int(i) for i in np.roll(same, -int(np.argmax(same == index)))[1:]]
+        for i in candidates:
+            if i in self.bad:
+                continue
+            try:
+                image = prepare_image(self.paths[i], self.input_shape, True, self.crop)
+                return np.ascontiguousarray(image[:, ::-1] if flip else image)
+            except ImageLoadError as e:
+                with self.lock:
+                    first_time = i not in self.bad
+                    self.bad.add(i)
+                if first_time:
+                    self.log(f"warning: skipping an unreadable training image: {e}")
+        raise ImageLoadError(f"no readable image left for class {self.labels[index]} "
+                             f"(e.g. {self.paths[index]})")
 
 
 def preprocess_tf(x, preprocessing):
@@ -97,7 +110,7 @@ def check_batch_size(batch_size):
 
 def triplet_dataset(paths, labels, num_classes, input_shape, batch_size, steps, epochs,
                     first_epoch=0, seed=0, augment=True, preprocessing="scale01",
-                    anchor_indices=None, crop=None, replicas=1):
+                    anchor_indices=None, crop=None, replicas=1, log=print):
     """Batches for epochs [first_epoch, epochs): (images, (one-hot, one-hot)) for the two outputs.
 
     With `replicas` > 1 each batch is `replicas` triplet batches end to end, so that the equal
@@ -115,16 +128,12 @@ def triplet_dataset(paths, labels, num_classes, input_shape, batch_size, steps, 
     if not augment:
         flips[:] = False
     height, width = int(input_shape[0]), int(input_shape[1])
-    path_table = tf.constant(list(paths))
+    loader = TripletImageLoader(paths, labels, (height, width, 3), crop, log)
     label_table = tf.constant(np.asarray(labels, dtype=np.int32))
 
     def load(index, flip):
-        data = tf.io.read_file(path_table[index])
-        image = tf.io.decode_image(data, channels=3, expand_animations=False)
-        if crop is not None:
-            image = crop_tf(image, crop)
-        x = letterbox_tf(image, height, width)
-        x = tf.cond(flip, lambda: tf.image.flip_left_right(x), lambda: x)
+        image = tf.numpy_function(loader, [index, flip], tf.uint8, stateful=False)
+        x = tf.cast(tf.ensure_shape(image, [height, width, 3]), tf.float32)
         return preprocess_tf(x, preprocessing), tf.one_hot(label_table[index], num_classes)
 
     ds = tf.data.Dataset.from_tensor_slices((order, flips))
