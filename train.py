@@ -48,6 +48,9 @@ def parse_args(argv=None):
     a("--patience", type=int, default=d.patience, help="early-stopping patience (default: 10)")
     a("--preprocessing", default=None, choices=["scale01", "standardize"],
       help="default: the start model's card, else scale01 (x/255)")
+    a("--precise-bn-batches", type=int, default=d.precise_bn_batches,
+      help="re-estimate BatchNorm statistics from N training batches each epoch, so that small "
+           "datasets do not collapse in inference mode; 0 = the original's behaviour (default: 20)")
     a("--resume", default="", help="a run folder (or a file in it) to continue")
     a("--quiet", dest="verbose", action="store_const", const=2, default=1,
       help="one line per epoch instead of a progress bar")

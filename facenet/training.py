@@ -37,6 +37,7 @@ class TrainConfig:
     seed: int = 0
     patience: int = 10
     preprocessing: str = None  # None: the pretrained card's when starting from it, else scale01
+    precise_bn_batches: int = 20  # re-estimate BatchNorm statistics each epoch; 0 = original
     resume: str = ""
     verbose: int = 1
 
@@ -157,7 +158,8 @@ def train(cfg, log=print):
 
     from facenet.weights import read_card
     from nets.facenet_training import fit_learning_rates, get_lr_scheduler, triplet_loss
-    from utils.callbacks import EpochRecorder, find_resume_state, restore_resume_state
+    from utils.callbacks import (EpochRecorder, PreciseBatchNorm, find_resume_state,
+                                 restore_resume_state)
     from utils.dataloader import split_lines, triplet_dataset
     from utils.image import parse_crop
 
@@ -233,8 +235,13 @@ def train(cfg, log=print):
             "preprocessing": cfg.preprocessing, "embedding_size": 128, "mode": "train",
             "num_classes": num_classes}
     schedule = get_lr_scheduler(cfg.lr_decay_type, init_lr, min_lr, cfg.epochs)
+    bn_ds = triplet_dataset(
+        [paths[i] for i in train_idx], [labels[i] for i in train_idx], num_classes,
+        cfg.input_shape, batch, max(1, cfg.precise_bn_batches), 1, 0, cfg.seed + 2, False,
+        cfg.preprocessing, crop=crop, log=log).repeat()
     callbacks = [
         keras.callbacks.LearningRateScheduler(schedule),
+        PreciseBatchNorm(bn_ds, cfg.precise_bn_batches),
         keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"), update_freq="epoch"),
         EpochRecorder(run_dir, state, card, cfg.save_period, cfg.patience,
                       make_lfw_eval(cfg, cfg.preprocessing, log), log),

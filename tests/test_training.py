@@ -157,3 +157,31 @@ def test_unreadable_training_image_is_skipped_with_one_warning(tmp_path):
     batches = [x.numpy() for x, _ in ds]
     assert len(batches) == 6 and all(np.isfinite(b).all() for b in batches)
     assert len(messages) == 1 and "c0_0.jpg" in messages[0]
+
+
+def test_precise_batchnorm_sets_population_statistics():
+    import keras
+    import tensorflow as tf
+
+    from nets.facenet import facenet
+    from utils.callbacks import PreciseBatchNorm
+
+    model = facenet((32, 32, 3), num_classes=4, backbone="mobilenet")
+    rng = np.random.default_rng(0)
+    batches = [rng.uniform(0, 1, (6, 32, 32, 3)).astype("float32") for _ in range(2)]
+    ds = tf.data.Dataset.from_tensor_slices(np.stack(batches)).map(lambda x: (x, 0))
+    embed = keras.Model(model.input, model.get_layer("Embedding").output)
+    before = embed(batches[0], training=False).numpy()
+    assert np.linalg.norm(before[0] - before[1]) < 1e-3  # fresh statistics: collapsed (SPEC's trap)
+    callback = PreciseBatchNorm(ds, batches=2)
+    callback.set_model(model)
+    callback.on_epoch_begin(0)
+    callback.on_epoch_end(0)
+    conv1 = keras.Model(model.input, model.get_layer("conv1").output)
+    outs = np.concatenate([conv1(b).numpy().reshape(-1, 32) for b in batches])
+    bn = model.get_layer("conv1_bn")
+    np.testing.assert_allclose(bn.moving_mean.numpy(), outs.mean(0), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(bn.moving_variance.numpy(), outs.var(0), rtol=1e-3, atol=1e-7)
+    after = embed(batches[0], training=False).numpy()
+    assert np.linalg.norm(after[0] - after[1]) > 0.05  # faces no longer map to one point
+    assert model.get_layer("Dropout").rate == 0.5  # restored
