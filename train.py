@@ -51,6 +51,8 @@ def parse_args(argv=None):
     a("--precise-bn-batches", type=int, default=d.precise_bn_batches,
       help="re-estimate BatchNorm statistics from N training batches each epoch, so that small "
            "datasets do not collapse in inference mode; 0 = the original's behaviour (default: 20)")
+    a("--skip-missing", action="store_true",
+      help="train without annotation lines whose image no longer exists (default: an error)")
     a("--resume", default="", help="a run folder (or a file in it) to continue")
     a("--quiet", dest="verbose", action="store_const", const=2, default=1,
       help="one line per epoch instead of a progress bar")

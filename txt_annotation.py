@@ -6,7 +6,7 @@ import argparse
 import collections
 import sys
 
-from utils.annotation import AnnotationError, scan_dataset, write_annotation
+from utils.annotation import AnnotationError, find_unreadable, scan_dataset, write_annotation
 
 
 def main(argv=None):
@@ -17,11 +17,19 @@ def main(argv=None):
     p.add_argument("--output", default="cls_train.txt", help="annotation file (default: %(default)s)")
     p.add_argument("--absolute", action="store_true",
                    help="write absolute paths (default: relative to the working folder)")
+    p.add_argument("--no-check", dest="check", action="store_false",
+                   help="do not decode each image to leave out unreadable ones (faster)")
     args = p.parse_args(argv)
     try:
         entries, classes = scan_dataset(args.datasets_path)
     except AnnotationError as e:
         sys.exit(f"error: {e}")
+    if args.check and entries:
+        bad = find_unreadable(entries, progress=sys.stderr.isatty())
+        for path, reason in bad:
+            print(f"warning: left out an unreadable image: {reason}")
+        bad_paths = {path for path, _ in bad}
+        entries = [(c, path) for c, path in entries if path not in bad_paths]
     counts = collections.Counter(label for label, _ in entries)
     for class_id, name in enumerate(classes):
         if counts[class_id] < 2:

@@ -37,6 +37,7 @@ class TrainConfig:
     seed: int = 0
     patience: int = 10
     preprocessing: str = None  # None: the pretrained card's when starting from it, else scale01
+    skip_missing: bool = False  # train without annotation lines whose image is gone
     precise_bn_batches: int = 20  # re-estimate BatchNorm statistics each epoch; 0 = original
     resume: str = ""
     verbose: int = 1
@@ -68,6 +69,21 @@ def check_config(cfg):
         raise ValueError(f"save_period must be at least 1, got {cfg.save_period}")
 
 
+def remove_partial_files(run_dir, completed_epochs):
+    """Delete what a killed run left of an epoch it did not complete: temporary files, and
+    checkpoints of later epochs (the epoch is redone, and its checkpoint written again)."""
+    import re
+    import shutil
+
+    for folder in (run_dir, os.path.join(run_dir, "resume")):
+        if os.path.isdir(folder):
+            for name in os.listdir(folder):
+                path = os.path.join(folder, name)
+                match = re.match(r"ep(\d{3})-", name)
+                if name.startswith(".tmp-") or (match and int(match.group(1)) > completed_epochs):
+                    shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+
+
 def check_writable(folder):
     """Fail at start, not after hours of training, when checkpoints cannot be written."""
     try:
@@ -81,16 +97,27 @@ def check_writable(folder):
                            f"--save-dir or free some space.") from None
 
 
-def load_lines(annotation_path):
+def load_lines(annotation_path, skip_missing=False, log=print):
+    """The annotation's lines, checked before any model is built."""
+    import collections
+
     from utils.annotation import AnnotationError, read_annotation
 
     entries = read_annotation(annotation_path)
     missing = [p for _, p in entries if not os.path.exists(p)]
-    if missing:
+    if missing and not skip_missing:
         raise AnnotationError(f"{len(missing)} images of {annotation_path} do not exist, e.g. "
-                              f"{missing[:3]}; run txt_annotation.py again")
-    if len({label for label, _ in entries}) < 2:
-        raise AnnotationError(f"{annotation_path} has fewer than 2 classes: nothing to tell apart")
+                              f"{missing[:3]}; run txt_annotation.py again, or pass "
+                              f"--skip-missing to train without them")
+    if missing:
+        log(f"warning: skipping {len(missing)} images that no longer exist, e.g. {missing[0]}")
+        gone = set(missing)
+        entries = [(c, p) for c, p in entries if p not in gone]
+    counts = collections.Counter(label for label, _ in entries)
+    if len(counts) < 2 or max(counts.values(), default=0) < 2:
+        raise AnnotationError(f"{annotation_path} has {len(counts)} classes with images and "
+                              f"{sum(n >= 2 for n in counts.values())} with 2 or more: training "
+                              f"needs at least 2 classes and one with 2 images")
     return entries
 
 
@@ -176,6 +203,7 @@ def train(cfg, log=print):
             raise FacenetError(f"{run_dir} already finished {cfg.init_epoch} of {cfg.epochs} "
                                f"epochs; pass --epochs N to train further")
         log(f"Resuming {run_dir} at epoch {cfg.init_epoch + 1} of {cfg.epochs}.")
+        remove_partial_files(run_dir, cfg.init_epoch)
     check_config(cfg)
     if not cfg.resume:
         stamp = datetime.datetime.now().strftime("%Y_%m_%d_%H_%M_%S")
@@ -187,7 +215,7 @@ def train(cfg, log=print):
     if cfg.min_lr is None:
         cfg.min_lr = cfg.init_lr * 0.01
 
-    entries = load_lines(cfg.annotation_path)
+    entries = load_lines(cfg.annotation_path, cfg.skip_missing, log)
     num_classes = max(label for label, _ in entries) + 1
     train_lines, val_lines = split_lines(entries, cfg.val_split)
     batch = cfg.batch_size

@@ -60,3 +60,25 @@ def read_annotation(path):
     if not entries:
         raise AnnotationError(f"{path} lists no images")
     return entries
+
+
+def find_unreadable(entries, workers=2, progress=True):
+    """[(path, reason)] of the entries whose image does not decode (checked in threads)."""
+    import concurrent.futures
+
+    from tqdm import tqdm
+
+    from utils.errors import ImageLoadError
+    from utils.image import load_image
+
+    def check(path):
+        try:
+            load_image(path)
+            return None
+        except ImageLoadError as e:
+            return path, str(e)
+
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        results = list(tqdm(pool.map(check, [p for _, p in entries]), total=len(entries),
+                            unit="img", desc="Checking images", disable=not progress))
+    return [r for r in results if r is not None]

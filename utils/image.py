@@ -64,9 +64,12 @@ def load_image(source):
         raise
     except FileNotFoundError:
         raise ImageLoadError(f"image not found: {path}") from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombWarning,
-            Image.DecompressionBombError) as e:
-        raise ImageLoadError(f"cannot read image {path}: {e}") from None
+    except IsADirectoryError:
+        raise ImageLoadError(f"{path} is a folder, not an image") from None
+    except MemoryError:
+        raise ImageLoadError(f"{path}: not enough memory to decode this image") from None
+    except Exception as e:  # decoders raise many types on damaged data (struct.error, EOFError...)
+        raise ImageLoadError(f"cannot read image {path}: {type(e).__name__}: {e}") from None
 
 
 def crop_fraction(image, box):

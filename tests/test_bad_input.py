@@ -1,0 +1,115 @@
+"""Bad input ends in a clear message, and the work goes on where it sensibly can."""
+import io
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import LFW_DIR, run_script
+from utils.errors import ImageLoadError
+from utils.image import load_image, prepare_image
+
+REAL_JPEG = os.path.join(LFW_DIR, "Aaron_Peirsol", "Aaron_Peirsol_0001.jpg")
+
+
+def jpeg_bytes():
+    if os.path.exists(REAL_JPEG):
+        return open(REAL_JPEG, "rb").read()
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)).save(
+        buf, format="JPEG")
+    return buf.getvalue()
+
+
+def test_tiny_huge_gif_and_truncated_images(tmp_path):
+    Image.new("RGB", (1, 1), (9, 9, 9)).save(tmp_path / "one.png")
+    assert prepare_image(str(tmp_path / "one.png"), (160, 160, 3)).shape == (160, 160, 3)
+    Image.new("L", (8000, 8000), 200).save(tmp_path / "huge.jpg", quality=50)
+    assert prepare_image(str(tmp_path / "huge.jpg"), (160, 160, 3)).shape == (160, 160, 3)
+    frames = [Image.new("P", (30, 20), i) for i in range(3)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    assert load_image(str(tmp_path / "anim.gif")).size == (30, 20)
+    data = jpeg_bytes()
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageLoadError, match="cut.jpg"):
+        load_image(str(tmp_path / "cut.jpg"))
+    with pytest.raises(ImageLoadError, match="folder"):
+        load_image(str(tmp_path))
+
+
+def test_fuzz_image_loader(tmp_path):
+    """Random bytes and mutated real JPEGs either load or raise ImageLoadError, nothing else."""
+    rng = np.random.default_rng(1234)
+    original = jpeg_bytes()
+    loaded = refused = 0
+    for k in range(300):
+        if k < 100:
+            data = rng.integers(0, 256, rng.integers(0, 2000), dtype=np.uint8).tobytes()
+        else:
+            data = bytearray(original)
+            for _ in range(rng.integers(1, 20)):
+                data[rng.integers(0, len(data))] = rng.integers(0, 256)
+            if k % 3 == 0:
+                data = data[: rng.integers(1, len(data))]
+            data = bytes(data)
+        path = tmp_path / f"f{k}.jpg"
+        path.write_bytes(data)
+        try:
+            prepare_image(str(path), (32, 32, 3))
+            loaded += 1
+        except ImageLoadError as e:
+            assert f"f{k}.jpg" in str(e)
+            refused += 1
+    assert loaded + refused == 300 and refused >= 100  # every random byte string is refused
+    print(f"fuzz: {loaded} loaded, {refused} refused cleanly")
+
+
+def test_txt_annotation_leaves_out_unreadable_files(tmp_path):
+    for person in ("a", "b"):
+        (tmp_path / "d" / person).mkdir(parents=True)
+        for i in range(2):
+            Image.new("RGB", (8, 8)).save(tmp_path / "d" / person / f"{i}.jpg")
+    (tmp_path / "d" / "a" / "broken.jpg").write_bytes(b"")
+    out = tmp_path / "cls.txt"
+    r = run_script(["txt_annotation.py", "--datasets-path", str(tmp_path / "d"), "--output",
+                    str(out)])
+    assert r.returncode == 0 and "broken.jpg" in r.stdout and "2 classes, 4 images" in r.stdout
+    assert "broken" not in out.read_text()
+
+
+def test_predict_names_the_unreadable_file(tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_text("hello")
+    r = run_script(["predict.py", str(bad), str(bad), "--model-path", str(tmp_path / "no.h5")])
+    assert r.returncode != 0 and "no.h5" in r.stderr and "not found" in r.stderr
+
+
+def test_training_data_problems_are_caught_before_the_model(tmp_path):
+    Image.new("RGB", (8, 8)).save(tmp_path / "x.png")
+    one_class = tmp_path / "one.txt"
+    one_class.write_text(f"0;{tmp_path / 'x.png'}\n0;{tmp_path / 'x.png'}\n")
+    r = run_script(["train.py", "--annotation-path", str(one_class), "--save-dir",
+                    str(tmp_path / "logs")])
+    assert r.returncode != 0 and "at least 2 classes" in r.stderr
+    gone = tmp_path / "gone.txt"
+    gone.write_text(f"0;{tmp_path / 'x.png'}\n1;{tmp_path / 'missing.png'}\n")
+    r = run_script(["train.py", "--annotation-path", str(gone), "--save-dir",
+                    str(tmp_path / "logs")])
+    assert r.returncode != 0 and "missing.png" in r.stderr and "--skip-missing" in r.stderr
+    r = run_script(["train.py", "--annotation-path", str(gone), "--save-dir",
+                    str(tmp_path / "logs"), "--skip-missing"])
+    assert "skipping 1 images" in r.stdout and "at least 2 classes" in r.stderr
+
+
+def test_unwritable_save_dir_fails_at_start(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where a folder should be")
+    r = run_script(["train.py", "--save-dir", str(blocker / "logs")])
+    assert r.returncode != 0 and "cannot write to the save folder" in r.stderr
+
+
+@pytest.mark.parametrize("batch", ["0", "1", "4"])
+def test_batch_sizes_rejected(batch):
+    r = run_script(["train.py", "--batch-size", batch])
+    assert r.returncode != 0 and "multiple of 3" in r.stderr
