@@ -8,15 +8,24 @@ RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
 def machine():
-    import numpy as np
-    import tensorflow as tf
-
+    """Versions and hardware, whichever Keras backend runs."""
     import keras
+    import numpy as np
 
-    return {"python": sys.version.split()[0], "platform": platform.platform(),
+    info = {"python": sys.version.split()[0], "platform": platform.platform(),
             "processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-            "tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__,
-            "gpus": [d.name for d in tf.config.list_physical_devices("GPU")]}
+            "keras": keras.__version__, "keras_backend": keras.backend.backend(),
+            "numpy": np.__version__}
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        info.update(tensorflow=tf.__version__,
+                    gpus=[d.name for d in tf.config.list_physical_devices("GPU")])
+    elif keras.backend.backend() == "jax":
+        import jax
+
+        info.update(jax=jax.__version__, devices=[str(d) for d in jax.devices()])
+    return info
 
 
 def write_result(name, data, folder=RESULTS):

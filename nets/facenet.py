@@ -45,7 +45,7 @@ def facenet(input_shape=(160, 160, 3), num_classes=None, backbone="mobilenet", m
     features_fn, head_fn = BACKBONES[backbone]
     inputs = keras.Input(shape=input_shape, name="input_image")
     pre_embedding = head_fn(features_fn(inputs), embedding_size, dropout_keep_prob)
-    embedding = L2Normalize(axis=-1, name="Embedding")(pre_embedding)
+    embedding = L2Normalize(axis=-1, name="Embedding", dtype="float32")(pre_embedding)
     if mode == "predict":
         return keras.Model(inputs, embedding, name=f"facenet_{backbone}")
     logits = layers.Dense(int(num_classes), name="Logits")(pre_embedding)

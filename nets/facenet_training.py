@@ -17,6 +17,7 @@ def triplet_loss(alpha=0.2):
     """
 
     def _triplet_loss(y_true, y_pred):
+        y_pred = ops.cast(y_pred, "float32")  # distances in float32 under mixed precision
         n = ops.shape(y_pred)[0] // 3
         anchor, positive, negative = y_pred[:n], y_pred[n:2 * n], y_pred[2 * n:3 * n]
         # max(., 1e-12) keeps the gradient finite if two embeddings coincide; it changes no
