@@ -2,17 +2,27 @@
 import keras
 from keras import layers
 
-from nets.inception_resnetv1 import inception_resnetv1_features, inception_resnetv1_head
+from nets import inception_resnetv1, mobilenet
 from nets.layers import L2Normalize
-from nets.mobilenet import mobilenet_features, mobilenet_head
 
+# backbone -> (convolutional trunk, name of the head's BatchNorm in the original's weight files)
 BACKBONES = {
-    "mobilenet": (mobilenet_features, mobilenet_head),
-    "inception_resnetv1": (inception_resnetv1_features, inception_resnetv1_head),
+    "mobilenet": (mobilenet.mobilenet_features, mobilenet.HEAD_BATCHNORM_NAME),
+    "inception_resnetv1": (inception_resnetv1.inception_resnetv1_features,
+                           inception_resnetv1.HEAD_BATCHNORM_NAME),
 }
 MODES = ("train", "predict")
 # Smallest input side each backbone takes (valid convolutions shrink Inception-ResNet-V1).
 MIN_INPUT_SIDE = {"mobilenet": 32, "inception_resnetv1": 75}
+
+
+def bottleneck_head(features, batchnorm_name, embedding_size=128, dropout_keep_prob=0.5):
+    """Pool, dropout and the bias-free 128-d bottleneck with its BatchNorm: the pre-embedding."""
+    x = layers.GlobalAveragePooling2D(name="AvgPool")(features)
+    x = layers.Dropout(1.0 - dropout_keep_prob, name="Dropout")(x)
+    x = layers.Dense(embedding_size, use_bias=False, name="Bottleneck")(x)
+    return layers.BatchNormalization(momentum=0.995, epsilon=0.001, scale=False,
+                                     name=batchnorm_name)(x)
 
 
 def check_input_shape(input_shape, backbone):
@@ -42,9 +52,10 @@ def facenet(input_shape=(160, 160, 3), num_classes=None, backbone="mobilenet", m
     input_shape = tuple(int(s) for s in input_shape)
     check_input_shape(input_shape, backbone)
 
-    features_fn, head_fn = BACKBONES[backbone]
+    features_fn, batchnorm_name = BACKBONES[backbone]
     inputs = keras.Input(shape=input_shape, name="input_image")
-    pre_embedding = head_fn(features_fn(inputs), embedding_size, dropout_keep_prob)
+    pre_embedding = bottleneck_head(features_fn(inputs), batchnorm_name, embedding_size,
+                                    dropout_keep_prob)
     embedding = L2Normalize(axis=-1, name="Embedding", dtype="float32")(pre_embedding)
     if mode == "predict":
         return keras.Model(inputs, embedding, name=f"facenet_{backbone}")

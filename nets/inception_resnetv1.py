@@ -95,10 +95,6 @@ def inception_resnetv1_features(inputs):
     return inception_resnet_block(x, "Block8", 6, scale=1.0, activation=None)
 
 
-def inception_resnetv1_head(features, embedding_size=128, dropout_keep_prob=0.5):
-    """Pool, dropout and the 128-d bottleneck: the original's Inception-ResNet-V1 head names."""
-    x = layers.GlobalAveragePooling2D(name="AvgPool")(features)
-    x = layers.Dropout(1.0 - dropout_keep_prob, name="Dropout")(x)
-    x = layers.Dense(embedding_size, use_bias=False, name="Bottleneck")(x)
-    return layers.BatchNormalization(momentum=0.995, epsilon=0.001, scale=False,
-                                     name="Bottleneck_BatchNorm")(x)
+# The head (pool, dropout, 128-d bottleneck) is nets.facenet.bottleneck_head; the original named
+# its BatchNorm here:
+HEAD_BATCHNORM_NAME = "Bottleneck_BatchNorm"

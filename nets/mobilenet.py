@@ -38,10 +38,6 @@ def mobilenet_features(inputs):
     return x
 
 
-def mobilenet_head(features, embedding_size=128, dropout_keep_prob=0.5):
-    """Pool, dropout and the 128-d bottleneck: the original's MobileNet head names."""
-    x = layers.GlobalAveragePooling2D(name="AvgPool")(features)
-    x = layers.Dropout(1.0 - dropout_keep_prob, name="Dropout")(x)
-    x = layers.Dense(embedding_size, use_bias=False, name="Bottleneck")(x)
-    return layers.BatchNormalization(momentum=0.995, epsilon=0.001, scale=False,
-                                     name="BatchNorm_Bottleneck")(x)
+# The head (pool, dropout, 128-d bottleneck) is nets.facenet.bottleneck_head; the original named
+# its BatchNorm here:
+HEAD_BATCHNORM_NAME = "BatchNorm_Bottleneck"
