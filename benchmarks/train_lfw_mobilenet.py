@@ -79,6 +79,8 @@ def main(argv=None):
     p.add_argument("--min-images", type=int, default=1,
                    help="train on people with at least this many images (default: all)")
     p.add_argument("--finetune-pretrained", action="store_true")
+    p.add_argument("--init-lr", type=float, default=1e-3,
+                   help="base learning rate before the batch fit (default: 1e-3)")
     p.add_argument("--out", default=RESULTS)
     args = p.parse_args(argv)
 
@@ -120,11 +122,13 @@ def main(argv=None):
         result["fold1_before"] = before["best_threshold_accuracy"]
         cfg = TrainConfig(annotation_path=annotation, backbone="inception_resnetv1",
                           model_path=start, input_shape=(160, 160, 3), epochs=1,
+                          init_lr=args.init_lr,
                           batch_size=args.batch_size, save_dir=work, lfw_dir=args.lfw_dir,
                           lfw_pairs=pairs_file, lfw_crop="lfw", crop="lfw", verbose=2)
     else:
         cfg = TrainConfig(annotation_path=annotation, backbone="mobilenet",
                           input_shape=(args.input_size, args.input_size, 3), epochs=args.epochs,
+                          init_lr=args.init_lr,
                           batch_size=args.batch_size, save_dir=work, lfw_dir=args.lfw_dir,
                           lfw_pairs=pairs_file, lfw_crop="lfw", crop="lfw", patience=1000,
                           verbose=2)
