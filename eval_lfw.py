@@ -4,7 +4,6 @@
 """
 import argparse
 import datetime
-import json
 import os
 import sys
 
@@ -99,7 +98,8 @@ def main(argv=None):
         sys.exit(f"error: {e}")
     print(format_report(report))
     roc = report.pop("roc")
-    report.pop("distances"), report.pop("same")
+    for key in ("distances", "same"):  # per-pair arrays: not for the JSON report
+        report.pop(key)
     if args.roc:
         plot_roc(roc["fpr"], roc["tpr"], report["auc"], args.roc,
                  title=f"LFW ROC, {os.path.basename(predictor.model_path)}")

@@ -1,5 +1,4 @@
 """Shared bits of the benchmark scripts: machine description and JSON results."""
-import json
 import os
 import platform
 import sys

@@ -6,7 +6,6 @@ without TensorFlow, on JAX (KERAS_BACKEND=jax).
     python -m benchmarks.train_speed --steps 12
 """
 import argparse
-import io
 import os
 import statistics
 import sys

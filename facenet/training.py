@@ -181,7 +181,6 @@ def pick_strategy(log=print):
 def train(cfg, log=print):
     """Run (or resume) a training run; returns (run folder, history)."""
     import keras
-    import numpy as np
 
     from facenet.weights import read_card
     from nets.facenet_training import fit_learning_rates, get_lr_scheduler, triplet_loss

@@ -1,5 +1,4 @@
 """The fetch: once, checksummed, and all-or-nothing."""
-import dataclasses
 import os
 import subprocess
 

@@ -1,5 +1,4 @@
 """Images of every mode load as RGB; letterbox and preprocessing follow SPEC; bad files are named."""
-import io
 
 import numpy as np
 import pytest

@@ -23,7 +23,7 @@ def loop_rates(d, s, thresholds):
 
 
 def loop_kfold(d, s, folds):
-    accs, thresholds, vals = [], [], []
+    accs, thresholds = [], []
     for k in sorted(set(folds)):
         train = [i for i in range(len(d)) if folds[i] != k]
         test = [i for i in range(len(d)) if folds[i] == k]

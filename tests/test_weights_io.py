@@ -1,5 +1,4 @@
 """Weight files: the original's legacy HDF5, Keras 3 .weights.h5 and .keras, loaded by name."""
-import json
 import subprocess
 import sys
 
