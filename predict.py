@@ -48,15 +48,11 @@ def numbered(out, k):
 
 
 def compare(model, a, b, out, show):
-    result = model.verify(a, b)
+    result = model.compare(a, b, out=out or None, show=show)
     print(f"{a}  vs  {b}\n  distance {result.distance:.4f}, threshold {result.threshold:.4f}: "
           f"{result.verdict}")
-    if out or show:
-        from utils.plots import draw_pair
-
-        draw_pair(model.prepare(a), model.prepare(b), result, out=out or None, show=show)
-        if out:
-            print(f"  figure: {out}")
+    if out:
+        print(f"  figure: {out}")
     return result
 
 

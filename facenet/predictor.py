@@ -162,20 +162,25 @@ class Facenet:
         return np.concatenate(parts)
 
     # -- comparing ---------------------------------------------------------------------------
-    def distance(self, image_1, image_2):
-        e = self.embed([image_1, image_2])
-        return float(np.linalg.norm(e[0] - e[1]))
-
-    def verify(self, image_1, image_2, threshold=None):
-        """Distance, threshold and the same/different decision for two face images."""
+    def compare(self, image_1, image_2, threshold=None, out=None, show=False):
+        """Verification of two face images, optionally drawn side by side (each decoded once)."""
+        faces = [self.prepare(image_1), self.prepare(image_2)]
+        e = self.embed_arrays(np.stack(faces))
         threshold = self.threshold if threshold is None else float(threshold)
-        return Verification(self.distance(image_1, image_2), threshold)
-
-    def detect_image(self, image_1, image_2, out=None, show=False):
-        """The original's call: the L2 distance of two faces, drawn side by side with it."""
-        result = self.verify(image_1, image_2)
+        result = Verification(float(np.linalg.norm(e[0] - e[1])), threshold)
         if out or show:
             from utils.plots import draw_pair
 
-            draw_pair(self.prepare(image_1), self.prepare(image_2), result, out=out, show=show)
-        return result.distance
+            draw_pair(faces[0], faces[1], result, out=out, show=show)
+        return result
+
+    def distance(self, image_1, image_2):
+        return self.compare(image_1, image_2).distance
+
+    def verify(self, image_1, image_2, threshold=None):
+        """Distance, threshold and the same/different decision for two face images."""
+        return self.compare(image_1, image_2, threshold)
+
+    def detect_image(self, image_1, image_2, out=None, show=False):
+        """The original's call: the L2 distance of two faces, drawn side by side with it."""
+        return self.compare(image_1, image_2, out=out, show=show).distance

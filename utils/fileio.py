@@ -1,5 +1,6 @@
 """Atomic file writes: a file is either its old self or its complete new self, never half."""
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -37,7 +38,15 @@ def write_json_atomic(path, data):
             f.write("\n")
 
 
-def sha256_of(path, chunk=1 << 20):
+def sha256_of(path):
+    """sha256 of a file, remembered per (path, size, modification time): checking a 90 MB
+    weight file against its card on every start costs one read, not several."""
+    st = os.stat(path)
+    return _sha256(os.path.abspath(path), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256(path, size, mtime_ns, chunk=1 << 20):
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(chunk), b""):
