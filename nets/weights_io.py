@@ -125,12 +125,39 @@ def read_weights(path):
             f"or not a Keras weight file; fetch or save it again.") from e
 
 
+def _model_signature(model):
+    """(backbone, embedding size, classes or None) of one of our FaceNet models."""
+    names = {layer.name for layer in model.layers}
+    classes = model.get_layer("Logits").units if "Logits" in names else None
+    embedding = model.get_layer("Bottleneck").units if "Bottleneck" in names else None
+    return guess_backbone(names), embedding, classes
+
+
+def _load_same_network(model, path):
+    """Fast path: a Keras 3 `.weights.h5` of exactly this network loads structurally, without
+    rebuilding its source. Returns a LoadReport, or None when the file is anything else."""
+    try:
+        with h5py.File(path, "r") as f:
+            if _is_legacy_h5(f) or _keras3_h5_signature(f) != _model_signature(model):
+                return None
+    except Exception:
+        return None  # unreadable or foreign: the general path reports it
+    model.load_weights(path)
+    weighted = [layer.name for layer in model.layers if layer.weights]
+    return LoadReport(os.fspath(path), "keras3-weights-h5", _model_signature(model)[0],
+                      weighted, [], len(weighted))
+
+
 def load_weights(model, path, partial=False):
     """Fill `model`'s layers by name from the file at `path` and return a LoadReport.
 
     partial=False: every weighted layer except the train-mode classifier must be filled.
     partial=True: fill what matches (a training start from another model), report the rest.
     """
+    if os.path.exists(path) and not zipfile.is_zipfile(path):
+        report = _load_same_network(model, path)
+        if report is not None:
+            return report
     weights, file_format = read_weights(path)
     targets = [layer for layer in model.layers if layer.weights]
     filled, skipped = [], []

@@ -39,14 +39,15 @@ def write_json_atomic(path, data):
 
 
 def sha256_of(path):
-    """sha256 of a file, remembered per (path, size, modification time): checking a 90 MB
-    weight file against its card on every start costs one read, not several."""
+    """sha256 of a file, remembered per (path, inode, size, modification time): checking a
+    90 MB weight file against its card on every start costs one read, not several. (Our
+    writers replace files by rename, so a rewritten file has a new inode.)"""
     st = os.stat(path)
-    return _sha256(os.path.abspath(path), st.st_size, st.st_mtime_ns)
+    return _sha256(os.path.abspath(path), st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 @functools.lru_cache(maxsize=64)
-def _sha256(path, size, mtime_ns, chunk=1 << 20):
+def _sha256(path, inode, size, mtime_ns, chunk=1 << 20):
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(chunk), b""):
