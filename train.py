@@ -23,7 +23,8 @@ def parse_args(argv=None):
     a("--input-shape", type=int, nargs=3, default=list(d.input_shape), metavar=("H", "W", "C"),
       help="input size (default: 160 160 3)")
     a("--init-epoch", type=int, default=d.init_epoch, help="first epoch (default: 0)")
-    a("--epochs", type=int, default=d.epochs, help="last epoch (default: %(default)s)")
+    a("--epochs", type=int, default=None,
+      help=f"last epoch (default: {d.epochs}; with --resume, the run's own)")
     a("--batch-size", type=int, default=d.batch_size,
       help="images per batch, a multiple of 3 (default: %(default)s)")
     a("--init-lr", type=float, default=d.init_lr, help="base learning rate (default: %(default)s)")
@@ -57,7 +58,9 @@ def parse_args(argv=None):
     a("--quiet", dest="verbose", action="store_const", const=2, default=1,
       help="one line per epoch instead of a progress bar")
     args = p.parse_args(argv)
-    cfg = TrainConfig(**{k: v for k, v in vars(args).items()})
+    if args.epochs is None and not args.resume:
+        args.epochs = d.epochs
+    cfg = TrainConfig(**vars(args))
     cfg.input_shape = tuple(cfg.input_shape)
     return cfg
 

@@ -129,11 +129,10 @@ def build_model(cfg, num_classes, log=print):
 
     model = facenet(tuple(cfg.input_shape), num_classes=num_classes, backbone=cfg.backbone,
                     mode="train")
-    if cfg.weight_decay > 0:
+    if cfg.weight_decay > 0:  # L2 on conv, depthwise and dense kernels, as the original
+        kinds = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
         for layer in model.layers:
-            if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
-                layer.kernel.regularizer = keras.regularizers.L2(cfg.weight_decay)
-            elif isinstance(layer, keras.layers.DepthwiseConv2D):
+            if isinstance(layer, kinds):
                 layer.kernel.regularizer = keras.regularizers.L2(cfg.weight_decay)
     if cfg.model_path and not cfg.resume:
         report = load_weights(model, cfg.model_path, partial=True)
@@ -179,7 +178,7 @@ def pick_strategy(log=print):
 
 
 def train(cfg, log=print):
-    """Run (or resume) a training run; returns (run folder, history)."""
+    """Run (or resume) a training run; returns (run folder, history, trained model)."""
     import keras
 
     from facenet.weights import read_card
@@ -196,7 +195,7 @@ def train(cfg, log=print):
         for key, value in saved.items():  # the run's own settings, except how long and how loud
             if key not in ("resume", "epochs", "init_epoch", "verbose"):
                 setattr(cfg, key, tuple(value) if key == "input_shape" else value)
-        cfg.epochs = max(cfg.epochs, saved["epochs"]) if cfg.epochs else saved["epochs"]
+        cfg.epochs = cfg.epochs or saved["epochs"]  # None: the run's own length
         cfg.init_epoch = state["epoch"]
         if cfg.init_epoch >= cfg.epochs:
             raise FacenetError(f"{run_dir} already finished {cfg.init_epoch} of {cfg.epochs} "
@@ -247,11 +246,11 @@ def train(cfg, log=print):
     paths = [p for _, p in entries]
     labels = [label for label, _ in entries]
     index = {p: i for i, p in enumerate(paths)}
-    train_idx = [index[p] for _, p in train_lines]
+    train_paths = [p for _, p in train_lines]
+    train_labels = [label for label, _ in train_lines]
     train_ds = triplet_dataset(
-        [paths[i] for i in train_idx], [labels[i] for i in train_idx], num_classes,
-        cfg.input_shape, batch, steps, cfg.epochs, cfg.init_epoch, cfg.seed, True,
-        cfg.preprocessing, crop=crop, replicas=replicas, log=log)
+        train_paths, train_labels, num_classes, cfg.input_shape, batch, steps, cfg.epochs,
+        cfg.init_epoch, cfg.seed, True, cfg.preprocessing, crop=crop, replicas=replicas, log=log)
     val_ds = None
     if val_steps:
         val_ds = triplet_dataset(paths, labels, num_classes, cfg.input_shape, batch, val_steps,
@@ -263,9 +262,9 @@ def train(cfg, log=print):
             "num_classes": num_classes}
     schedule = get_lr_scheduler(cfg.lr_decay_type, init_lr, min_lr, cfg.epochs)
     bn_ds = triplet_dataset(
-        [paths[i] for i in train_idx], [labels[i] for i in train_idx], num_classes,
-        cfg.input_shape, batch, max(1, cfg.precise_bn_batches), 1, 0, cfg.seed + 2, False,
-        cfg.preprocessing, crop=crop, log=log).repeat()
+        train_paths, train_labels, num_classes, cfg.input_shape, batch,
+        max(1, cfg.precise_bn_batches), 1, 0, cfg.seed + 2, False, cfg.preprocessing, crop=crop,
+        log=log).repeat()
     callbacks = [
         keras.callbacks.LearningRateScheduler(schedule),
         PreciseBatchNorm(bn_ds, cfg.precise_bn_batches),

@@ -185,3 +185,22 @@ def test_precise_batchnorm_sets_population_statistics():
     after = embed(batches[0], training=False).numpy()
     assert np.linalg.norm(after[0] - after[1]) > 0.05  # faces no longer map to one point
     assert model.get_layer("Dropout").rate == 0.5  # restored
+
+
+def test_weight_decay_regularises_every_kernel():
+    from facenet.training import TrainConfig, build_model
+
+    plain = build_model(TrainConfig(input_shape=(32, 32, 3)), 4, log=lambda *a: None)
+    decayed = build_model(TrainConfig(input_shape=(32, 32, 3), weight_decay=5e-4), 4,
+                          log=lambda *a: None)
+    assert plain.losses == []
+    # 14 convolutions, 13 depthwise, Bottleneck and Logits: one L2 term each
+    assert len(decayed.losses) == 14 + 13 + 2
+
+
+def test_resume_keeps_the_runs_own_epochs_unless_given():
+    import train
+
+    assert train.parse_args([]).epochs == 100
+    assert train.parse_args(["--resume", "logs/x"]).epochs is None
+    assert train.parse_args(["--resume", "logs/x", "--epochs", "7"]).epochs == 7

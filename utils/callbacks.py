@@ -26,15 +26,14 @@ def save_weights_with_card(model, path, card):
 
 
 def save_resume_state(run_dir, model, state):
-    """Write weights, optimizer variables and state into a fresh folder, then point to it."""
+    """Write weights (with the optimizer's variables) and state into a fresh folder, then point
+    to it."""
     root = os.path.join(run_dir, RESUME_DIR)
     os.makedirs(root, exist_ok=True)
     name = f"epoch_{state['epoch']:03d}"
     tmp = tempfile.mkdtemp(prefix=".tmp-", dir=root)
     try:
-        model.save_weights(os.path.join(tmp, "model.weights.h5"))
-        np.savez(os.path.join(tmp, "optimizer.npz"),
-                 *[np.asarray(v) for v in model.optimizer.variables])
+        model.save_weights(os.path.join(tmp, "model.weights.h5"))  # holds the optimizer too
         with open(os.path.join(tmp, "state.json"), "w", encoding="utf-8") as f:
             json.dump(state, f, indent=1)
         final = os.path.join(root, name)
@@ -66,15 +65,10 @@ def find_resume_state(path):
 
 
 def restore_resume_state(model, state_dir):
+    """Weights and optimizer variables (iterations, moments) of a compiled model: a Keras 3
+    weights file of a compiled model holds both, once the optimizer is built to receive them."""
     model.optimizer.build(model.trainable_variables)
     model.load_weights(os.path.join(state_dir, "model.weights.h5"))
-    saved = np.load(os.path.join(state_dir, "optimizer.npz"))
-    values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
-    if len(values) != len(model.optimizer.variables):
-        raise ValueError(f"optimizer state in {state_dir} has {len(values)} variables, the "
-                         f"optimizer {len(model.optimizer.variables)}")
-    for var, value in zip(model.optimizer.variables, values):
-        var.assign(value)
 
 
 def write_history(run_dir, history):

@@ -74,9 +74,7 @@ class TripletImageLoader:
         from utils.image import prepare_image
 
         index = int(index)
-        same = np.flatnonzero(self.labels == self.labels[index])
-        candidates = [index] + [int(i) for i in np.roll(same, -int(np.argmax(same == index)))[1:]]
-        for i in candidates:
+        for i in self._candidates(index):
             if i in self.bad:
                 continue
             try:
@@ -90,6 +88,13 @@ class TripletImageLoader:
                     self.log(f"warning: skipping an unreadable training image: {e}")
         raise ImageLoadError(f"no readable image left for class {self.labels[index]} "
                              f"(e.g. {self.paths[index]})")
+
+    def _candidates(self, index):
+        """`index`, then the other images of its person in file order after it (looked up only
+        when `index` is unreadable, so the usual load pays nothing for the fallback)."""
+        yield index
+        same = np.flatnonzero(self.labels == self.labels[index])
+        yield from (int(i) for i in np.roll(same, -int(np.argmax(same == index)))[1:])
 
 
 def preprocess_tf(x, preprocessing):
