@@ -33,7 +33,8 @@ def embed_distinct(predictor, paths, batch_size=None, flip=False, progress=True)
         parts.append(emb)
         bar.update(len(emb))
     bar.close()
-    embeddings = np.concatenate(parts) if parts else np.zeros((0, 128), np.float32)
+    size = predictor.model.output.shape[-1]
+    embeddings = np.concatenate(parts) if parts else np.zeros((0, size), np.float32)
     return dict(zip(paths, embeddings))
 
 
