@@ -26,6 +26,19 @@ def parse_args(argv=None):
     p.add_argument("--crop", default="lfw",
                    help="'lfw' (the fixed face box of 250x250 LFW images), 'none', or "
                         "x0,y0,x1,y1 fractions (default: %(default)s)")
+    p.add_argument("--align", action="store_true",
+                   help="find the face with MTCNN and align it before embedding; where none is "
+                        "found the --crop box is used (the report counts those)")
+    p.add_argument("--align-margin", type=float, default=None,
+                   help="border around the aligned face, as a fraction of the side "
+                        "(default: the model card's, else 0)")
+    p.add_argument("--align-cache", default=None,
+                   help="folder for aligned crops, so a second run costs only the embedding "
+                        "(default: aligned/ in the weights cache); 'none' disables it")
+    p.add_argument("--precision", default="float32", choices=["float32", "bfloat16", "auto"],
+                   help="float32, bfloat16 (mixed: float32 weights), or auto: bfloat16 where "
+                        "the CPU or GPU does it natively and it is faster for the backbone "
+                        "(default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=64, help="images per batch (default: 64)")
     p.add_argument("--flip", action="store_true",
                    help="add the embedding of the mirrored image to each embedding")
@@ -56,6 +69,10 @@ def format_report(r):
             f"VAL: {100 * r['val_mean']:.2f}% +- {100 * r['val_std']:.2f}% @ FAR = "
             f"{100 * r['far_mean']:.3f}% (target {r['far_target']:g})",
         ]
+    if "alignment" in r:
+        a = r["alignment"]
+        lines.append(f"Aligned: {a['aligned']}   no face found (centre crop used): "
+                     f"{a['fallback']}   from the cache: {a['cached']}")
     lines += [f"Best single threshold on all pairs: {r['best_threshold']:.2f} "
               f"({100 * r['best_threshold_accuracy']:.2f}%)",
               f"AUC: {r['auc']:.4f}   EER: {100 * r['eer']:.2f}%"]
@@ -70,12 +87,19 @@ def update_card(predictor, report, command):
     if card is None:
         raise FacenetError(f"{predictor.model_path} has no card to update "
                            f"({card_path_for(predictor.model_path)})")
-    card["threshold"] = round(report["threshold_mean"], 4)
-    card["lfw"] = {k: report[k] for k in ("accuracy_mean", "accuracy_std", "threshold_mean",
-                                          "threshold_std", "val_mean", "val_std", "far_target",
-                                          "auc", "eer", "pairs", "flip", "wall_seconds")}
-    card["lfw"].update(crop=predictor.crop, command=command,
-                       measured=datetime.date.today().isoformat())
+    lfw = {k: report[k] for k in ("accuracy_mean", "accuracy_std", "threshold_mean",
+                                  "threshold_std", "val_mean", "val_std", "far_target",
+                                  "auc", "eer", "pairs", "flip", "wall_seconds")}
+    lfw.update(command=command, measured=datetime.date.today().isoformat())
+    if "alignment" in report:  # aligned input has its own threshold
+        settings = report["alignment"]["settings"]
+        lfw.update(fallback_images=report["alignment"]["fallback"], fallback_crop=predictor.crop)
+        card["aligned"] = {"threshold": round(report["threshold_mean"], 4),
+                           "method": settings["method"], "margin": settings["margin"],
+                           "lfw": lfw}
+    else:
+        card["threshold"] = round(report["threshold_mean"], 4)
+        card["lfw"] = {**lfw, "crop": predictor.crop}
     write_json_atomic(card_path_for(predictor.model_path), card)
 
 
@@ -90,7 +114,11 @@ def main(argv=None):
 
         predictor = Facenet(model_path=args.model_path, backbone=args.backbone,
                             preprocessing=args.preprocessing, crop=args.crop,
-                            batch_size=args.batch_size)
+                            batch_size=args.batch_size, precision=args.precision,
+                            align="auto" if args.align else "off",
+                            align_margin=args.align_margin, align_choice="central",
+                            align_cache=(False if args.align_cache == "none"
+                                         else args.align_cache or True))
         report = evaluate_pairs(predictor, pairs, flip=args.flip, progress=not args.no_progress,
                                 far_target=args.far)
         report["missing_images"] = n_missing
@@ -104,7 +132,8 @@ def main(argv=None):
         plot_roc(roc["fpr"], roc["tpr"], report["auc"], args.roc,
                  title=f"LFW ROC, {os.path.basename(predictor.model_path)}")
         print(f"ROC curve: {args.roc}")
-    report.update(model_path=predictor.model_path, crop=args.crop, lfw_dir=args.lfw_dir,
+    report.update(model_path=predictor.model_path, crop=args.crop,
+                  precision=predictor.precision, lfw_dir=args.lfw_dir,
                   pairs_file=args.pairs)
     if args.report:
         from utils.fileio import write_json_atomic

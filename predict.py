@@ -1,6 +1,7 @@
 """Are these two faces the same person?
 
-    python predict.py A.jpg B.jpg        compare two images, save the side-by-side figure
+    python predict.py A.jpg B.jpg        compare two photos, save the side-by-side figure
+    python predict.py --all-faces A B    compare every face of A with every face of B
     python predict.py --example          compare the example photos that come with the weights
     python predict.py                    ask for two file names in a loop (the original's way)
 """
@@ -14,7 +15,7 @@ from utils.errors import FacenetError
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("images", nargs="*", help="two face images to compare")
+    p.add_argument("images", nargs="*", help="two photos (or face crops) to compare")
     p.add_argument("--example", action="store_true",
                    help="compare the bundled example photos (two of one person, one of another)")
     p.add_argument("--model-path", default=None,
@@ -27,15 +28,35 @@ def parse_args(argv=None):
     p.add_argument("--threshold", type=float, default=None,
                    help="distance below which two faces are the same person "
                         "(default: the model card's, calibrated on LFW)")
+    p.add_argument("--precision", default="float32", choices=["float32", "bfloat16", "auto"],
+                   help="float32, bfloat16 (mixed: float32 weights), or auto: bfloat16 where "
+                        "the CPU or GPU does it natively and it is faster for the backbone "
+                        "(default: %(default)s)")
+    align = p.add_mutually_exclusive_group()
+    align.add_argument("--align", dest="align", action="store_const", const="required",
+                       default="auto",
+                       help="find and align the face; a photo without a face is an error "
+                            "(default: align when a face is found, else use the whole image)")
+    align.add_argument("--no-align", dest="align", action="store_const", const="off",
+                       help="no face search: the images are face crops already")
+    p.add_argument("--all-faces", action="store_true",
+                   help="compare every face of the first photo with every face of the second "
+                        "(one photo: every pair of its faces)")
     p.add_argument("--crop", default="none",
-                   help="'none' (the whole image is the face), 'lfw' (the face box of a 250x250 "
-                        "LFW image), or x0,y0,x1,y1 fractions (default: %(default)s)")
+                   help="without alignment: 'none' (the whole image is the face), 'lfw' (the "
+                        "face box of a 250x250 LFW image), or x0,y0,x1,y1 fractions "
+                        "(default: %(default)s)")
     p.add_argument("--out", default=os.path.join("logs", "predict.png"),
                    help="where to save the side-by-side figure (default: %(default)s); "
                         "'' saves none")
     p.add_argument("--show", action="store_true", help="also open the figure in a window")
     args = p.parse_args(argv)
-    if args.images and len(args.images) != 2:
+    if args.all_faces:
+        if not 1 <= len(args.images) <= 2:
+            p.error(f"--all-faces takes one or two photos, got {len(args.images)}")
+        if args.align == "off":
+            p.error("--all-faces finds faces: it cannot go with --no-align")
+    elif args.images and len(args.images) != 2:
         p.error(f"give exactly two images, got {len(args.images)}")
     if args.images and args.example:
         p.error("give either two images or --example, not both")
@@ -47,13 +68,46 @@ def numbered(out, k):
     return f"{stem}_{k}{ext}"
 
 
+def describe_face(record):
+    """One line on how an image became the compared face."""
+    if record.how == "aligned":
+        x0, y0, x1, y1 = record.face.box
+        which = (f"the largest of {record.faces_found} faces" if record.faces_found > 1
+                 else "the face")
+        return (f"aligned {which} at box ({x0:.0f}, {y0:.0f}, {x1:.0f}, {y1:.0f}), "
+                f"confidence {record.face.confidence:.3f}")
+    if record.how == "fallback":
+        return "no face found: compared the whole image (is it a face crop? see --no-align)"
+    return "used as given (no alignment)"
+
+
 def compare(model, a, b, out, show):
     result = model.compare(a, b, out=out or None, show=show)
-    print(f"{a}  vs  {b}\n  distance {result.distance:.4f}, threshold {result.threshold:.4f}: "
-          f"{result.verdict}")
+    print(f"{a}  vs  {b}")
+    if model.align != "off":
+        for name, record in zip((a, b), result.faces):
+            print(f"  {os.path.basename(str(name))}: {describe_face(record)}")
+    print(f"  distance {result.distance:.4f}, threshold {result.threshold:.4f}: {result.verdict}")
     if out:
         print(f"  figure: {out}")
     return result
+
+
+def compare_all_faces(model, a, b=None):
+    faces_a, faces_b, results = model.compare_all(a, b)
+    for name, faces in ((a, faces_a), (b, faces_b)) if b is not None else ((a, faces_a),):
+        print(f"{name}: {len(faces)} face(s)" + ("" if faces else " - no face found"))
+        for k, f in enumerate(faces, start=1):
+            x0, y0, x1, y1 = f.face.box
+            print(f"  face {k}: box ({x0:.0f}, {y0:.0f}, {x1:.0f}, {y1:.0f}), "
+                  f"confidence {f.face.confidence:.3f}")
+    other = "B" if b is not None else "A"
+    for i, j, r in results:
+        print(f"  A{i + 1} vs {other}{j + 1}: distance {r.distance:.4f}: {r.verdict}")
+    if not results:
+        print("  nothing to compare: " + ("a photo has no face" if b is not None
+                                          else "fewer than two faces"))
+    return results
 
 
 def example_pairs():
@@ -104,8 +158,10 @@ def main(argv=None):
 
         model = Facenet(model_path=args.model_path, backbone=args.backbone,
                         preprocessing=args.preprocessing, threshold=args.threshold,
-                        crop=args.crop)
-        if args.example:
+                        crop=args.crop, align=args.align, precision=args.precision)
+        if args.all_faces:
+            compare_all_faces(model, *args.images)
+        elif args.example:
             for k, (a, b) in enumerate(example_pairs(), start=1):
                 compare(model, a, b, numbered(args.out, k) if args.out else "", args.show)
         elif args.images:

@@ -42,6 +42,7 @@ def evaluate_pairs(predictor, pairs, batch_size=None, flip=False, progress=True,
                    far_target=1e-3):
     """Score `pairs` with `predictor`; returns the metrics summary plus counts and timing."""
     start = time.perf_counter()
+    before = dict(predictor.preparer.stats) if hasattr(predictor, "preparer") else {}
     table = embed_distinct(predictor, [p for pair in pairs for p in (pair.path_1, pair.path_2)],
                            batch_size, flip, progress)
     e1 = np.stack([table[p.path_1] for p in pairs])
@@ -52,6 +53,11 @@ def evaluate_pairs(predictor, pairs, batch_size=None, flip=False, progress=True,
     report = summarize(distances, same, folds, far_target)
     report.update(pairs=len(pairs), images=len(table), flip=flip,
                   wall_seconds=round(time.perf_counter() - start, 2))
+    if getattr(predictor, "align", "off") != "off":
+        after = predictor.preparer.stats
+        report["alignment"] = {k: after.get(k, 0) - before.get(k, 0)
+                               for k in ("aligned", "fallback", "cached")}
+        report["alignment"]["settings"] = predictor.aligner.settings()
     report["distances"] = distances
     report["same"] = same
     return report

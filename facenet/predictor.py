@@ -11,7 +11,8 @@ import warnings
 import numpy as np
 
 from facenet import weights as registry
-from facenet.batching import iter_batches
+from facenet.align import DEFAULT_MARGIN
+from facenet.preparation import FacePreparer, align_mode
 from utils.errors import WeightFileError
 from utils.fileio import sha256_of
 from utils.image import get_preprocessing, parse_crop, prepare_image
@@ -23,6 +24,7 @@ FALLBACK_THRESHOLD = 1.10  # used only for a model without a card; say so when i
 class Verification:
     distance: float
     threshold: float
+    faces: tuple = ()  # the PreparedFace of each image: aligned, fallback or fixed crop
 
     @property
     def same(self):
@@ -42,6 +44,14 @@ class Facenet:
         "preprocessing": None,  # None: the card's, else "scale01" (the original's x/255)
         "threshold": None,  # None: the card's calibrated LFW threshold
         "crop": None,  # None / "lfw" / (x0, y0, x1, y1) fractions taken before resizing
+        # "auto": find the face (MTCNN) and align it, or use the whole image (or `crop`) where
+        # none is found; "required" (or True): no face is an error; "off" (or False): no search.
+        "align": "auto",
+        "align_margin": None,  # None: the card's, else facenet.align.DEFAULT_MARGIN
+        "align_method": "similarity",  # or "box" (the detector's box plus a margin, no rotation)
+        "align_choice": "largest",  # which face of several: "largest" or "central"
+        "align_cache": None,  # a folder (or True: the default) to keep aligned crops of files
+        "precision": "float32",  # or "bfloat16", or "auto" (bfloat16 where native and faster)
         "batch_size": 32,
         "workers": 2,  # image-decoding threads
     }
@@ -70,6 +80,12 @@ class Facenet:
         self.input_shape = tuple(self.input_shape or card.get("input_shape", (160, 160, 3)))
         self.preprocessing = self.preprocessing or card.get("preprocessing", "scale01")
         self._preprocess = get_preprocessing(self.preprocessing)
+        self.align = align_mode(self.align)
+        aligned_card = card.get("aligned") or {}
+        if self.align_margin is None:
+            self.align_margin = aligned_card.get("margin", DEFAULT_MARGIN)
+        if self.threshold is None and self.align != "off":
+            self.threshold = aligned_card.get("threshold")
         if self.threshold is None:
             self.threshold = card.get("threshold")
             if self.threshold is None:
@@ -79,7 +95,24 @@ class Facenet:
                 self.threshold = FALLBACK_THRESHOLD
         self.threshold = float(self.threshold)
         self._crop = parse_crop(self.crop)
+        self._make_preparer()
         self.generate()
+
+    def _make_preparer(self):
+        aligner = cache = None
+        if self.align != "off":
+            from facenet.align import FaceAligner
+
+            h, w = self.input_shape[:2]
+            aligner = FaceAligner((w, h), self.align_margin, self.align_method,
+                                  self.align_choice)
+            if self.align_cache:
+                from facenet.align_cache import AlignCache
+
+                root = None if self.align_cache is True else self.align_cache
+                cache = AlignCache(aligner.settings(), root)
+        self.aligner = aligner
+        self.preparer = FacePreparer(self.prepare, aligner, self.align, cache, self.workers)
 
     def _check_card(self, card):
         if card is None:
@@ -100,12 +133,15 @@ class Facenet:
         """Build the network and load the weights (strictly, by layer name)."""
         from nets.facenet import facenet
         from nets.weights_io import load_weights
+        from utils.precision import dtype_policy, resolve_precision
 
-        self.model = facenet(self.input_shape, backbone=self.backbone, mode="predict")
+        self.precision = resolve_precision(self.precision, self.backbone)
+        with dtype_policy(self.precision):
+            self.model = facenet(self.input_shape, backbone=self.backbone, mode="predict")
         self.load_report = load_weights(self.model, self.model_path)
         self.log(f"{os.path.basename(self.model_path)}: {len(self.load_report.filled)} weighted "
-                 f"layers loaded ({self.backbone}, {self.preprocessing}, threshold "
-                 f"{self.threshold:.3f}).")
+                 f"layers loaded ({self.backbone}, {self.preprocessing}, {self.precision}, "
+                 f"threshold {self.threshold:.3f}).")
         self._build_forward()
 
     @classmethod
@@ -120,6 +156,8 @@ class Facenet:
         self.input_shape = tuple(int(s) for s in model.input.shape[1:])
         self._preprocess = get_preprocessing(preprocessing)
         self._crop = parse_crop(crop)
+        self.align = "off"
+        self._make_preparer()
         self._build_forward()
         return self
 
@@ -133,7 +171,8 @@ class Facenet:
 
     # -- embedding ---------------------------------------------------------------------------
     def prepare(self, image):
-        """One image (path, PIL image or array) -> a uint8 array at the input size."""
+        """One image (path, PIL image or array) -> a uint8 array at the input size, without
+        alignment (the fixed crop, if any, then resizing)."""
         return prepare_image(image, self.input_shape, self.letterbox_image, self._crop)
 
     def embed_arrays(self, batch, flip=False):
@@ -145,11 +184,22 @@ class Facenet:
             emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
         return emb
 
-    def iter_embeddings(self, images, batch_size=None, flip=False):
-        """Yield (N_i, 128) arrays for consecutive batches of `images`, decoding in threads."""
-        for batch in iter_batches(images, self.prepare, batch_size or self.batch_size,
-                                  self.workers):
-            yield self.embed_arrays(np.stack(batch), flip=flip)
+    def prepare_faces(self, images):
+        """Crops of `images` the way embedding sees them (aligned when alignment is on):
+        a uint8 (N, H, W, 3) array and the PreparedFace record of each."""
+        crops, records = [], []
+        for batch, recs in self.preparer.iter_prepared(images, self.batch_size):
+            crops.append(batch)
+            records += recs
+        return np.concatenate(crops), records
+
+    def iter_embeddings(self, images, batch_size=None, flip=False, records=None):
+        """Yield (N_i, 128) arrays for consecutive batches of `images`, decoding in threads;
+        each image's PreparedFace is appended to `records` when a list is given."""
+        for batch, recs in self.preparer.iter_prepared(images, batch_size or self.batch_size):
+            if records is not None:
+                records += recs
+            yield self.embed_arrays(batch, flip=flip)
 
     def embed(self, images, batch_size=None, flip=False):
         """Embeddings of a list of images (paths, PIL images or arrays): an (N, 128) array."""
@@ -164,15 +214,47 @@ class Facenet:
     # -- comparing ---------------------------------------------------------------------------
     def compare(self, image_1, image_2, threshold=None, out=None, show=False):
         """Verification of two face images, optionally drawn side by side (each decoded once)."""
-        faces = [self.prepare(image_1), self.prepare(image_2)]
-        e = self.embed_arrays(np.stack(faces))
+        faces, records = self.prepare_faces([image_1, image_2])
+        e = self.embed_arrays(faces)
         threshold = self.threshold if threshold is None else float(threshold)
-        result = Verification(float(np.linalg.norm(e[0] - e[1])), threshold)
+        result = Verification(float(np.linalg.norm(e[0] - e[1])), threshold, tuple(records))
         if out or show:
             from utils.plots import draw_pair
 
             draw_pair(faces[0], faces[1], result, out=out, show=show)
         return result
+
+    def faces(self, image):
+        """Every face found in one photo, largest first: (list of AlignedFace, (N, 128)
+        embeddings). An empty list when there is none."""
+        from facenet.align import FaceAligner
+
+        aligner = self.aligner
+        if aligner is None:  # alignment off for embedding, but all faces were asked for
+            h, w = self.input_shape[:2]
+            aligner = FaceAligner((w, h), self.align_margin, self.align_method)
+        found = aligner.align_all(image)
+        if not found:
+            return [], np.zeros((0, self.model.output.shape[-1]), np.float32)
+        return found, self.embed_arrays(np.stack([f.image for f in found]))
+
+    def compare_all(self, image_1, image_2=None, threshold=None):
+        """Every face of `image_1` against every face of `image_2` (or, with one photo, every
+        pair of its faces): a list of (i, j, Verification), faces numbered largest first."""
+        threshold = self.threshold if threshold is None else float(threshold)
+        faces_1, emb_1 = self.faces(image_1)
+        if image_2 is None:
+            faces_2, emb_2 = faces_1, emb_1
+        else:
+            faces_2, emb_2 = self.faces(image_2)
+        results = []
+        for i in range(len(faces_1)):
+            for j in range(len(faces_2)):
+                if image_2 is None and j <= i:
+                    continue
+                d = float(np.linalg.norm(emb_1[i] - emb_2[j]))
+                results.append((i, j, Verification(d, threshold)))
+        return faces_1, faces_2, results
 
     def distance(self, image_1, image_2):
         return self.compare(image_1, image_2).distance

@@ -36,10 +36,10 @@ def pretrained(pretrained_path):
 
 @pytest.fixture(scope="session")
 def pretrained_lfw(pretrained_path):
-    """The default model set up for 250x250 LFW images (their fixed face box)."""
+    """The default model set up for 250x250 LFW images (their fixed face box, no detection)."""
     from facenet import Facenet
 
-    return Facenet(model_path=pretrained_path, crop="lfw", log=lambda *a: None)
+    return Facenet(model_path=pretrained_path, crop="lfw", align="off", log=lambda *a: None)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,293 @@
+"""Find faces in photos and align them the way the model expects.
+
+MTCNN (the `mtcnn` package, weights included) gives each face a box, a confidence and five
+landmarks (the two eyes, the nose, the two mouth corners, in image order: left to right).
+A face is aligned by the similarity transform (rotation, uniform scale, shift; Umeyama's
+least squares) that carries its five landmarks onto a canonical template, then warped at the
+model's input size. The template is where the landmarks sit, on average, in the crops the
+pretrained FaceNet was trained on (MTCNN box + margin); `margin` widens or tightens the view.
+
+`method="box"` is the older recipe (no rotation: the detector's box grown by a margin, cut out
+and resized), kept for comparison and for crops made that way.
+"""
+import dataclasses
+
+import numpy as np
+from PIL import Image
+
+from utils.errors import FacenetError
+from utils.image import load_image
+
+# Five landmarks (left eye, right eye, nose, left mouth corner, right mouth corner, as seen in
+# the image) as fractions of the aligned crop at margin 0. Measured on the 7,692 LFW pair images
+# with a face: the Procrustes mean of their landmarks (the face shape a similarity transform can
+# reach), placed where the crops the pretrained model was trained on put it (MTCNN box + 32 px
+# at 160, FaceNet's own data preparation), made left-right symmetric.
+# `python benchmarks/align_template.py --symmetric --procrustes` measures it again.
+TEMPLATE = np.array([
+    [0.3452, 0.3835],
+    [0.6548, 0.3835],
+    [0.5000, 0.5652],
+    [0.3621, 0.7221],
+    [0.6379, 0.7221],
+], dtype=np.float64)
+DEFAULT_MARGIN = 0.0  # extra border, as a fraction of the crop side, on top of the template's
+METHODS = ("similarity", "box")
+BOX_MARGIN_PX = 32  # method="box": pixels added around the box at a 160-pixel output
+
+
+class NoFaceError(FacenetError):
+    """No face was found in an image."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Face:
+    """One detection in source-image pixels: box (x0, y0, x1, y1), confidence, 5 landmarks."""
+    box: tuple
+    confidence: float
+    landmarks: np.ndarray  # (5, 2) x, y
+
+    @property
+    def area(self):
+        return max(0.0, self.box[2] - self.box[0]) * max(0.0, self.box[3] - self.box[1])
+
+    def to_dict(self):
+        return {"box": [round(float(v), 2) for v in self.box],
+                "confidence": round(float(self.confidence), 5),
+                "landmarks": [[round(float(x), 2), round(float(y), 2)] for x, y in self.landmarks]}
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(tuple(float(v) for v in d["box"]), float(d["confidence"]),
+                   np.asarray(d["landmarks"], dtype=np.float64).reshape(5, 2))
+
+
+@dataclasses.dataclass
+class AlignedFace:
+    """An aligned crop (uint8 H x W x 3), the detection it came from, and the 2x3 matrix that
+    maps source pixels to crop pixels (so landmarks can be checked in the crop)."""
+    image: np.ndarray
+    face: Face
+    matrix: np.ndarray
+
+    @property
+    def landmarks(self):
+        """The face's landmarks in crop pixels."""
+        return transform_points(self.matrix, self.face.landmarks)
+
+
+def template_points(size, margin=DEFAULT_MARGIN):
+    """The template in pixels of a (width, height) crop, shrunk towards the centre by `margin`
+    (a fraction of the side added as border on each side; negative zooms in)."""
+    w, h = size
+    scale = 1.0 - 2.0 * margin
+    if scale <= 0:
+        raise ValueError(f"margin must be below 0.5, got {margin}")
+    pts = 0.5 + (TEMPLATE - 0.5) * scale
+    return pts * np.array([w, h], dtype=np.float64)
+
+
+def similarity_transform(src, dst):
+    """The 2x3 similarity matrix (rotation, uniform scale, translation) mapping the points
+    `src` onto `dst` with least squared error (Umeyama 1991, without reflection)."""
+    src = np.asarray(src, dtype=np.float64)
+    dst = np.asarray(dst, dtype=np.float64)
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s, d = src - mu_s, dst - mu_d
+    var_s = (s ** 2).sum() / len(src)
+    if var_s <= 1e-12:
+        raise ValueError("landmarks are all at one point; cannot align")
+    cov = d.T @ s / len(src)
+    u, sig, vt = np.linalg.svd(cov)
+    sign = np.eye(2)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        sign[1, 1] = -1.0
+    rot = u @ sign @ vt
+    scale = np.trace(np.diag(sig) @ sign) / var_s
+    matrix = np.zeros((2, 3))
+    matrix[:, :2] = scale * rot
+    matrix[:, 2] = mu_d - scale * rot @ mu_s
+    return matrix
+
+
+def transform_points(matrix, points):
+    points = np.asarray(points, dtype=np.float64)
+    return points @ matrix[:, :2].T + matrix[:, 2]
+
+
+def warp(image, matrix, size):
+    """Warp a PIL image by the 2x3 source->crop `matrix` into a crop of (width, height);
+    area outside the photo is filled by its nearest edge colour via clamped sampling."""
+    full = np.vstack([matrix, [0.0, 0.0, 1.0]])
+    inv = np.linalg.inv(full)[:2].ravel()  # PIL wants crop -> source
+    # Downscaling by more than 2x with bilinear sampling aliases: shrink the photo first.
+    scale = np.sqrt(abs(np.linalg.det(matrix[:, :2])))
+    if scale < 0.5:
+        factor = int(1.0 / scale) // 2 * 2 or 1
+        if factor > 1:
+            small = image.reduce(factor)
+            sx, sy = image.width / small.width, image.height / small.height
+            pre = np.diag([1.0 / sx, 1.0 / sy, 1.0])
+            full = full @ np.linalg.inv(pre)
+            inv = np.linalg.inv(full)[:2].ravel()
+            image = small
+    return np.asarray(image.transform(tuple(size), Image.AFFINE, tuple(inv),
+                                      resample=Image.BILINEAR, fillcolor=(128, 128, 128)),
+                      dtype=np.uint8)
+
+
+def box_matrix(face, size, margin_px=BOX_MARGIN_PX):
+    """method="box": the matrix that cuts the box grown by `margin_px` (at a 160 output; scaled
+    with the output) and stretches it onto the crop, no rotation."""
+    w, h = size
+    m = margin_px * w / 160.0
+    x0, y0, x1, y1 = face.box
+    bw, bh = x1 - x0, y1 - y0
+    # margin in output pixels -> source pixels: out = (src - x0 + p) * w / (bw + 2p), p = m/2 * ...
+    px = (m / 2) * bw / (w - m) if w > m else 0.0
+    py = (m / 2) * bh / (h - m) if h > m else 0.0
+    sx, sy = w / (bw + 2 * px), h / (bh + 2 * py)
+    return np.array([[sx, 0.0, -(x0 - px) * sx], [0.0, sy, -(y0 - py) * sy]])
+
+
+def align_face(image, face, size=(160, 160), margin=DEFAULT_MARGIN, method="similarity"):
+    """Warp one detected face of a PIL RGB image into an AlignedFace of (width, height)."""
+    if method == "similarity":
+        matrix = similarity_transform(face.landmarks, template_points(size, margin))
+    elif method == "box":
+        matrix = box_matrix(face, size)
+    else:
+        raise ValueError(f"unknown alignment method {method!r}; choose one of {METHODS}")
+    return AlignedFace(warp(image, matrix, size), face, matrix)
+
+
+def _faces_from_rows(rows):
+    faces = []
+    for r in rows:
+        # mtcnn's numpy rows: id, x0, y0, x1, y1, confidence, five x's, then five y's
+        faces.append(Face(tuple(float(v) for v in r[1:5]), float(r[5]),
+                          np.asarray(r[6:16], dtype=np.float64).reshape(2, 5).T.copy()))
+    faces.sort(key=lambda f: f.area, reverse=True)
+    return faces
+
+
+class FaceDetector:
+    """MTCNN, built on first use. `detect` returns the faces of one image, largest first."""
+
+    def __init__(self, min_face_size=20, min_confidence=0.9, batch_size=16):
+        self.min_face_size = int(min_face_size)
+        self.min_confidence = float(min_confidence)
+        self.batch_size = int(batch_size)
+        self._mtcnn = None
+
+    def settings(self):
+        return {"detector": "mtcnn-1.0", "min_face_size": self.min_face_size,
+                "min_confidence": self.min_confidence}
+
+    @property
+    def mtcnn(self):
+        if self._mtcnn is None:
+            try:
+                from mtcnn import MTCNN
+            except ImportError as e:
+                raise FacenetError("face detection needs the `mtcnn` package: "
+                                   "pip install -r requirements.txt") from e
+            self._mtcnn = MTCNN()
+        return self._mtcnn
+
+    def detect(self, image):
+        return self.detect_many([image])[0]
+
+    def detect_many(self, images):
+        """Faces of each PIL RGB image; images of one size are run as one MTCNN batch."""
+        results = [None] * len(images)
+        by_shape = {}
+        for i, im in enumerate(images):
+            by_shape.setdefault(im.size, []).append(i)
+        for idx in by_shape.values():
+            for start in range(0, len(idx), self.batch_size):
+                chunk = idx[start:start + self.batch_size]
+                arrays = [np.asarray(images[i], dtype=np.uint8) for i in chunk]
+                rows = self._run(arrays)
+                for j, i in enumerate(chunk):
+                    mine = rows[rows[:, 0] == j] if len(rows) else rows
+                    faces = _faces_from_rows(mine)
+                    results[i] = [f for f in faces if f.confidence >= self.min_confidence]
+        return results
+
+    def _run(self, arrays):
+        if min(min(a.shape[:2]) for a in arrays) < 12:
+            return np.empty((0, 16))
+        rows = self.mtcnn.detect_faces(arrays if len(arrays) > 1 else arrays[0],
+                                       box_format="xyxy", output_type="numpy",
+                                       min_face_size=self.min_face_size)
+        rows = np.asarray(rows, dtype=np.float64).reshape(-1, 16)
+        return rows
+
+
+CHOICES = ("largest", "central")
+
+
+def choose_face(faces, image_size, choice="largest"):
+    """The face to use: the largest box, or ("central") the largest after a penalty for
+    distance from the image centre (what a cropped dataset such as LFW wants)."""
+    if not faces:
+        return None
+    if choice == "largest":
+        return max(faces, key=lambda f: f.area)
+    if choice != "central":
+        raise ValueError(f"unknown face choice {choice!r}; choose one of {CHOICES}")
+    cx, cy = image_size[0] / 2, image_size[1] / 2
+
+    def score(f):
+        fx, fy = (f.box[0] + f.box[2]) / 2, (f.box[1] + f.box[3]) / 2
+        return f.area - 2.0 * ((fx - cx) ** 2 + (fy - cy) ** 2)
+    return max(faces, key=score)
+
+
+class FaceAligner:
+    """Detect, choose and align faces: `align(source)` gives one face (the largest, or the
+    most central with choice="central"), `align_all(source)` every face, largest first
+    (an empty list when there is none)."""
+
+    def __init__(self, size=(160, 160), margin=DEFAULT_MARGIN, method="similarity",
+                 choice="largest", detector=None):
+        if method not in METHODS:
+            raise ValueError(f"unknown alignment method {method!r}; choose one of {METHODS}")
+        if choice not in CHOICES:
+            raise ValueError(f"unknown face choice {choice!r}; choose one of {CHOICES}")
+        self.choice = choice
+        self.size = tuple(int(v) for v in size)
+        self.margin = float(margin)
+        self.method = method
+        template_points(self.size, self.margin)  # validates the margin
+        self.detector = detector or FaceDetector()
+
+    def settings(self):
+        return {"size": list(self.size), "margin": self.margin, "method": self.method,
+                "choice": self.choice, "template": TEMPLATE.round(4).tolist(), **self.detector.settings()}
+
+    def align_detected(self, image, face):
+        return align_face(image, face, self.size, self.margin, self.method)
+
+    def align_all(self, source):
+        image = load_image(source)
+        return [self.align_detected(image, f) for f in self.detector.detect(image)]
+
+    def align(self, source):
+        image = load_image(source)
+        face = choose_face(self.detector.detect(image), image.size, self.choice)
+        if face is None:
+            raise NoFaceError(f"no face found in {_describe(source)} "
+                              f"(MTCNN, confidence >= {self.detector.min_confidence}); "
+                              f"use a photo where the face is visible and at least "
+                              f"{self.detector.min_face_size} pixels wide, or turn alignment off")
+        return self.align_detected(image, face)
+
+
+def _describe(source):
+    if isinstance(source, (str, bytes)) or hasattr(source, "__fspath__"):
+        return str(source)
+    if isinstance(source, Image.Image):
+        return f"the {source.width}x{source.height} image"
+    return f"the array of shape {getattr(source, 'shape', '?')}"

@@ -1,0 +1,172 @@
+"""Turn a folder of raw photos per person into aligned face crops, ready for txt_annotation.py.
+
+    python -m facenet.align_dataset RAW_DIR OUT_DIR [--size 160] [--workers 2]
+
+RAW_DIR/<person>/**/<photo> becomes OUT_DIR/<person>/**/<photo stem>.png, the largest face
+aligned. Photos already aligned are not redone (a stopped run resumes); unreadable photos and
+photos without a face are skipped and listed at the end and in OUT_DIR/align_report.json.
+"""
+import argparse
+import os
+import sys
+import time
+
+from facenet.align import CHOICES, DEFAULT_MARGIN, METHODS
+
+CHUNK = 16  # photos per detector call (photos of one size run as one MTCNN batch)
+_ALIGNER = None  # one per worker process
+
+
+def plan(raw_dir, out_dir, ext="png"):
+    """[(source, destination)] for every image under RAW_DIR's class folders, and how many
+    are done already."""
+    from utils.annotation import AnnotationError, scan_dataset
+
+    if os.path.abspath(raw_dir) == os.path.abspath(out_dir):
+        raise AnnotationError("OUT_DIR must differ from RAW_DIR (the crops would replace "
+                              "the photos)")
+    entries, _ = scan_dataset(raw_dir)
+    jobs, done = [], 0
+    for _, src in entries:
+        rel = os.path.relpath(src, raw_dir)
+        dst = os.path.join(out_dir, os.path.splitext(rel)[0] + "." + ext)
+        if os.path.exists(dst):
+            done += 1
+        else:
+            jobs.append((src, dst))
+    return jobs, done
+
+
+def _init_worker(settings, threads):
+    global _ALIGNER
+    if threads:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    from facenet.align import FaceAligner, FaceDetector
+
+    _ALIGNER = FaceAligner(settings["size"], settings["margin"], settings["method"],
+                           settings["choice"], FaceDetector(settings["min_face_size"]))
+
+
+def align_chunk(jobs):
+    """Align one chunk of (source, destination); returns [(source, status, message)]."""
+    from PIL import Image
+
+    from facenet.align import choose_face
+    from utils.errors import ImageLoadError
+    from utils.image import load_image
+
+    results, images, loaded = [], [], []
+    for src, dst in jobs:
+        try:
+            images.append(load_image(src))
+            loaded.append((src, dst))
+        except ImageLoadError as e:
+            results.append((src, "unreadable", str(e)))
+    detections = _ALIGNER.detector.detect_many(images) if images else []
+    for (src, dst), image, faces in zip(loaded, images, detections):
+        face = choose_face(faces, image.size, _ALIGNER.choice)
+        if face is None:
+            results.append((src, "no_face", "no face found"))
+            continue
+        crop = _ALIGNER.align_detected(image, face).image
+        os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
+        tmp = f"{dst}.tmp{os.getpid()}{os.path.splitext(dst)[1]}"
+        Image.fromarray(crop).save(tmp)
+        os.replace(tmp, dst)  # a killed run never leaves half a crop behind
+        results.append((src, "aligned", f"{len(faces)} face(s)"))
+    return results
+
+
+def align_dataset(raw_dir, out_dir, size=160, margin=DEFAULT_MARGIN, method="similarity",
+                  choice="largest", min_face_size=20, workers=2, ext="png", progress=True,
+                  log=print):
+    """Align every photo of RAW_DIR into OUT_DIR; returns the report (also saved as JSON)."""
+    from tqdm import tqdm
+
+    from utils.fileio import write_json_atomic
+
+    jobs, done = plan(raw_dir, out_dir, ext)
+    settings = {"size": (size, size), "margin": margin, "method": method, "choice": choice,
+                "min_face_size": min_face_size}
+    log(f"{len(jobs) + done} photos under {raw_dir}: {done} aligned already, "
+        f"{len(jobs)} to do, {workers} worker(s).")
+    start = time.perf_counter()
+    per_chunk = max(1, min(CHUNK, -(-len(jobs) // max(1, workers))))  # every worker gets work
+    chunks = [jobs[i:i + per_chunk] for i in range(0, len(jobs), per_chunk)]
+    counts = {"aligned": 0, "no_face": 0, "unreadable": 0}
+    skipped = []
+    bar = tqdm(total=len(jobs), unit="img", desc="Aligning", disable=not progress)
+
+    def take(results):
+        for src, status, message in results:
+            counts[status] += 1
+            if status != "aligned":
+                skipped.append({"file": src, "why": message})
+        bar.update(len(results))
+
+    if workers <= 1 or len(chunks) <= 1:
+        _init_worker(settings, 0)
+        for chunk in chunks:
+            take(align_chunk(chunk))
+    else:
+        import concurrent.futures
+        import multiprocessing
+
+        # Processes, not threads: MTCNN's small convolutions leave cores idle within one
+        # process. "spawn": TensorFlow must not be forked once imported.
+        ctx = multiprocessing.get_context("spawn")
+        threads = max(1, (os.cpu_count() or 2) // workers)
+        with concurrent.futures.ProcessPoolExecutor(workers, ctx, _init_worker,
+                                                    (settings, threads)) as pool:
+            for results in pool.map(align_chunk, chunks):
+                take(results)
+    bar.close()
+    seconds = time.perf_counter() - start
+    report = {"raw_dir": raw_dir, "out_dir": out_dir, "settings": {**settings,
+              "size": [size, size]}, "already_done": done, **counts,
+              "seconds": round(seconds, 1), "skipped": skipped}
+    write_json_atomic(os.path.join(out_dir, "align_report.json"), report)
+    log(f"Aligned {counts['aligned']} in {seconds:.1f} s; {done} were done already; "
+        f"skipped {counts['no_face']} without a face and {counts['unreadable']} unreadable.")
+    for s in skipped[:20]:
+        log(f"  skipped {s['file']}: {s['why']}")
+    if len(skipped) > 20:
+        log(f"  ... and {len(skipped) - 20} more (see {out_dir}/align_report.json)")
+    return report
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("raw_dir", help="one folder of photos per person")
+    p.add_argument("out_dir", help="where the aligned crops go (same folder layout)")
+    p.add_argument("--size", type=int, default=160, help="crop side in pixels (default: 160)")
+    p.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
+                   help="extra border as a fraction of the side (default: %(default)s)")
+    p.add_argument("--method", default="similarity", choices=METHODS)
+    p.add_argument("--choice", default="largest", choices=CHOICES,
+                   help="which face of several (default: %(default)s)")
+    p.add_argument("--min-face-size", type=int, default=20,
+                   help="smallest face to look for, in pixels (default: 20)")
+    p.add_argument("--workers", type=int, default=2, help="processes (default: 2)")
+    p.add_argument("--format", default="png", choices=["png", "jpg"],
+                   help="crop file format (default: png, lossless)")
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    if args.size < 32:
+        p.error(f"--size must be at least 32, got {args.size}")
+    from utils.errors import FacenetError
+
+    try:
+        align_dataset(args.raw_dir, args.out_dir, args.size, args.margin, args.method,
+                      args.choice, args.min_face_size, args.workers, args.format,
+                      progress=not args.no_progress)
+    except (FacenetError, ValueError) as e:
+        sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+    main()
