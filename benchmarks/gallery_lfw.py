@@ -1,0 +1,107 @@
+"""Open-set identification on LFW with the face gallery.
+
+Enroll the people of View 2 folds 2-10 who have at least 2 images, with the first half of each
+person's images (at most --max-per-person); query with the other half (known queries) and with
+the people of fold 1, who are never enrolled (every answer but "unknown" is a false accept).
+
+    python benchmarks/gallery_lfw.py --lfw-dir ../shared/data/lfw \
+        --people ../shared/data/lfw_meta/people.txt
+"""
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks.common import machine, write_result  # noqa: E402
+
+
+def split_people(people_path, lfw_dir, max_per_person=10, max_unknown=5):
+    """(enroll {name: paths}, known queries [(name, path)], unknown queries [(name, path)])."""
+    from utils.lfw_people import read_people_folds
+
+    folds = read_people_folds(people_path)
+
+    def images(name):
+        folder = os.path.join(lfw_dir, name)
+        return [os.path.join(folder, f) for f in sorted(os.listdir(folder))]
+
+    enroll, known = {}, []
+    for fold in folds[1:]:
+        for name, count in fold:
+            if count < 2:
+                continue
+            paths = images(name)
+            half = len(paths) // 2
+            enroll[name] = paths[:half][:max_per_person]
+            known += [(name, p) for p in paths[half:][:max_per_person]]
+    unknown = [(name, p) for name, _ in folds[0] for p in images(name)[:max_unknown]]
+    return enroll, known, unknown
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--lfw-dir", default="../shared/data/lfw")
+    p.add_argument("--people", default="../shared/data/lfw_meta/people.txt")
+    p.add_argument("--max-per-person", type=int, default=10,
+                   help="at most this many images enrolled and queried per person")
+    p.add_argument("--max-unknown", type=int, default=5,
+                   help="at most this many query images per fold-1 person")
+    p.add_argument("--no-align", action="store_true", help="centre crop instead of MTCNN")
+    p.add_argument("--threshold", type=float, default=None, help="default: the model card's")
+    args = p.parse_args(argv)
+
+    from facenet import Facenet
+    from facenet.gallery import Gallery
+
+    enroll, known, unknown = split_people(args.people, args.lfw_dir, args.max_per_person,
+                                          args.max_unknown)
+    model = Facenet(crop="lfw", align="off" if args.no_align else "auto",
+                    align_choice="central", align_cache=True, threshold=args.threshold)
+    start = time.perf_counter()
+    paths = [x for ps in enroll.values() for x in ps] + [x for _, x in known + unknown]
+    from facenet.evaluation import embed_distinct
+
+    table = embed_distinct(model, paths)
+    embed_seconds = time.perf_counter() - start
+    g = Gallery(os.devnull)
+    for name, ps in enroll.items():
+        g.add(name, np.stack([table[x] for x in ps]), ps)
+    rows = {}
+    for match in ("nearest", "mean"):
+        k_ids = g.identify_embeddings(np.stack([table[x] for _, x in known]), model.threshold,
+                                      top_k=5, match=match)
+        u_ids = g.identify_embeddings(np.stack([table[x] for _, x in unknown]),
+                                      model.threshold, top_k=5, match=match)
+        truth = [n for n, _ in known]
+        rank1 = np.mean([i.candidates[0][0] == t for i, t in zip(k_ids, truth)])
+        rank5 = np.mean([t in [c for c, _ in i.candidates] for i, t in zip(k_ids, truth)])
+        correct_accept = np.mean([i.name == t for i, t in zip(k_ids, truth)])
+        false_reject = np.mean([not i.known for i in k_ids])
+        wrong_accept = np.mean([i.known and i.name != t for i, t in zip(k_ids, truth)])
+        far = np.mean([i.known for i in u_ids])
+        rows[match] = {"rank1": rank1, "rank5": rank5, "identified_correctly": correct_accept,
+                       "known_said_unknown": false_reject, "known_given_wrong_name": wrong_accept,
+                       "unknown_false_accept_rate": far}
+        print(f"match={match:8s} rank-1 {100 * rank1:.2f}%  rank-5 {100 * rank5:.2f}%  "
+              f"correct name under threshold {100 * correct_accept:.2f}%  known called unknown "
+              f"{100 * false_reject:.2f}%  unknown accepted {100 * far:.2f}%")
+    result = {"machine": machine(), "threshold": model.threshold,
+              "align": model.align, "enrolled_people": len(enroll),
+              "enrolled_images": len(g), "known_queries": len(known),
+              "unknown_queries": len(unknown), "unknown_people": len({n for n, _ in unknown}),
+              "embed_seconds": round(embed_seconds, 1),
+              "alignment": dict(model.preparer.stats), "results": rows,
+              "settings": vars(args)}
+    print(f"{len(enroll)} people enrolled with {len(g)} images; {len(known)} known and "
+          f"{len(unknown)} unknown queries ({result['unknown_people']} people); threshold "
+          f"{model.threshold:.4f}; embedding {embed_seconds:.0f} s")
+    write_result("gallery_lfw", result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""Put people into a gallery and ask it who is in a photo, through a `Facenet` predictor."""
+import os
+import warnings
+
+import numpy as np
+
+from facenet.align_cache import image_key
+from utils.errors import ImageLoadError
+
+
+def _embed_skipping_bad(predictor, paths):
+    """(embeddings, kept paths, [(path, why)] skipped) - unreadable photos and, with
+    alignment on, photos without a face are skipped, not enrolled."""
+    records, parts = [], []
+    try:
+        parts = list(predictor.iter_embeddings(paths, records=records))
+        kept_paths = list(paths)
+    except ImageLoadError:  # find the bad ones one by one; the rest still go in
+        records, parts, kept_paths = [], [], []
+        for p in paths:
+            recs = []
+            try:
+                parts += list(predictor.iter_embeddings([p], records=recs))
+            except ImageLoadError:
+                continue
+            records += recs
+            kept_paths.append(p)
+    skipped = [(p, "unreadable") for p in paths if p not in set(kept_paths)]
+    if not parts:
+        return np.zeros((0, predictor.model.output.shape[-1]), np.float32), [], skipped
+    emb = np.concatenate(parts)
+    keep = np.array([r.how != "fallback" for r in records], bool)
+    skipped += [(p, "no face found") for p, k in zip(kept_paths, keep) if not k]
+    return emb[keep], [p for p, k in zip(kept_paths, keep) if k], skipped
+
+
+def enroll_images(gallery, predictor, name, paths, log=print):
+    """Add a person's photos (files) to the gallery; photos already enrolled for them are
+    not embedded again. Returns (added, already there, [(path, why) skipped])."""
+    gallery.check_model(predictor)
+    keys = {p: image_key(p) for p in paths if os.path.isfile(p)}
+    missing = [(p, "not a file") for p in paths if p not in keys]
+    new = [p for p in keys if not gallery.has_photo(name, keys[p])]
+    new = list(dict.fromkeys(new))
+    emb, kept, skipped = _embed_skipping_bad(predictor, new) if new else (None, [], [])
+    if kept:
+        gallery.add(name, emb, kept, [keys[p] for p in kept])
+    for p, why in missing + skipped:
+        log(f"  skipped {p}: {why}")
+    return len(kept), len(keys) - len(new), missing + skipped
+
+
+def enroll_folder(gallery, predictor, people_dir, log=print, progress=True):
+    """Enroll people_dir/<name>/** photos; saves the gallery once at the end."""
+    from tqdm import tqdm
+
+    from utils.annotation import scan_dataset
+
+    entries, names = scan_dataset(people_dir)
+    by_person = {}
+    for label, path in entries:
+        by_person.setdefault(names[label], []).append(path)
+    totals = {"people": 0, "added": 0, "already": 0, "skipped": 0}
+    for name in tqdm(sorted(by_person), desc="Enrolling", unit="person", disable=not progress):
+        added, already, skipped = enroll_images(gallery, predictor, name, by_person[name], log)
+        totals["people"] += 1
+        totals["added"] += added
+        totals["already"] += already
+        totals["skipped"] += len(skipped)
+    empty = [n for n in names if n not in by_person]
+    if empty:
+        log(f"  {len(empty)} folder(s) without photos: {', '.join(empty[:5])}")
+    gallery.save()
+    return totals
+
+
+def identify_image(gallery, predictor, image, threshold=None, top_k=5, all_faces=False,
+                   match="nearest"):
+    """[(face record, Identification)] for the face of a photo (or every face of it)."""
+    gallery.check_model(predictor)
+    if all_faces:
+        faces, emb = predictor.faces(image)
+        if not faces:
+            warnings.warn(f"no face found in {image}", stacklevel=2)
+        return list(zip(faces, gallery.identify_embeddings(emb, threshold, top_k, match)))
+    records = []
+    emb = np.concatenate(list(predictor.iter_embeddings([image], records=records)))
+    return list(zip(records, gallery.identify_embeddings(emb, threshold, top_k, match)))
