@@ -55,6 +55,9 @@ def parse_args(argv=None):
     a("--skip-missing", action="store_true",
       help="train without annotation lines whose image no longer exists (default: an error)")
     a("--resume", default="", help="a run folder (or a file in it) to continue")
+    a("--strategy", default=d.strategy, choices=["auto", "single", "mirrored", "multiworker"],
+      help="auto: several machines when TF_CONFIG names them, else all GPUs when there are "
+           "several, else one device (default: %(default)s)")
     a("--quiet", dest="verbose", action="store_const", const=2, default=1,
       help="one line per epoch instead of a progress bar")
     args = p.parse_args(argv)

@@ -40,6 +40,7 @@ class TrainConfig:
     skip_missing: bool = False  # train without annotation lines whose image is gone
     precise_bn_batches: int = 20  # re-estimate BatchNorm statistics each epoch; 0 = original
     resume: str = ""
+    strategy: str = "auto"  # auto | single | mirrored | multiworker (facenet/distribute.py)
     verbose: int = 1
 
 
@@ -166,21 +167,11 @@ def make_lfw_eval(cfg, preprocessing, log=print):
     return evaluate
 
 
-def pick_strategy(log=print):
-    """MirroredStrategy over the GPUs when there are several, else the default strategy."""
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    if len(gpus) > 1:
-        log(f"Training on {len(gpus)} GPUs with MirroredStrategy.")
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.get_strategy()
-
-
 def train(cfg, log=print):
     """Run (or resume) a training run; returns (run folder, history, trained model)."""
     import keras
 
+    from facenet.distribute import is_chief, pick_strategy, prepare_multiworker_fit
     from facenet.weights import read_card
     from nets.facenet_training import fit_learning_rates, get_lr_scheduler, triplet_loss
     from utils.callbacks import (EpochRecorder, PreciseBatchNorm, find_resume_state,
@@ -206,7 +197,10 @@ def train(cfg, log=print):
     if not cfg.resume:
         stamp = datetime.datetime.now().strftime("%Y_%m_%d_%H_%M_%S")
         run_dir = os.path.join(cfg.save_dir, f"loss_{stamp}")
-    check_writable(run_dir)
+    strategy = pick_strategy(cfg.strategy, log)
+    chief = is_chief() if cfg.strategy != "single" else True
+    if chief:
+        check_writable(run_dir)
     if cfg.preprocessing is None:
         card = read_card(cfg.model_path) if cfg.model_path else None
         cfg.preprocessing = (card or {}).get("preprocessing", "scale01")
@@ -223,8 +217,10 @@ def train(cfg, log=print):
                            f"{batch}; lower --batch-size or add images")
     val_steps = max(1, len(val_lines) // batch) if val_lines else 0
 
-    strategy = pick_strategy(log)
     replicas = strategy.num_replicas_in_sync
+    if batch % (3 * replicas):
+        raise FacenetError(f"--batch-size {batch} must be a multiple of 3 x {replicas} replicas "
+                           f"= {3 * replicas}, so that each replica gets whole triplets")
     init_lr, min_lr = fit_learning_rates(batch, cfg.init_lr, cfg.min_lr, cfg.optimizer)
     with strategy.scope():
         model = build_model(cfg, num_classes, log)
@@ -268,10 +264,14 @@ def train(cfg, log=print):
     callbacks = [
         keras.callbacks.LearningRateScheduler(schedule),
         PreciseBatchNorm(bn_ds, cfg.precise_bn_batches),
-        keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"), update_freq="epoch"),
         EpochRecorder(run_dir, state, card, cfg.save_period, cfg.patience,
-                      make_lfw_eval(cfg, cfg.preprocessing, log), log),
+                      make_lfw_eval(cfg, cfg.preprocessing, log) if chief else None, log,
+                      write=chief),
     ]
+    if chief:  # one writer of files per run: the chief of a multi-worker cluster
+        callbacks.insert(2, keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"),
+                                                        update_freq="epoch"))
+    prepare_multiworker_fit(model, strategy, lambda: next(iter(train_ds)))
     log(f"Train on {len(train_lines)} images of {num_classes} classes, validate on "
         f"{len(val_lines)}; {steps} steps of {batch} per epoch; lr {init_lr:.2e} -> {min_lr:.2e} "
         f"({cfg.optimizer}, {cfg.lr_decay_type}); run folder {run_dir}")

@@ -26,7 +26,11 @@ def triplet_loss(alpha=0.2):
         neg_dist = ops.sqrt(ops.maximum(ops.sum(ops.square(anchor - negative), axis=-1), 1e-12))
         basic = pos_dist - neg_dist + alpha
         active = ops.sum(ops.cast(basic > 0, y_pred.dtype))
-        return ops.sum(ops.maximum(basic, 0.0)) / ops.maximum(active, 1.0)
+        loss = ops.sum(ops.maximum(basic, 0.0)) / ops.maximum(active, 1.0)
+        # One value per sample, all equal: Keras averages it back to `loss`, and (unlike a
+        # scalar, which it passes through) divides it by the replicas under tf.distribute,
+        # so each replica's triplets weigh as on one device.
+        return ops.ones_like(y_pred[:, 0]) * loss
 
     _triplet_loss.__name__ = "triplet_loss"
     return _triplet_loss

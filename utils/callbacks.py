@@ -104,19 +104,25 @@ def plot_losses(run_dir, history):
 
 
 class EpochRecorder(keras.callbacks.Callback):
-    """Everything the original's callbacks did at the end of an epoch, resumable."""
+    """Everything the original's callbacks did at the end of an epoch, resumable.
+
+    write=False (a non-chief worker of a multi-worker run): keep the state and the early
+    stopping decision, in step with the chief, but write nothing and skip the LFW check."""
 
     def __init__(self, run_dir, state, card, save_period=1, patience=10, lfw_eval=None,
-                 log=print):
+                 log=print, write=True):
         super().__init__()
         self.run_dir, self.state, self.card = run_dir, state, card
         self.save_period, self.patience = save_period, patience
-        self.lfw_eval, self.log = lfw_eval, log
+        self.lfw_eval, self.log = (lfw_eval if write else None), log
+        self.write = write
         self.writer = None
 
     def on_train_begin(self, logs=None):
         import tensorflow as tf
 
+        if not self.write:
+            return
         self.writer = tf.summary.create_file_writer(os.path.join(self.run_dir, "tensorboard",
                                                                  "scalars"))
 
@@ -132,6 +138,9 @@ class EpochRecorder(keras.callbacks.Callback):
         for key, value in (("loss", loss), ("val_loss", val_loss), ("lr", lr), ("lfw", lfw)):
             history[key].append(value)
         card = self.card
+        if not self.write:
+            self._update_state(val_loss, done)
+            return
         if done % self.save_period == 0:
             name = f"ep{done:03d}-loss{loss:.3f}-val_loss{val_loss:.3f}.weights.h5"
             save_weights_with_card(self.model, os.path.join(self.run_dir, name), card)
@@ -153,6 +162,17 @@ class EpochRecorder(keras.callbacks.Callback):
             if lfw is not None:
                 tf.summary.scalar("lfw_accuracy", lfw, step=done)
         self.writer.flush()
+        self._maybe_stop()
+
+    def _update_state(self, val_loss, done):
+        if val_loss < self.state["best_val_loss"]:
+            self.state["best_val_loss"], self.state["wait"] = val_loss, 0
+        else:
+            self.state["wait"] += 1
+        self.state["epoch"] = done
+        self._maybe_stop()
+
+    def _maybe_stop(self):
         if self.state["wait"] >= self.patience:
             self.log(f"Early stopping: val_loss has not improved for {self.patience} epochs.")
             self.model.stop_training = True

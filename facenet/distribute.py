@@ -1,0 +1,106 @@
+"""Which tf.distribute strategy trains, and what it needs from Keras 3.
+
+- "single": the default strategy (one device).
+- "mirrored": MirroredStrategy over the visible GPUs, or over the logical CPUs when there is
+  no GPU and the CPU was split (tests do that).
+- "multiworker": MultiWorkerMirroredStrategy across the machines named in TF_CONFIG.
+- "auto": multiworker when TF_CONFIG names several workers, mirrored with several GPUs, else
+  single.
+
+Keras 3's `fit` does not run under MultiWorkerMirroredStrategy as released (keras-team/keras
+issue 20585): it builds the model by all-reducing a whole data batch across workers, and reduces
+scalar logs along an axis they lack. `prepare_multiworker_fit` works around both, for one model.
+"""
+import json
+import os
+
+STRATEGIES = ("auto", "single", "mirrored", "multiworker")
+
+
+def tf_config():
+    """The parsed TF_CONFIG, or None."""
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError as e:
+        from utils.errors import FacenetError
+
+        raise FacenetError(f"TF_CONFIG is not valid JSON ({e}): {raw[:200]}") from None
+
+
+def cluster_workers():
+    cfg = tf_config() or {}
+    cluster = cfg.get("cluster", {})
+    return len(cluster.get("worker", [])) + len(cluster.get("chief", []))
+
+
+def pick_strategy(name="auto", log=print):
+    import tensorflow as tf
+
+    if name not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {name!r}")
+    if name == "auto" and cluster_workers() > 1:
+        name = "multiworker"
+    if name == "multiworker":  # before anything else touches TensorFlow's runtime
+        return _multiworker(log)
+    gpus = tf.config.list_logical_devices("GPU")
+    cpus = tf.config.list_logical_devices("CPU")
+    if name == "auto":
+        name = "mirrored" if len(gpus) > 1 else "single"
+    if name == "single":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        devices = [d.name for d in (gpus or cpus)]
+        log(f"Training on {len(devices)} devices with MirroredStrategy: {', '.join(devices)}")
+        return tf.distribute.MirroredStrategy(devices)
+
+
+def _multiworker(log):
+    import tensorflow as tf
+
+    if cluster_workers() < 1:
+        from utils.errors import FacenetError
+
+        raise FacenetError("--strategy multiworker needs TF_CONFIG naming the cluster's workers "
+                           "and this process's task (see the README)")
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    log(f"Training with MultiWorkerMirroredStrategy: {strategy.num_replicas_in_sync} replicas, "
+        f"this is task {task_index()} ({'chief' if is_chief() else 'worker'}).")
+    return strategy
+
+
+def task_index():
+    return int(((tf_config() or {}).get("task") or {}).get("index", 0))
+
+
+def is_chief():
+    """True for the process that writes checkpoints: the chief, else worker 0, else alone."""
+    task = (tf_config() or {}).get("task") or {}
+    if not task:
+        return True
+    if task.get("type") == "chief":
+        return True
+    has_chief = bool((tf_config() or {}).get("cluster", {}).get("chief"))
+    return task.get("type") == "worker" and task.get("index", 0) == 0 and not has_chief
+
+
+def prepare_multiworker_fit(model, strategy, get_sample_batch):
+    """Let `model.fit` run under MultiWorkerMirroredStrategy (see the module docstring);
+    `get_sample_batch()` gives one local batch to build the model's training state from."""
+    import tensorflow as tf
+
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return
+    sample_batch = get_sample_batch()
+
+    def build_from_local_batch(iterator=None, data_batch=None):
+        with strategy.scope():
+            model._symbolic_build(data_batch=sample_batch)
+
+    model._maybe_symbolic_build = build_from_local_batch
+    # Logged losses are then each worker's own mean; gradients are still all-reduced.
+    from keras.src.backend.tensorflow import trainer
+
+    trainer._collective_all_reduce_multi_worker = lambda strategy: False
