@@ -1,0 +1,89 @@
+"""LFW evaluation end to end: this project's path against the original's method, same run.
+
+The original's method: for each batch of pairs, load both images of every pair with PIL
+(letterbox, preprocessing) in the main thread and embed them with `model.predict` - 12,000
+embeddings for the 6,000 pairs, every image once per pair it is in. This project's: each of
+the 7,701 distinct images embedded once, decoded in threads, a compiled forward pass
+(optionally in bfloat16). Both score the same pairs; the distances must agree.
+
+    python benchmarks/eval_speed.py --lfw-dir ../shared/data/lfw \
+        --pairs ../shared/data/lfw_meta/pairs.txt [--limit 600] [--precisions float32,bfloat16]
+"""
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks.common import machine, write_result  # noqa: E402
+
+
+def original_method(model, pairs, batch_size):
+    """Distances the original's way: every pair's two images loaded and embedded."""
+    from utils.image import prepare_image
+
+    out = []
+    for i in range(0, len(pairs), batch_size):
+        chunk = pairs[i:i + batch_size]
+        a = np.stack([prepare_image(p.path_1, model.input_shape, True, model._crop)
+                      for p in chunk])
+        b = np.stack([prepare_image(p.path_2, model.input_shape, True, model._crop)
+                      for p in chunk])
+        ea = model.model.predict(model._preprocess(a), verbose=0)
+        eb = model.model.predict(model._preprocess(b), verbose=0)
+        out.append(np.linalg.norm(ea - eb, axis=1))
+    return np.concatenate(out)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--lfw-dir", default="../shared/data/lfw")
+    p.add_argument("--pairs", default="../shared/data/lfw_meta/pairs.txt")
+    p.add_argument("--limit", type=int, default=0, help="score only the first N pairs")
+    p.add_argument("--batch-size", type=int, default=32, help="original's batch (pairs)")
+    p.add_argument("--precisions", default="float32,bfloat16",
+                   help="this project's path in each of these precisions")
+    args = p.parse_args(argv)
+
+    from facenet import Facenet
+    from facenet.evaluation import evaluate_pairs, load_lfw_pairs
+    from utils.metrics import summarize
+
+    pairs, _ = load_lfw_pairs(args.pairs, args.lfw_dir)
+    if args.limit:
+        pairs = pairs[:args.limit]
+    same = np.array([p.same for p in pairs])
+    folds = np.array([p.fold for p in pairs])
+    rows = {}
+    model = Facenet(crop="lfw", align="off", precision="float32")
+    t = time.perf_counter()
+    d_orig = original_method(model, pairs, args.batch_size)
+    orig_s = time.perf_counter() - t
+    acc = summarize(d_orig, same, folds)["accuracy_mean"]
+    rows["original method, float32"] = {"seconds": round(orig_s, 1), "accuracy": acc,
+                                        "embeddings": 2 * len(pairs)}
+    print(f"original method, float32:   {orig_s:7.1f} s, {2 * len(pairs)} embeddings, "
+          f"accuracy {100 * acc:.2f}%", flush=True)
+    for precision in args.precisions.split(","):
+        if precision != "float32":
+            model = Facenet(crop="lfw", align="off", precision=precision)
+        r = evaluate_pairs(model, pairs, batch_size=64, progress=False)
+        agree = float(np.abs(r["distances"] - d_orig).max())
+        rows[f"this project, {precision}"] = {
+            "seconds": r["wall_seconds"], "accuracy": r["accuracy_mean"],
+            "embeddings": r["images"], "speedup": round(orig_s / r["wall_seconds"], 2),
+            "max_distance_difference_vs_original": round(agree, 5)}
+        print(f"this project, {precision:9s}: {r['wall_seconds']:7.1f} s, {r['images']} "
+              f"embeddings, accuracy {100 * r['accuracy_mean']:.2f}%, "
+              f"{orig_s / r['wall_seconds']:.2f}x faster, distances differ by <= {agree:.4f}",
+              flush=True)
+    write_result("eval_speed", {"machine": machine(), "pairs": len(pairs),
+                                "settings": vars(args), "rows": rows})
+
+
+if __name__ == "__main__":
+    main()

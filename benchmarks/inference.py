@@ -1,0 +1,95 @@
+"""Embedding speed: images/s by backbone, batch size and precision, against the original's way
+(one `model.predict` call per image), measured in the same run.
+
+    python benchmarks/inference.py                       # both backbones, float32 and bfloat16
+    python benchmarks/inference.py --backbones mobilenet --batch-sizes 32 --precisions float32
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks.common import machine, write_result  # noqa: E402
+
+
+def rate(fn, images, repeats):
+    """Median and spread of images/s over `repeats` timed runs (after one warm-up)."""
+    fn()
+    rates = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        rates.append(images / (time.perf_counter() - t))
+    return {"median": round(statistics.median(rates), 1), "min": round(min(rates), 1),
+            "max": round(max(rates), 1), "repeats": repeats}
+
+
+def build(backbone, precision, size):
+    from nets.facenet import facenet
+    from utils.precision import dtype_policy
+
+    with dtype_policy(precision):
+        model = facenet((size, size, 3), backbone=backbone, mode="predict")
+    return model  # random weights: the speed does not depend on their values
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--backbones", default="mobilenet,inception_resnetv1")
+    p.add_argument("--batch-sizes", default="1,8,32,64")
+    p.add_argument("--precisions", default="float32,bfloat16")
+    p.add_argument("--size", type=int, default=160)
+    p.add_argument("--images", type=int, default=128, help="images per timed run")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--per-image", type=int, default=32,
+                   help="images for the one-predict-call-per-image baseline")
+    args = p.parse_args(argv)
+
+    import tensorflow as tf
+
+    rng = np.random.default_rng(1)
+    data = rng.uniform(0, 1, (args.images, args.size, args.size, 3)).astype(np.float32)
+    rows = []
+    for backbone in args.backbones.split(","):
+        for precision in args.precisions.split(","):
+            model = build(backbone, precision, args.size)
+            forward = tf.function(lambda x: model(x, training=False), input_signature=[
+                tf.TensorSpec([None, args.size, args.size, 3], tf.float32)])
+
+            def per_image():  # the original: model.predict on one image at a time
+                for i in range(args.per_image):
+                    model.predict(data[i:i + 1], verbose=0)
+
+            base = rate(per_image, args.per_image, max(2, args.repeats // 2))
+            print(f"{backbone:20s} {precision:9s} one predict() per image: "
+                  f"{base['median']:8.1f} img/s", flush=True)
+            for bs in (int(b) for b in args.batch_sizes.split(",")):
+                def batched(bs=bs):
+                    for i in range(0, args.images, bs):
+                        forward(data[i:i + bs]).numpy()
+
+                r = rate(batched, args.images, args.repeats)
+                rows.append({"backbone": backbone, "precision": precision, "batch_size": bs,
+                             "images_per_s": r, "per_image_predict": base,
+                             "ratio_vs_per_image": round(r["median"] / base["median"], 2)})
+                print(f"{backbone:20s} {precision:9s} batch {bs:3d}: {r['median']:8.1f} img/s "
+                      f"({r['min']:.0f}-{r['max']:.0f}), {rows[-1]['ratio_vs_per_image']:.1f}x "
+                      f"one call per image", flush=True)
+    for backbone in args.backbones.split(","):
+        f32 = {r["batch_size"]: r["images_per_s"]["median"] for r in rows
+               if r["backbone"] == backbone and r["precision"] == "float32"}
+        b16 = {r["batch_size"]: r["images_per_s"]["median"] for r in rows
+               if r["backbone"] == backbone and r["precision"] == "bfloat16"}
+        for bs in sorted(set(f32) & set(b16)):
+            print(f"{backbone:20s} batch {bs:3d}: bfloat16 / float32 = {b16[bs] / f32[bs]:.2f}")
+    write_result("inference", {"machine": machine(), "settings": vars(args), "rows": rows})
+
+
+if __name__ == "__main__":
+    main()
