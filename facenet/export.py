@@ -1,0 +1,154 @@
+"""Export a FaceNet for serving: SavedModel, TFLite (float32, float16, int8), ONNX when possible.
+
+    python -m facenet.export --format savedmodel [--model-path W] [--out DIR]
+    python -m facenet.export --format tflite --quantize float16
+
+Every export takes uint8 RGB images at the model's input size (N, H, W, 3) and returns
+L2-normalised embeddings, with the model card's preprocessing inside, so a deployment needs
+no Python code of this project. The model card is written beside each export.
+"""
+import argparse
+import os
+import sys
+
+FORMATS = ("savedmodel", "tflite", "onnx")
+QUANTIZATIONS = ("float32", "float16", "int8")
+
+
+def preprocess_batch(images, preprocessing):
+    """uint8 (N, H, W, 3) -> the model's float input, per image as in utils.image."""
+    import tensorflow as tf
+
+    x = tf.cast(images, tf.float32)
+    if preprocessing == "scale01":
+        return x / 255.0
+    if preprocessing == "standardize":
+        mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
+        std = tf.math.reduce_std(x, axis=[1, 2, 3], keepdims=True)
+        size = tf.cast(tf.reduce_prod(tf.shape(x)[1:]), tf.float32)
+        return (x - mean) / tf.maximum(std, 1.0 / tf.sqrt(size))
+    raise ValueError(f"unknown preprocessing {preprocessing!r}")
+
+
+def export_savedmodel(predictor, out_dir):
+    """A SavedModel whose `serving_default` maps uint8 images to embeddings."""
+    import keras
+    import tensorflow as tf
+
+    h, w, c = predictor.input_shape
+    model, preprocessing = predictor.model, predictor.preprocessing
+
+    def serve(images):
+        return {"embeddings": model(preprocess_batch(images, preprocessing), training=False)}
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serving_default", serve,
+                         input_signature=[tf.TensorSpec([None, h, w, c], tf.uint8,
+                                                        name="images")])
+    archive.write_out(out_dir, verbose=False)
+    return out_dir
+
+
+def export_tflite(savedmodel_dir, out_path, quantize="float32"):
+    """Convert the SavedModel: float32, float16 weights, or dynamic-range int8 weights."""
+    import tensorflow as tf
+
+    if quantize not in QUANTIZATIONS:
+        raise ValueError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}")
+    converter = tf.lite.TFLiteConverter.from_saved_model(savedmodel_dir)
+    if quantize in ("float16", "int8"):
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantize == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    data = converter.convert()
+    from utils.fileio import atomic_path
+
+    with atomic_path(out_path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+    return out_path
+
+
+def export_onnx(savedmodel_dir, out_path):
+    import importlib.util
+
+    if importlib.util.find_spec("tf2onnx") is None:
+        from utils.errors import FacenetError
+
+        raise FacenetError("ONNX export needs tf2onnx: python -m pip install tf2onnx "
+                           "onnxruntime (tested: tf2onnx 1.17, onnxruntime 1.32)") from None
+    import subprocess
+
+    r = subprocess.run([sys.executable, "-m", "tf2onnx.convert", "--saved-model",
+                        savedmodel_dir, "--output", out_path], capture_output=True, text=True)
+    if r.returncode:
+        from utils.errors import FacenetError
+
+        raise FacenetError(f"tf2onnx could not convert the model:\n{r.stderr[-2000:]}")
+    return out_path
+
+
+def write_card(predictor, path, fmt, quantize=None):
+    from utils.fileio import write_json_atomic
+
+    card = dict(predictor.card or {"backbone": predictor.backbone,
+                                   "input_shape": list(predictor.input_shape),
+                                   "preprocessing": predictor.preprocessing,
+                                   "threshold": predictor.threshold})
+    card["export"] = {"format": fmt, "quantize": quantize, "input": "uint8 RGB (N, H, W, 3)",
+                      "output": "L2-normalised embeddings", "preprocessing_inside": True,
+                      "from_weights": os.path.basename(str(predictor.model_path))}
+    target = path if os.path.isdir(path) else os.path.splitext(path)[0]
+    card_path = os.path.join(path, "card.json") if os.path.isdir(path) else target + ".json"
+    write_json_atomic(card_path, card)
+    return card_path
+
+
+def export(predictor, fmt, out, quantize="float32", log=print):
+    """Export `predictor`'s model; returns the written path."""
+    import tempfile
+
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+    if fmt == "savedmodel":
+        path = export_savedmodel(predictor, out)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            saved = export_savedmodel(predictor, os.path.join(tmp, "savedmodel"))
+            path = (export_tflite(saved, out, quantize) if fmt == "tflite"
+                    else export_onnx(saved, out))
+    card = write_card(predictor, path, fmt, quantize if fmt == "tflite" else None)
+    log(f"Exported {fmt}{' ' + quantize if fmt == 'tflite' else ''}: {path} (card {card})")
+    return path
+
+
+def default_out(predictor, fmt, quantize):
+    stem = os.path.join("model_data", "export",
+                        os.path.basename(str(predictor.model_path)).split(".")[0])
+    return {"savedmodel": stem + "_savedmodel", "tflite": f"{stem}_{quantize}.tflite",
+            "onnx": stem + ".onnx"}[fmt]
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m facenet.export", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--format", required=True, choices=FORMATS)
+    p.add_argument("--quantize", default="float32", choices=QUANTIZATIONS,
+                   help="TFLite weights: float32, float16, or dynamic-range int8")
+    p.add_argument("--model-path", default=None, help="default: the pretrained model")
+    p.add_argument("--backbone", default=None, choices=["mobilenet", "inception_resnetv1"])
+    p.add_argument("--out", default=None, help="default: model_data/export/<name>_<format>")
+    args = p.parse_args(argv)
+    from facenet import Facenet
+    from utils.errors import FacenetError
+
+    try:
+        predictor = Facenet(model_path=args.model_path, backbone=args.backbone, align="off")
+        export(predictor, args.format,
+               args.out or default_out(predictor, args.format, args.quantize), args.quantize)
+    except (FacenetError, ValueError) as e:
+        sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+    main()
