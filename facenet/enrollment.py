@@ -75,14 +75,16 @@ def enroll_folder(gallery, predictor, people_dir, log=print, progress=True):
 
 
 def identify_image(gallery, predictor, image, threshold=None, top_k=5, all_faces=False,
-                   match="nearest"):
+                   match="nearest", target_far=None):
     """[(face record, Identification)] for the face of a photo (or every face of it)."""
     gallery.check_model(predictor)
+    far = {} if target_far is None else {"target_far": target_far}
     if all_faces:
         faces, emb = predictor.faces(image)
         if not faces:
             warnings.warn(f"no face found in {image}", stacklevel=2)
-        return list(zip(faces, gallery.identify_embeddings(emb, threshold, top_k, match)))
+        return list(zip(faces, gallery.identify_embeddings(emb, threshold, top_k, match,
+                                                           **far)))
     records = []
     emb = np.concatenate(list(predictor.iter_embeddings([image], records=records)))
-    return list(zip(records, gallery.identify_embeddings(emb, threshold, top_k, match)))
+    return list(zip(records, gallery.identify_embeddings(emb, threshold, top_k, match, **far)))

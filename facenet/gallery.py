@@ -8,8 +8,14 @@
 The gallery is one `.npz` file: every enrolled embedding with its person and source photo,
 each person's mean embedding, and the model it was made with (a gallery only makes sense with
 the model that made it). Search is exact: one matrix product over all embeddings, then the best
-distance per person. A face whose nearest person is farther than the threshold (the model
-card's, unless given) is "unknown": a gallery must be able to say it does not know someone.
+distance per person. A face whose nearest person is farther than the threshold is "unknown": a
+gallery must be able to say it does not know someone.
+
+The threshold: a face is compared with every enrolled person, so the verification threshold of
+one comparison would let a stranger match someone in a large gallery almost always. By default
+the gallery reads, from the model card's table of impostor distances, the distance at which one
+comparison falsely accepts `target_far / people` of strangers (1% over the whole gallery), and
+never goes above the card's verification threshold. `--threshold` sets it by hand.
 """
 import dataclasses
 import json
@@ -20,6 +26,20 @@ import numpy as np
 from utils.errors import FacenetError
 
 GALLERY_VERSION = 1
+TARGET_FAR = 0.01  # chance that a stranger is named someone, over the whole gallery
+
+
+def identification_threshold(verification, far_table, people, target_far=TARGET_FAR):
+    """The distance threshold for a gallery of `people`: the impostor distance at a
+    per-comparison false-accept rate of target_far / people (log-linear between the table's
+    points), capped by the verification threshold. Without a table: the verification one."""
+    if not far_table or people < 1:
+        return verification
+    fars = np.array(sorted(float(k) for k in far_table))
+    dists = np.array([far_table[k] for k in sorted(far_table, key=float)], dtype=np.float64)
+    per = np.clip(target_far / people, fars[0], fars[-1])
+    d = float(np.interp(np.log10(per), np.log10(fars), dists))
+    return min(float(verification), d)
 
 
 class GalleryError(FacenetError):
@@ -62,10 +82,11 @@ class Gallery:
     """Enrolled embeddings grouped by person. Load with `Gallery.load(path)` or start empty
     with `Gallery(path, identity)`; `save()` writes atomically."""
 
-    def __init__(self, path, identity=None, threshold=None):
+    def __init__(self, path, identity=None, threshold=None, far_table=None):
         self.path = os.fspath(path)
         self.identity = identity
-        self.threshold = threshold  # the model card's when the gallery was made
+        self.threshold = threshold  # the model card's verification threshold
+        self.far_table = far_table  # the card's impostor distances by false-accept rate
         self.names = []  # person names, index = label
         self.embeddings = np.zeros((0, 0), np.float32)
         self.labels = np.zeros(0, np.int64)
@@ -83,7 +104,7 @@ class Gallery:
         try:
             with np.load(path, allow_pickle=False) as z:
                 meta = json.loads(str(z["meta"]))
-                g = cls(path, meta["identity"], meta.get("threshold"))
+                g = cls(path, meta["identity"], meta.get("threshold"), meta.get("far_table"))
                 g.names = [str(n) for n in z["names"]]
                 g.embeddings = z["embeddings"].astype(np.float32)
                 g.labels = z["labels"].astype(np.int64)
@@ -101,7 +122,7 @@ class Gallery:
         from utils.fileio import atomic_path
 
         meta = {"version": GALLERY_VERSION, "identity": self.identity,
-                "threshold": self.threshold}
+                "threshold": self.threshold, "far_table": self.far_table}
         with atomic_path(self.path) as tmp:
             with open(tmp, "wb") as f:
                 np.savez(f, meta=np.array(json.dumps(meta)),
@@ -147,6 +168,9 @@ class Gallery:
         if self.identity is None:
             self.identity = identity
             self.threshold = predictor.threshold
+            card = predictor.card or {}
+            section = card.get("aligned", {}) if predictor.align != "off" else card
+            self.far_table = (section.get("identification") or {}).get("impostor_far")
             return
         diff = [k for k in ("model", "weights_sha256", "embedding_size", "align")
                 if self.identity.get(k) != identity.get(k)]
@@ -213,9 +237,21 @@ class Gallery:
         best = np.take_along_axis(part, order, axis=1)
         return idx, np.sqrt(np.maximum(2.0 - 2.0 * best, 0.0))
 
-    def identify_embeddings(self, queries, threshold=None, top_k=5, match="nearest"):
+    def default_threshold(self, target_far=TARGET_FAR):
+        """The identification threshold for this gallery's size (see the module docstring)."""
+        if self.threshold is None:
+            raise GalleryError(f"{self.path} has no threshold yet: enroll someone first, or "
+                               f"give --threshold")
+        return identification_threshold(self.threshold, self.far_table, len(self.names),
+                                         target_far)
+
+    def identify_embeddings(self, queries, threshold=None, top_k=5, match="nearest",
+                            target_far=TARGET_FAR):
         """An Identification for each query embedding."""
-        threshold = float(self.threshold if threshold is None else threshold)
+        if threshold is None:
+            threshold = (self.default_threshold(target_far) if self.threshold is not None
+                         else float("nan"))
+        threshold = float(threshold)
         q = np.atleast_2d(np.asarray(queries, np.float32))
         if not len(self):
             return [Identification(None, float("inf"), threshold, [],
@@ -239,8 +275,7 @@ class Gallery:
 def _predictor(args):
     from facenet import Facenet
 
-    return Facenet(model_path=args.model_path, align="off" if args.no_align else "auto",
-                   threshold=args.threshold)
+    return Facenet(model_path=args.model_path, align="off" if args.no_align else "auto")
 
 
 def _open(path, create=False):
@@ -263,8 +298,11 @@ def main(argv=None):
         sp.add_argument("--no-align", action="store_true",
                         help="the photos are face crops already: no face search")
         sp.add_argument("--threshold", type=float, default=None,
-                        help="distance below which a face is that person (default: the "
-                             "model card's)")
+                        help="distance below which a face is that person (default: from the "
+                             "model card, for the gallery's size and --target-far)")
+        sp.add_argument("--target-far", type=float, default=TARGET_FAR,
+                        help="accepted chance that a stranger is named someone "
+                             "(default: %(default)s)")
 
     sp = sub.add_parser("enroll", help="add people (a folder of <name>/ photo folders) or "
                                        "photos of one person (--name)")
@@ -298,9 +336,10 @@ def run(args):
     if args.command == "list":
         g = Gallery.load(args.gallery)
         people = g.people()
+        threshold = f"{g.default_threshold():.4f}" if g.threshold is not None else "-"
         print(f"{args.gallery}: {len(people)} people, {len(g)} embeddings, model "
-              f"{(g.identity or {}).get('model', '-')}, threshold "
-              f"{g.threshold if g.threshold is not None else '-'}")
+              f"{(g.identity or {}).get('model', '-')}, identification threshold {threshold} "
+              f"(verification {g.threshold})")
         for name, n in people.items():
             print(f"  {name}: {n}")
     elif args.command == "remove":
@@ -329,7 +368,7 @@ def run(args):
         model = _predictor(args)
         for image in args.images:
             results = enrollment.identify_image(g, model, image, args.threshold, args.top_k,
-                                                args.all_faces, args.match)
+                                                args.all_faces, args.match, args.target_far)
             if not results:
                 print(f"{image}: no face found")
             for k, (face, ident) in enumerate(results, start=1):

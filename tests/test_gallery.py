@@ -126,7 +126,7 @@ def test_enroll_identify_with_the_model(lfw, pretrained, people_dir, tmp_path):
     assert len(ident.candidates) == 3 and ident.candidates[0][0] == "Colin_Powell"
     stranger = os.path.join(lfw_dir, "Abdullah_Gul", "Abdullah_Gul_0001.jpg")
     (face, ident), = enrollment.identify_image(g, pretrained, stranger)
-    assert not ident.known and ident.distance > g.threshold
+    assert not ident.known and ident.distance > ident.threshold
 
 
 def test_enrolling_with_another_model_is_refused(pretrained, tmp_path):
@@ -156,3 +156,17 @@ def test_gallery_command(people_dir, lfw, pretrained_path, tmp_path):
     assert r.returncode == 0 and r.stdout.count("removed") == 3
     r = run_script(["-m", "facenet.gallery", "identify", path, probe])
     assert r.returncode == 0 and "unknown (the gallery" in r.stdout and "empty" in r.stdout
+
+
+def test_identification_threshold_shrinks_with_the_gallery():
+    from facenet.gallery import identification_threshold
+
+    table = {"0.01": 1.2, "0.001": 1.0, "0.0001": 0.9, "1e-05": 0.8, "1e-06": 0.7}
+    small = identification_threshold(1.07, table, people=1)  # per comparison 1e-2
+    assert small == 1.07  # capped by the verification threshold
+    assert identification_threshold(1.07, table, people=10) == pytest.approx(1.0)
+    assert identification_threshold(1.07, table, people=1000) == pytest.approx(0.8)
+    # between table points: log-linear
+    assert identification_threshold(1.07, table, people=100 * 10 ** 0.5) == pytest.approx(0.85)
+    assert identification_threshold(1.07, table, people=10 ** 9) == pytest.approx(0.7)
+    assert identification_threshold(1.07, None, people=1000) == 1.07
