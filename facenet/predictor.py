@@ -53,7 +53,9 @@ class Facenet:
         "align_cache": None,  # a folder (or True: the default) to keep aligned crops of files
         "precision": "float32",  # or "bfloat16", or "auto" (bfloat16 where native and faster)
         "batch_size": 32,
-        "workers": 2,  # image-decoding threads
+        # Image-decoding threads. None: half the cores - on 2 cores one thread decodes while
+        # TensorFlow computes on both; a second decoding thread slowed embedding by a fifth.
+        "workers": None,
     }
 
     @classmethod
@@ -69,6 +71,7 @@ class Facenet:
                             f"known: {sorted(self._defaults)}")
         self.__dict__.update(self._defaults)
         self.__dict__.update(kwargs)
+        self.workers = self.workers or max(1, (os.cpu_count() or 2) // 2)
         self.log = log
         if self.model_path is None:
             if not registry.is_fetched(registry.DEFAULT_MODEL):
@@ -151,7 +154,8 @@ class Facenet:
         self = cls.__new__(cls)
         self.__dict__.update(cls._defaults)
         self.__dict__.update(preprocessing=preprocessing, crop=crop, threshold=float(threshold),
-                             batch_size=batch_size, letterbox_image=letterbox_image)
+                             batch_size=batch_size, letterbox_image=letterbox_image,
+                             workers=max(1, (os.cpu_count() or 2) // 2))
         self.log, self.card, self.model = (lambda *a: None), None, model
         self.input_shape = tuple(int(s) for s in model.input.shape[1:])
         self._preprocess = get_preprocessing(preprocessing)

@@ -184,7 +184,7 @@ def train(cfg, log=print):
         run_dir, state_dir, state = find_resume_state(cfg.resume)
         saved = state["config"]
         for key, value in saved.items():  # the run's own settings, except how long and how loud
-            if key not in ("resume", "epochs", "init_epoch", "verbose"):
+            if key not in ("resume", "epochs", "init_epoch", "verbose", "strategy"):
                 setattr(cfg, key, tuple(value) if key == "input_shape" else value)
         cfg.epochs = cfg.epochs or saved["epochs"]  # None: the run's own length
         cfg.init_epoch = state["epoch"]
@@ -192,14 +192,15 @@ def train(cfg, log=print):
             raise FacenetError(f"{run_dir} already finished {cfg.init_epoch} of {cfg.epochs} "
                                f"epochs; pass --epochs N to train further")
         log(f"Resuming {run_dir} at epoch {cfg.init_epoch + 1} of {cfg.epochs}.")
-        remove_partial_files(run_dir, cfg.init_epoch)
     check_config(cfg)
     if not cfg.resume:
         stamp = datetime.datetime.now().strftime("%Y_%m_%d_%H_%M_%S")
         run_dir = os.path.join(cfg.save_dir, f"loss_{stamp}")
     strategy = pick_strategy(cfg.strategy, log)
     chief = is_chief() if cfg.strategy != "single" else True
-    if chief:
+    if chief:  # the one process that writes (or cleans up) the run folder
+        if cfg.resume:
+            remove_partial_files(run_dir, cfg.init_epoch)
         check_writable(run_dir)
     if cfg.preprocessing is None:
         card = read_card(cfg.model_path) if cfg.model_path else None

@@ -48,7 +48,8 @@ def small_set(lfw, tmp_path):
     return str(path)
 
 
-def test_two_workers_train_and_only_the_chief_writes(small_set, tmp_path):
+def run_workers(extra, small_set, tmp_path):
+    """Start train.py as two workers of one cluster on 127.0.0.1; return their outputs."""
     ports = free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     procs = []
@@ -60,8 +61,8 @@ def test_two_workers_train_and_only_the_chief_writes(small_set, tmp_path):
         procs.append(subprocess.Popen(
             [sys.executable, "train.py", "--annotation-path", small_set, "--backbone",
              "mobilenet", "--input-shape", "32", "32", "3", "--batch-size", "12",
-             "--epochs", "1", "--no-lfw-eval", "--precise-bn-batches", "1", "--val-split",
-             "0.2", "--save-dir", str(save), "--strategy", "multiworker", "--quiet"],
+             "--no-lfw-eval", "--precise-bn-batches", "1", "--val-split", "0.2",
+             "--save-dir", str(save), "--strategy", "multiworker", "--quiet", *extra],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     outputs = []
     for proc in procs:
@@ -72,12 +73,25 @@ def test_two_workers_train_and_only_the_chief_writes(small_set, tmp_path):
                 proc.kill()
         outputs.append(out)
         assert proc.returncode == 0, out[-3000:]
+    return outputs
+
+
+def test_two_workers_train_resume_and_only_the_chief_writes(small_set, tmp_path):
+    outputs = run_workers(["--epochs", "1"], small_set, tmp_path)
     assert all("MultiWorkerMirroredStrategy: 2 replicas" in o for o in outputs)
     chief_runs = list((tmp_path / "save0").glob("loss_*"))
     assert len(chief_runs) == 1
-    assert (chief_runs[0] / "last_epoch_weights.weights.h5").exists()
-    assert list(chief_runs[0].glob("ep001-loss*.weights.h5"))
+    run = chief_runs[0]
+    assert (run / "last_epoch_weights.weights.h5").exists()
+    assert list(run.glob("ep001-loss*.weights.h5"))
     assert not (tmp_path / "save1").exists()  # the other worker wrote nothing
     # both workers saw the same global losses
     losses = [re.findall(r"loss: ([0-9.]+)", o)[-1] for o in outputs]
     assert losses[0] == losses[1]
+    # both resume from the chief's run folder for a second epoch
+    outputs = run_workers(["--resume", str(run), "--epochs", "2"], small_set, tmp_path)
+    assert all("Resuming" in o and "at epoch 2 of 2" in o for o in outputs)
+    assert list(run.glob("ep002-loss*.weights.h5"))
+    history = (run / "epoch_loss.txt").read_text().split()
+    assert len(history) == 2
+    assert not (tmp_path / "save1").exists()
