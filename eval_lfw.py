@@ -94,7 +94,8 @@ def update_card(predictor, report, command):
     if "alignment" in report:  # aligned input has its own threshold
         settings = report["alignment"]["settings"]
         lfw.update(fallback_images=report["alignment"]["fallback"], fallback_crop=predictor.crop)
-        card["aligned"] = {"threshold": round(report["threshold_mean"], 4),
+        card["aligned"] = {**card.get("aligned", {}),  # keeps the identification table
+                           "threshold": round(report["threshold_mean"], 4),
                            "method": settings["method"], "margin": settings["margin"],
                            "lfw": lfw}
     else:
