@@ -89,3 +89,32 @@ def test_eval_lfw_missing_images_and_malformed_pairs(tmp_path):
 def test_summary_prints_parameters_and_flops():
     r = run_script(["summary.py", "--backbone", "mobilenet", "--no-layers"])
     assert r.returncode == 0 and "3,360,320 parameters" in r.stdout and "0.58 GFLOPs" in r.stdout
+
+
+def test_eval_lfw_align_updates_the_aligned_card_section(lfw, pretrained_path, tmp_path):
+    import shutil
+
+    from facenet.weights import card_path_for
+
+    lfw_dir, pairs_path = lfw
+    model = str(tmp_path / "copy.weights.h5")
+    shutil.copy(pretrained_path, model)
+    shutil.copy(card_path_for(pretrained_path), card_path_for(model))
+    before = json.load(open(card_path_for(model)))
+    lines = open(pairs_path).read().splitlines()[1:]
+    small = ["2 10"] + lines[0:10] + lines[300:310] + lines[600:610] + lines[900:910]
+    (tmp_path / "pairs.txt").write_text("\n".join(small) + "\n")
+    report = str(tmp_path / "r.json")
+    r = run_script(["eval_lfw.py", "--lfw-dir", lfw_dir, "--pairs", str(tmp_path / "pairs.txt"),
+                    "--report", report, "--roc", "", "--no-progress", "--align",
+                    "--align-cache", str(tmp_path / "cache"), "--model-path", model,
+                    "--update-card"])
+    assert r.returncode == 0, r.stderr[-2000:]
+    data = json.load(open(report))
+    assert data["alignment"]["aligned"] + data["alignment"]["fallback"] == data["images"]
+    assert "Aligned:" in r.stdout
+    card = json.load(open(card_path_for(model)))
+    assert card["aligned"]["threshold"] == round(data["threshold_mean"], 4)
+    assert card["aligned"]["lfw"]["pairs"] == 40 and "--align" in card["aligned"]["lfw"]["command"]
+    assert card["aligned"]["identification"] == before["aligned"]["identification"]
+    assert card["threshold"] == before["threshold"]  # the fixed-crop threshold is untouched
