@@ -116,21 +116,17 @@ def transform_points(matrix, points):
 
 
 def warp(image, matrix, size):
-    """Warp a PIL image by the 2x3 source->crop `matrix` into a crop of (width, height);
-    area outside the photo is filled by its nearest edge colour via clamped sampling."""
+    """Warp a PIL image by the 2x3 source->crop `matrix` into a crop of (width, height); area
+    outside the photo is grey. A photo shrunk by more than 2x is first reduced by an integer
+    factor (box filter), as bilinear sampling alone would alias."""
     full = np.vstack([matrix, [0.0, 0.0, 1.0]])
+    factor = int(1.0 / max(np.sqrt(abs(np.linalg.det(matrix[:, :2]))), 1e-9)) // 2 * 2
+    if factor > 1:
+        small = image.reduce(factor)
+        # a pixel of the reduced photo covers (sx, sy) source pixels
+        full = full @ np.diag([image.width / small.width, image.height / small.height, 1.0])
+        image = small
     inv = np.linalg.inv(full)[:2].ravel()  # PIL wants crop -> source
-    # Downscaling by more than 2x with bilinear sampling aliases: shrink the photo first.
-    scale = np.sqrt(abs(np.linalg.det(matrix[:, :2])))
-    if scale < 0.5:
-        factor = int(1.0 / scale) // 2 * 2 or 1
-        if factor > 1:
-            small = image.reduce(factor)
-            sx, sy = image.width / small.width, image.height / small.height
-            pre = np.diag([1.0 / sx, 1.0 / sy, 1.0])
-            full = full @ np.linalg.inv(pre)
-            inv = np.linalg.inv(full)[:2].ravel()
-            image = small
     return np.asarray(image.transform(tuple(size), Image.AFFINE, tuple(inv),
                                       resample=Image.BILINEAR, fillcolor=(128, 128, 128)),
                       dtype=np.uint8)
@@ -265,7 +261,8 @@ class FaceAligner:
 
     def settings(self):
         return {"size": list(self.size), "margin": self.margin, "method": self.method,
-                "choice": self.choice, "template": TEMPLATE.round(4).tolist(), **self.detector.settings()}
+                "choice": self.choice, "template": TEMPLATE.round(4).tolist(),
+                **self.detector.settings()}
 
     def align_detected(self, image, face):
         return align_face(image, face, self.size, self.margin, self.method)
@@ -278,11 +275,14 @@ class FaceAligner:
         image = load_image(source)
         face = choose_face(self.detector.detect(image), image.size, self.choice)
         if face is None:
-            raise NoFaceError(f"no face found in {_describe(source)} "
-                              f"(MTCNN, confidence >= {self.detector.min_confidence}); "
-                              f"use a photo where the face is visible and at least "
-                              f"{self.detector.min_face_size} pixels wide, or turn alignment off")
+            raise self.no_face_error(_describe(source))
         return self.align_detected(image, face)
+
+    def no_face_error(self, where):
+        return NoFaceError(f"no face found in {where} (MTCNN, confidence >= "
+                           f"{self.detector.min_confidence}); use a photo where the face is "
+                           f"visible and at least {self.detector.min_face_size} pixels wide, "
+                           f"or turn alignment off (--no-align)")
 
 
 def _describe(source):

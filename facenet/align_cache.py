@@ -30,11 +30,9 @@ def settings_key(settings):
 
 
 def image_key(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:24]
+    from utils.fileio import sha256_of
+
+    return sha256_of(path)[:24]
 
 
 class AlignCache:

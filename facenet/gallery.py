@@ -35,8 +35,7 @@ def identification_threshold(verification, far_table, people, target_far=TARGET_
     points), capped by the verification threshold. Without a table: the verification one."""
     if not far_table or people < 1:
         return verification
-    fars = np.array(sorted(float(k) for k in far_table))
-    dists = np.array([far_table[k] for k in sorted(far_table, key=float)], dtype=np.float64)
+    fars, dists = np.array(sorted((float(k), float(v)) for k, v in far_table.items())).T
     per = np.clip(target_far / people, fars[0], fars[-1])
     d = float(np.interp(np.log10(per), np.log10(fars), dists))
     return min(float(verification), d)
@@ -142,7 +141,7 @@ class Gallery:
             self.names = [self.names[i] for i in used]
             self.labels = remap[self.labels]
         order = np.argsort(self.labels, kind="stable")
-        self.embeddings = self.embeddings[order] if len(order) else self.embeddings
+        self.embeddings = self.embeddings[order]
         self.labels, self.sources, self.keys = (self.labels[order], self.sources[order],
                                                 self.keys[order])
         self._starts = np.searchsorted(self.labels, np.arange(len(self.names)))
@@ -151,8 +150,7 @@ class Gallery:
             means = np.add.reduceat(self.embeddings, self._starts, axis=0) / counts[:, None]
             self.means = means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
         else:
-            self.means = np.zeros((0, self.embeddings.shape[1] if self.embeddings.ndim == 2
-                                   else 0), np.float32)
+            self.means = np.zeros((0, self.embeddings.shape[1]), np.float32)
         self._index = {n: i for i, n in enumerate(self.names)}
 
     def __len__(self):

@@ -17,6 +17,11 @@ from utils.errors import WeightFileError
 from utils.fileio import sha256_of
 from utils.image import get_preprocessing, parse_crop, prepare_image
 
+def default_workers():
+    """Half the cores decode (at least one): TensorFlow computes on all of them."""
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
 FALLBACK_THRESHOLD = 1.10  # used only for a model without a card; say so when it happens
 
 
@@ -71,7 +76,7 @@ class Facenet:
                             f"known: {sorted(self._defaults)}")
         self.__dict__.update(self._defaults)
         self.__dict__.update(kwargs)
-        self.workers = self.workers or max(1, (os.cpu_count() or 2) // 2)
+        self.workers = self.workers or default_workers()
         self.log = log
         if self.model_path is None:
             if not registry.is_fetched(registry.DEFAULT_MODEL):
@@ -102,13 +107,13 @@ class Facenet:
         self.generate()
 
     def _make_preparer(self):
-        aligner = cache = None
-        if self.align != "off":
-            from facenet.align import FaceAligner
+        from facenet.align import FaceAligner
 
-            h, w = self.input_shape[:2]
-            aligner = FaceAligner((w, h), self.align_margin, self.align_method,
-                                  self.align_choice)
+        h, w = self.input_shape[:2]
+        # Built even with alignment off, for faces() / compare_all(); MTCNN loads on first use.
+        aligner = FaceAligner((w, h), self.align_margin, self.align_method, self.align_choice)
+        cache = None
+        if self.align != "off":
             if self.align_cache:
                 from facenet.align_cache import AlignCache
 
@@ -155,12 +160,12 @@ class Facenet:
         self.__dict__.update(cls._defaults)
         self.__dict__.update(preprocessing=preprocessing, crop=crop, threshold=float(threshold),
                              batch_size=batch_size, letterbox_image=letterbox_image,
-                             workers=max(1, (os.cpu_count() or 2) // 2))
+                             workers=default_workers())
         self.log, self.card, self.model = (lambda *a: None), None, model
         self.input_shape = tuple(int(s) for s in model.input.shape[1:])
         self._preprocess = get_preprocessing(preprocessing)
         self._crop = parse_crop(crop)
-        self.align = "off"
+        self.align, self.align_margin = "off", DEFAULT_MARGIN
         self._make_preparer()
         self._build_forward()
         return self
@@ -231,13 +236,7 @@ class Facenet:
     def faces(self, image):
         """Every face found in one photo, largest first: (list of AlignedFace, (N, 128)
         embeddings). An empty list when there is none."""
-        from facenet.align import FaceAligner
-
-        aligner = self.aligner
-        if aligner is None:  # alignment off for embedding, but all faces were asked for
-            h, w = self.input_shape[:2]
-            aligner = FaceAligner((w, h), self.align_margin, self.align_method)
-        found = aligner.align_all(image)
+        found = self.aligner.align_all(image)
         if not found:
             return [], np.zeros((0, self.model.output.shape[-1]), np.float32)
         return found, self.embed_arrays(np.stack([f.image for f in found]))

@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from facenet.align import NoFaceError, choose_face
+from facenet.align import Face, choose_face
 from facenet.batching import iter_batches
 from utils.image import load_image
 
@@ -79,8 +79,7 @@ class FacePreparer:
                 crop, info = value
                 how = "fallback" if info is None else "aligned"
                 if how == "fallback" and self.mode == "required":
-                    raise self._no_face(item)
-                from facenet.align import Face
+                    raise self.aligner.no_face_error(_source_name(item))
                 crops[i] = crop
                 records[i] = PreparedFace(_source_name(item), how,
                                           Face.from_dict(info) if info else None,
@@ -94,7 +93,7 @@ class FacePreparer:
                 face = choose_face(faces, image.size, self.aligner.choice)
                 if face is None:
                     if self.mode == "required":
-                        raise self._no_face(item)
+                        raise self.aligner.no_face_error(_source_name(item))
                     crops[i] = self.fixed_prepare(image)
                     records[i] = PreparedFace(_source_name(item), "fallback")
                 else:
@@ -107,8 +106,3 @@ class FacePreparer:
             self.stats[r.how] += 1
             self.stats["cached"] += r.cached
         return np.stack(crops), records
-
-    def _no_face(self, item):
-        return NoFaceError(f"no face found in {_source_name(item)}; use a photo where the face "
-                           f"is visible and at least {self.aligner.detector.min_face_size} "
-                           f"pixels wide, or turn alignment off (--no-align)")
