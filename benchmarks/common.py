@@ -27,6 +27,23 @@ def machine():
     return info
 
 
+def images_per_second(fn, images, repeats, warmup=True):
+    """Median and spread of images/s over `repeats` timed calls of `fn` (which handles
+    `images` images), after one untimed call unless warmup=False."""
+    import statistics
+    import time
+
+    if warmup:
+        fn()
+    rates = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        rates.append(images / (time.perf_counter() - t))
+    return {"median": round(statistics.median(rates), 1), "min": round(min(rates), 1),
+            "max": round(max(rates), 1), "repeats": repeats}
+
+
 def write_result(name, data, folder=RESULTS):
     from utils.fileio import write_json_atomic
 

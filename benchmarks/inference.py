@@ -6,27 +6,13 @@
 """
 import argparse
 import os
-import statistics
 import sys
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.common import machine, write_result  # noqa: E402
-
-
-def rate(fn, images, repeats):
-    """Median and spread of images/s over `repeats` timed runs (after one warm-up)."""
-    fn()
-    rates = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        rates.append(images / (time.perf_counter() - t))
-    return {"median": round(statistics.median(rates), 1), "min": round(min(rates), 1),
-            "max": round(max(rates), 1), "repeats": repeats}
+from benchmarks.common import images_per_second, machine, write_result  # noqa: E402
 
 
 def build(backbone, precision, size):
@@ -66,7 +52,7 @@ def main(argv=None):
                 for i in range(args.per_image):
                     model.predict(data[i:i + 1], verbose=0)
 
-            base = rate(per_image, args.per_image, max(2, args.repeats // 2))
+            base = images_per_second(per_image, args.per_image, max(2, args.repeats // 2))
             print(f"{backbone:20s} {precision:9s} one predict() per image: "
                   f"{base['median']:8.1f} img/s", flush=True)
             for bs in (int(b) for b in args.batch_sizes.split(",")):
@@ -74,7 +60,7 @@ def main(argv=None):
                     for i in range(0, args.images, bs):
                         forward(data[i:i + bs]).numpy()
 
-                r = rate(batched, args.images, args.repeats)
+                r = images_per_second(batched, args.images, args.repeats)
                 rows.append({"backbone": backbone, "precision": precision, "batch_size": bs,
                              "images_per_s": r, "per_image_predict": base,
                              "ratio_vs_per_image": round(r["median"] / base["median"], 2)})

@@ -14,17 +14,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.common import machine, write_result  # noqa: E402
-
-
-def median_rate(fn, images, repeats):
-    rates = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        rates.append(images / (time.perf_counter() - t))
-    return {"median": round(statistics.median(rates), 1), "min": round(min(rates), 1),
-            "max": round(max(rates), 1), "repeats": repeats}
+from benchmarks.common import images_per_second, machine, write_result  # noqa: E402
 
 
 def main(argv=None):
@@ -78,9 +68,10 @@ def main(argv=None):
                 batch.append(np.asarray(image, np.float32) / 255.0)
             np.stack(batch)
 
-    rows = {"tf.data pipeline": median_rate(pipeline, n_batches * bs, args.repeats),
-            "original per-image PIL loop": median_rate(original_loop, n_batches * bs,
-                                                       args.repeats)}
+    images = n_batches * bs
+    rows = {"tf.data pipeline": images_per_second(pipeline, images, args.repeats, warmup=False),
+            "original per-image PIL loop": images_per_second(original_loop, images, args.repeats,
+                                                             warmup=False)}
     for k, v in rows.items():
         print(f"{k:32s} {v['median']:8.1f} img/s", flush=True)
 
