@@ -3,12 +3,16 @@ import collections
 import concurrent.futures
 
 
-def iter_batches(items, load, batch_size, workers=2, window_batches=3):
+def iter_batches(items, load, batch_size, workers=2, window_batches=3, ahead=True):
     """Yield lists of `load(item)` results, `batch_size` at a time, preserving order.
 
-    At most `window_batches` batches are decoded ahead of the consumer, so memory stays
-    bounded however many items there are.
+    With `ahead`, loading goes on while the consumer works, at most `window_batches` batches
+    ahead, so memory stays bounded however many items there are. Without it, the next batch
+    is loaded (by all `workers` at once) only when the consumer asks for it: on a CPU whose
+    every core the consumer already uses, loading beside it only makes both wait.
     """
+    if not ahead:
+        window_batches = 1
     items = iter(items)
     pending = collections.deque()
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
@@ -23,5 +27,8 @@ def iter_batches(items, load, batch_size, workers=2, window_batches=3):
         fill()
         while pending:
             batch = [pending.popleft().result() for _ in range(min(batch_size, len(pending)))]
-            fill()
+            if ahead:
+                fill()
             yield batch
+            if not ahead:
+                fill()

@@ -15,27 +15,14 @@ FORMATS = ("savedmodel", "tflite", "onnx")
 QUANTIZATIONS = ("float32", "float16", "int8")
 
 
-def preprocess_batch(images, preprocessing):
-    """uint8 (N, H, W, 3) -> the model's float input, per image as in utils.image."""
-    import tensorflow as tf
-
-    x = tf.cast(images, tf.float32)
-    if preprocessing == "scale01":
-        return x / 255.0
-    if preprocessing == "standardize":
-        mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
-        std = tf.math.reduce_std(x, axis=[1, 2, 3], keepdims=True)
-        size = tf.cast(tf.reduce_prod(tf.shape(x)[1:]), tf.float32)
-        return (x - mean) / tf.maximum(std, 1.0 / tf.sqrt(size))
-    raise ValueError(f"unknown preprocessing {preprocessing!r}")
-
-
 def export_savedmodel(predictor, out_dir):
     """A SavedModel whose `serving_default` maps uint8 images to embeddings.
 
     The module tracks the model's own tf.Variables only: tracking the Keras model (as
     keras.export.ExportArchive does) stores every weight twice, doubling the file."""
     import tensorflow as tf
+
+    from utils.tf_preprocessing import preprocess_tf
 
     h, w, c = predictor.input_shape
     model, preprocessing = predictor.model, predictor.preprocessing
@@ -47,7 +34,7 @@ def export_savedmodel(predictor, out_dir):
 
         @tf.function(input_signature=[tf.TensorSpec([None, h, w, c], tf.uint8, name="images")])
         def serve(self, images):
-            x = preprocess_batch(images, preprocessing)
+            x = preprocess_tf(images, preprocessing)
             return {"embeddings": model(x, training=False)}
 
     module = Serving()

@@ -17,9 +17,22 @@ from utils.errors import WeightFileError
 from utils.fileio import sha256_of
 from utils.image import get_preprocessing, parse_crop, prepare_image
 
-def default_workers():
-    """Half the cores decode (at least one): TensorFlow computes on all of them."""
-    return max(1, (os.cpu_count() or 2) // 2)
+def decoding_plan(workers=None, ahead=None):
+    """(decoding threads, decode ahead?) for embedding.
+
+    With a GPU computing, the CPU decodes the next batches meanwhile, in half the cores. On a
+    CPU alone TensorFlow's ops already use every core: decoding beside them slowed LFW
+    embedding (2 cores: 66.6 img/s with one thread ahead, 58.8 with two, 69.4 with both
+    cores decoding each batch in turn - benchmarks/eval_speed.py), so every core decodes a
+    batch, then every core embeds it."""
+    if ahead is None:
+        import tensorflow as tf
+
+        ahead = bool(tf.config.list_logical_devices("GPU"))
+    if not workers:
+        cores = os.cpu_count() or 2
+        workers = max(1, cores // 2) if ahead else cores
+    return workers, ahead
 
 
 FALLBACK_THRESHOLD = 1.10  # used only for a model without a card; say so when it happens
@@ -58,9 +71,11 @@ class Facenet:
         "align_cache": None,  # a folder (or True: the default) to keep aligned crops of files
         "precision": "float32",  # or "bfloat16", or "auto" (bfloat16 where native and faster)
         "batch_size": 32,
-        # Image-decoding threads. None: half the cores - on 2 cores one thread decodes while
-        # TensorFlow computes on both; a second decoding thread slowed embedding by a fifth.
+        # Image-decoding threads and whether they decode the next batch while this one is
+        # embedded. None: decoding_plan() - ahead in half the cores with a GPU; on a CPU alone
+        # every core decodes, then every core embeds.
         "workers": None,
+        "decode_ahead": None,
     }
 
     @classmethod
@@ -76,7 +91,7 @@ class Facenet:
                             f"known: {sorted(self._defaults)}")
         self.__dict__.update(self._defaults)
         self.__dict__.update(kwargs)
-        self.workers = self.workers or default_workers()
+        self.workers, self.decode_ahead = decoding_plan(self.workers, self.decode_ahead)
         self.log = log
         if self.model_path is None:
             if not registry.is_fetched(registry.DEFAULT_MODEL):
@@ -120,7 +135,8 @@ class Facenet:
                 root = None if self.align_cache is True else self.align_cache
                 cache = AlignCache(aligner.settings(), root)
         self.aligner = aligner
-        self.preparer = FacePreparer(self.prepare, aligner, self.align, cache, self.workers)
+        self.preparer = FacePreparer(self.prepare, aligner, self.align, cache, self.workers,
+                                     self.decode_ahead)
 
     def _check_card(self, card):
         if card is None:
@@ -159,8 +175,8 @@ class Facenet:
         self = cls.__new__(cls)
         self.__dict__.update(cls._defaults)
         self.__dict__.update(preprocessing=preprocessing, crop=crop, threshold=float(threshold),
-                             batch_size=batch_size, letterbox_image=letterbox_image,
-                             workers=default_workers())
+                             batch_size=batch_size, letterbox_image=letterbox_image)
+        self.workers, self.decode_ahead = decoding_plan()
         self.log, self.card, self.model = (lambda *a: None), None, model
         self.input_shape = tuple(int(s) for s in model.input.shape[1:])
         self._preprocess = get_preprocessing(preprocessing)
@@ -171,12 +187,16 @@ class Facenet:
         return self
 
     def _build_forward(self):
+        """One compiled graph from uint8 crops to embeddings: the preprocessing runs on
+        TensorFlow's threads (in NumPy it was 9% of LFW evaluation, in the main thread)."""
         import tensorflow as tf
+
+        from utils.tf_preprocessing import preprocess_tf
 
         h, w, c = self.input_shape
         self._forward = tf.function(
-            lambda x: self.model(x, training=False),
-            input_signature=[tf.TensorSpec([None, h, w, c], tf.float32)])
+            lambda x: self.model(preprocess_tf(x, self.preprocessing), training=False),
+            input_signature=[tf.TensorSpec([None, h, w, c], tf.uint8)])
 
     # -- embedding ---------------------------------------------------------------------------
     def prepare(self, image):
@@ -186,7 +206,10 @@ class Facenet:
 
     def embed_arrays(self, batch, flip=False):
         """Embed a uint8 (N, H, W, 3) batch of prepared images: (N, 128) unit vectors."""
-        x = self._preprocess(batch)
+        x = np.asarray(batch)
+        if x.dtype != np.uint8:
+            raise TypeError(f"embed_arrays takes uint8 crops (N, H, W, 3), got {x.dtype}; "
+                            f"use embed() for other images")
         emb = self._forward(x).numpy()
         if flip:
             emb = emb + self._forward(np.ascontiguousarray(x[:, :, ::-1])).numpy()

@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from utils.annotation import AnnotationError
+from utils.tf_preprocessing import preprocess_tf
 
 
 class TripletSampler:
@@ -95,16 +96,6 @@ class TripletImageLoader:
         yield index
         same = np.flatnonzero(self.labels == self.labels[index])
         yield from (int(i) for i in np.roll(same, -int(np.argmax(same == index)))[1:])
-
-
-def preprocess_tf(x, preprocessing):
-    if preprocessing == "scale01":
-        return x / 255.0
-    if preprocessing == "standardize":
-        mean = tf.reduce_mean(x)
-        std = tf.math.reduce_std(x)
-        return (x - mean) / tf.maximum(std, 1.0 / tf.sqrt(tf.cast(tf.size(x), tf.float32)))
-    raise ValueError(f"unknown preprocessing {preprocessing!r}; choose scale01 or standardize")
 
 
 def check_batch_size(batch_size):
