@@ -45,6 +45,9 @@ def parse_args(argv=None):
     a("--lfw-crop", default=d.lfw_crop, help="face box of the LFW images: none, lfw or x0,y0,x1,y1")
     a("--crop", default=d.crop, help="face box of the training images: none, lfw or x0,y0,x1,y1")
     a("--val-split", type=float, default=d.val_split, help="held-out share (default: %(default)s)")
+    a("--crop-jitter", type=float, default=d.crop_jitter,
+      help="augment with a random sub-box of the face box whose side is 1 - this .. 1 of it "
+           "(e.g. 0.15; default 0: flips only, as the original)")
     a("--seed", type=int, default=d.seed, help="sampling and augmentation seed (default: 0)")
     a("--patience", type=int, default=d.patience, help="early-stopping patience (default: 10)")
     a("--preprocessing", default=None, choices=["scale01", "standardize"],

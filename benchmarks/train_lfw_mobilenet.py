@@ -111,6 +111,8 @@ def main(argv=None):
                    help="train and score on MTCNN-aligned crops (made once in --aligned-dir)")
     p.add_argument("--aligned-dir", default=None,
                    help="where the aligned crops go (default: ~/.cache/facenet/lfw_aligned_SIZE)")
+    p.add_argument("--crop-jitter", type=float, default=0.0,
+                   help="train.py --crop-jitter: random sub-boxes of the face box (default: 0)")
     p.add_argument("--name", default=None, help="result name (default: from the mode)")
     p.add_argument("--out", default=RESULTS)
     args = p.parse_args(argv)
@@ -122,7 +124,8 @@ def main(argv=None):
 
     os.makedirs(args.out, exist_ok=True)
     name = args.name or ("finetune_pretrained_lfw" if args.finetune_pretrained
-                         else "train_lfw_mobilenet" + ("_aligned" if args.aligned else ""))
+                         else "train_lfw_mobilenet" + ("_aligned" if args.aligned else "")
+                         + (f"_jitter{args.crop_jitter:g}" if args.crop_jitter else ""))
     work = os.path.join(args.out, name)
     os.makedirs(work, exist_ok=True)
     folds = read_people_folds(os.path.join(args.meta_dir, "people.txt"))
@@ -176,8 +179,8 @@ def main(argv=None):
     else:
         cfg = TrainConfig(annotation_path=annotation, backbone="mobilenet",
                           input_shape=(args.input_size, args.input_size, 3), epochs=args.epochs,
-                          init_lr=args.init_lr,
-                          batch_size=args.batch_size, save_dir=work, lfw_dir=args.lfw_dir,
+                          init_lr=args.init_lr, crop_jitter=args.crop_jitter,
+                          batch_size=args.batch_size, save_dir=work, lfw_dir=image_dir,
                           lfw_pairs=pairs_file, lfw_crop=crop, crop=crop, patience=1000,
                           verbose=2)
     t = time.perf_counter()

@@ -33,6 +33,7 @@ class TrainConfig:
     lfw_pairs: str = "model_data/lfw_pair.txt"
     lfw_crop: str = "none"
     crop: str = "none"  # face box of the training images, e.g. "lfw" for 250x250 LFW images
+    crop_jitter: float = 0.0  # random sub-box of the face box, side down to 1 - this; 0 = original
     val_split: float = 0.01
     seed: int = 0
     patience: int = 10
@@ -247,7 +248,8 @@ def train(cfg, log=print):
     train_labels = [label for label, _ in train_lines]
     train_ds = triplet_dataset(
         train_paths, train_labels, num_classes, cfg.input_shape, batch, steps, cfg.epochs,
-        cfg.init_epoch, cfg.seed, True, cfg.preprocessing, crop=crop, replicas=replicas, log=log)
+        cfg.init_epoch, cfg.seed, True, cfg.preprocessing, crop=crop, replicas=replicas,
+        crop_jitter=cfg.crop_jitter, log=log)
     val_ds = None
     if val_steps:
         val_ds = triplet_dataset(paths, labels, num_classes, cfg.input_shape, batch, val_steps,

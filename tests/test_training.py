@@ -72,6 +72,35 @@ def test_pipeline_batches_identical_for_a_seed(annotation):
     assert 0 <= first[0][0].min() and first[0][0].max() <= 1  # x / 255
 
 
+def test_crop_jitter_is_a_reproducible_sub_box(annotation):
+    from utils.annotation import read_annotation
+    from utils.dataloader import jitter_box
+    from utils.image import LFW_CROP
+
+    assert jitter_box(LFW_CROP, 1.0, 0.0, 1.0) == LFW_CROP  # no jitter: the box itself
+    for scale, x, y in [(0.85, 0, 0), (0.85, 1, 1), (0.9, 0.3, 0.7)]:
+        x0, y0, x1, y1 = jitter_box(LFW_CROP, scale, x, y)
+        assert LFW_CROP[0] - 1e-9 <= x0 < x1 <= LFW_CROP[2] + 1e-9
+        assert LFW_CROP[1] - 1e-9 <= y0 < y1 <= LFW_CROP[3] + 1e-9
+        assert x1 - x0 == pytest.approx(scale * (LFW_CROP[2] - LFW_CROP[0]))
+    assert jitter_box(None, 0.8, 0.5, 0.5) == pytest.approx((0.1, 0.1, 0.9, 0.9))
+
+    entries = read_annotation(annotation)
+    paths, labels = [p for _, p in entries], [c for c, _ in entries]
+
+    def first(jitter, augment=True):
+        ds = triplet_dataset(paths, labels, 12, (32, 32, 3), 12, steps=1, epochs=1, seed=3,
+                             augment=augment, crop_jitter=jitter)
+        return next(iter(ds))[0].numpy()
+
+    plain, jittered = first(0.0), first(0.2)
+    np.testing.assert_array_equal(jittered, first(0.2))
+    assert not np.array_equal(plain, jittered)
+    np.testing.assert_array_equal(first(0.2, augment=False), first(0.0, augment=False))
+    with pytest.raises(ValueError, match="crop_jitter"):
+        first(1.5)
+
+
 def test_train_two_epochs_then_resume_a_third(annotation, lfw, tmp_path):
     from facenet.training import TrainConfig, train
     from nets.facenet_training import fit_learning_rates, get_lr_scheduler

@@ -57,6 +57,17 @@ class TripletSampler:
         return np.concatenate([self.batch(rng, batch_size // 3) for _ in range(steps)])
 
 
+def jitter_box(crop, scale, x, y):
+    """A square-scaled sub-box of `crop` (or of the whole image): sides times `scale` (<= 1),
+    placed at fractions `x`, `y` of the room left. (1, .5, .5) is `crop` itself."""
+    if scale >= 1.0:
+        return crop
+    x0, y0, x1, y1 = crop or (0.0, 0.0, 1.0, 1.0)
+    w, h = (x1 - x0) * scale, (y1 - y0) * scale
+    left, top = x0 + (x1 - x0 - w) * x, y0 + (y1 - y0 - h) * y
+    return (left, top, left + w, top + h)
+
+
 class TripletImageLoader:
     """Decodes one training image exactly as prediction does (utils.image.prepare_image).
 
@@ -70,16 +81,17 @@ class TripletImageLoader:
         self.bad = set()
         self.lock = threading.Lock()  # tf.data calls this from several threads
 
-    def __call__(self, index, flip):
+    def __call__(self, index, flip, jitter=(1.0, 0.5, 0.5)):
         from utils.errors import ImageLoadError
         from utils.image import prepare_image
 
         index = int(index)
+        box = jitter_box(self.crop, *jitter)
         for i in self._candidates(index):
             if i in self.bad:
                 continue
             try:
-                image = prepare_image(self.paths[i], self.input_shape, True, self.crop)
+                image = prepare_image(self.paths[i], self.input_shape, True, box)
                 return np.ascontiguousarray(image[:, ::-1] if flip else image)
             except ImageLoadError as e:
                 with self.lock:
@@ -106,8 +118,12 @@ def check_batch_size(batch_size):
 
 def triplet_dataset(paths, labels, num_classes, input_shape, batch_size, steps, epochs,
                     first_epoch=0, seed=0, augment=True, preprocessing="scale01",
-                    anchor_indices=None, crop=None, replicas=1, log=print):
+                    anchor_indices=None, crop=None, replicas=1, crop_jitter=0.0, log=print):
     """Batches for epochs [first_epoch, epochs): (images, (one-hot, one-hot)) for the two outputs.
+
+    Augmentation (`augment`): a horizontal flip half the time, as the original; with
+    `crop_jitter` > 0 also a random sub-box of the face box, its side 1 - crop_jitter .. 1 of
+    the box's, anywhere inside it.
 
     With `replicas` > 1 each batch is `replicas` triplet batches end to end, so that the equal
     slices a distribution strategy hands to its replicas are each `[anchors; positives;
@@ -117,22 +133,28 @@ def triplet_dataset(paths, labels, num_classes, input_shape, batch_size, steps, 
         raise ValueError(f"batch_size must be a multiple of 3 x {replicas} replicas, "
                          f"got {batch_size}")
     check_batch_size(batch_size)
+    if not 0.0 <= crop_jitter < 1.0:
+        raise ValueError(f"crop_jitter must be in [0, 1), got {crop_jitter}")
     sampler = TripletSampler(labels, seed, anchor_indices)
     order = np.concatenate([sampler.epoch(e, steps * replicas, batch_size // replicas)
                             for e in range(first_epoch, epochs)])
     flips = np.random.default_rng([seed, first_epoch, 1]).random(len(order)) < 0.5
+    jitters = np.random.default_rng([seed, first_epoch, 2]).random((len(order), 3))
+    jitters[:, 0] = 1.0 - crop_jitter * jitters[:, 0]
     if not augment:
         flips[:] = False
+    if not augment or crop_jitter <= 0:
+        jitters[:] = (1.0, 0.5, 0.5)
     height, width = int(input_shape[0]), int(input_shape[1])
     loader = TripletImageLoader(paths, labels, (height, width, 3), crop, log)
     label_table = tf.constant(np.asarray(labels, dtype=np.int32))
 
-    def load(index, flip):
-        image = tf.numpy_function(loader, [index, flip], tf.uint8, stateful=False)
+    def load(index, flip, jitter):
+        image = tf.numpy_function(loader, [index, flip, jitter], tf.uint8, stateful=False)
         x = tf.cast(tf.ensure_shape(image, [height, width, 3]), tf.float32)
         return preprocess_tf(x, preprocessing), tf.one_hot(label_table[index], num_classes)
 
-    ds = tf.data.Dataset.from_tensor_slices((order, flips))
+    ds = tf.data.Dataset.from_tensor_slices((order, flips, jitters))
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.batch(batch_size, drop_remainder=True)
     ds = ds.map(lambda x, y: (x, (y, y)))
