@@ -21,10 +21,9 @@ def decoding_plan(workers=None, ahead=None):
     """(decoding threads, decode ahead?) for embedding.
 
     With a GPU computing, the CPU decodes the next batches meanwhile, in half the cores. On a
-    CPU alone TensorFlow's ops already use every core: decoding beside them slowed LFW
-    embedding (2 cores: 66.6 img/s with one thread ahead, 58.8 with two, 69.4 with both
-    cores decoding each batch in turn - benchmarks/eval_speed.py), so every core decodes a
-    batch, then every core embeds it."""
+    CPU alone TensorFlow's ops already use every core, and a thread decoding beside them
+    makes them wait for each other: every core decodes a batch, then every core embeds it
+    (faster on 2 cores than one thread decoding ahead; benchmarks/eval_speed.py compares)."""
     if ahead is None:
         import tensorflow as tf
 
@@ -188,7 +187,7 @@ class Facenet:
 
     def _build_forward(self):
         """One compiled graph from uint8 crops to embeddings: the preprocessing runs on
-        TensorFlow's threads (in NumPy it was 9% of LFW evaluation, in the main thread)."""
+        TensorFlow's threads instead of in NumPy in the main thread, between batches."""
         import tensorflow as tf
 
         from utils.tf_preprocessing import preprocess_tf
