@@ -47,9 +47,6 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=32, help="original's batch (pairs)")
     p.add_argument("--precisions", default="float32,bfloat16",
                    help="this project's path in each of these precisions")
-    p.add_argument("--no-decoding-row", action="store_true",
-                   help="skip the extra row of the last precision with one thread decoding "
-                        "ahead of the forward pass (this project's earlier way on a CPU)")
     args = p.parse_args(argv)
 
     from facenet import Facenet
@@ -71,21 +68,16 @@ def main(argv=None):
                                         "embeddings": 2 * len(pairs)}
     print(f"original method, float32:   {orig_s:7.1f} s, {2 * len(pairs)} embeddings, "
           f"accuracy {100 * acc:.2f}%", flush=True)
-    runs = [(precision, {}) for precision in args.precisions.split(",")]
-    if not args.no_decoding_row:
-        runs.append((runs[-1][0], {"workers": 1, "decode_ahead": True}))
-    for precision, decoding in runs:
-        if precision != "float32" or decoding:
-            model = Facenet(crop="lfw", align="off", precision=precision, **decoding)
+    for precision in args.precisions.split(","):
+        if precision != "float32":
+            model = Facenet(crop="lfw", align="off", precision=precision)
         r = evaluate_pairs(model, pairs, batch_size=64, progress=False)
         agree = float(np.abs(r["distances"] - d_orig).max())
-        name = precision + (", one thread decoding ahead" if decoding else "")
-        rows[f"this project, {name}"] = {
+        rows[f"this project, {precision}"] = {
             "seconds": r["wall_seconds"], "accuracy": r["accuracy_mean"],
             "embeddings": r["images"], "speedup": round(orig_s / r["wall_seconds"], 2),
-            "max_distance_difference_vs_original": round(agree, 5),
-            "decoding_threads": model.workers, "decode_ahead": model.decode_ahead}
-        print(f"this project, {name:9s}: {r['wall_seconds']:7.1f} s, {r['images']} "
+            "max_distance_difference_vs_original": round(agree, 5)}
+        print(f"this project, {precision:9s}: {r['wall_seconds']:7.1f} s, {r['images']} "
               f"embeddings, accuracy {100 * r['accuracy_mean']:.2f}%, "
               f"{orig_s / r['wall_seconds']:.2f}x faster, distances differ by <= {agree:.4f}",
               flush=True)

@@ -3,16 +3,12 @@ import collections
 import concurrent.futures
 
 
-def iter_batches(items, load, batch_size, workers=2, window_batches=3, ahead=True):
+def iter_batches(items, load, batch_size, workers=2, window_batches=3):
     """Yield lists of `load(item)` results, `batch_size` at a time, preserving order.
 
-    With `ahead`, loading goes on while the consumer works, at most `window_batches` batches
-    ahead, so memory stays bounded however many items there are. Without it, the next batch
-    is loaded (by all `workers` at once) only when the consumer asks for it: on a CPU whose
-    every core the consumer already uses, loading beside it only makes both wait.
+    At most `window_batches` batches are decoded ahead of the consumer, so memory stays
+    bounded however many items there are.
     """
-    if not ahead:
-        window_batches = 1
     items = iter(items)
     pending = collections.deque()
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
@@ -27,8 +23,5 @@ def iter_batches(items, load, batch_size, workers=2, window_batches=3, ahead=Tru
         fill()
         while pending:
             batch = [pending.popleft().result() for _ in range(min(batch_size, len(pending)))]
-            if ahead:
-                fill()
+            fill()
             yield batch
-            if not ahead:
-                fill()

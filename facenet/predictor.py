@@ -17,21 +17,9 @@ from utils.errors import WeightFileError
 from utils.fileio import sha256_of
 from utils.image import get_preprocessing, parse_crop, prepare_image
 
-def decoding_plan(workers=None, ahead=None):
-    """(decoding threads, decode ahead?) for embedding.
-
-    With a GPU computing, the CPU decodes the next batches meanwhile, in half the cores. On a
-    CPU alone TensorFlow's ops already use every core, and a thread decoding beside them
-    makes them wait for each other: every core decodes a batch, then every core embeds it
-    (faster on 2 cores than one thread decoding ahead; benchmarks/eval_speed.py compares)."""
-    if ahead is None:
-        import tensorflow as tf
-
-        ahead = bool(tf.config.list_logical_devices("GPU"))
-    if not workers:
-        cores = os.cpu_count() or 2
-        workers = max(1, cores // 2) if ahead else cores
-    return workers, ahead
+def default_workers():
+    """Half the cores decode (at least one): TensorFlow computes on all of them."""
+    return max(1, (os.cpu_count() or 2) // 2)
 
 
 FALLBACK_THRESHOLD = 1.10  # used only for a model without a card; say so when it happens
@@ -70,11 +58,10 @@ class Facenet:
         "align_cache": None,  # a folder (or True: the default) to keep aligned crops of files
         "precision": "float32",  # or "bfloat16", or "auto" (bfloat16 where native and faster)
         "batch_size": 32,
-        # Image-decoding threads and whether they decode the next batch while this one is
-        # embedded. None: decoding_plan() - ahead in half the cores with a GPU; on a CPU alone
-        # every core decodes, then every core embeds.
+        # Image-decoding threads, decoding the next batches while one is embedded. None: half
+        # the cores - on 2 cores one thread decoding beside TensorFlow's two beat two threads
+        # (a fifth faster) and beat both cores decoding each batch before embedding it.
         "workers": None,
-        "decode_ahead": None,
     }
 
     @classmethod
@@ -90,7 +77,7 @@ class Facenet:
                             f"known: {sorted(self._defaults)}")
         self.__dict__.update(self._defaults)
         self.__dict__.update(kwargs)
-        self.workers, self.decode_ahead = decoding_plan(self.workers, self.decode_ahead)
+        self.workers = self.workers or default_workers()
         self.log = log
         if self.model_path is None:
             if not registry.is_fetched(registry.DEFAULT_MODEL):
@@ -134,8 +121,7 @@ class Facenet:
                 root = None if self.align_cache is True else self.align_cache
                 cache = AlignCache(aligner.settings(), root)
         self.aligner = aligner
-        self.preparer = FacePreparer(self.prepare, aligner, self.align, cache, self.workers,
-                                     self.decode_ahead)
+        self.preparer = FacePreparer(self.prepare, aligner, self.align, cache, self.workers)
 
     def _check_card(self, card):
         if card is None:
@@ -174,8 +160,8 @@ class Facenet:
         self = cls.__new__(cls)
         self.__dict__.update(cls._defaults)
         self.__dict__.update(preprocessing=preprocessing, crop=crop, threshold=float(threshold),
-                             batch_size=batch_size, letterbox_image=letterbox_image)
-        self.workers, self.decode_ahead = decoding_plan()
+                             batch_size=batch_size, letterbox_image=letterbox_image,
+                             workers=default_workers())
         self.log, self.card, self.model = (lambda *a: None), None, model
         self.input_shape = tuple(int(s) for s in model.input.shape[1:])
         self._preprocess = get_preprocessing(preprocessing)

@@ -45,14 +45,12 @@ def _source_name(item):
 
 
 class FacePreparer:
-    def __init__(self, fixed_prepare, aligner=None, mode="off", cache=None, workers=2,
-                 ahead=True):
+    def __init__(self, fixed_prepare, aligner=None, mode="off", cache=None, workers=2):
         self.fixed_prepare = fixed_prepare  # image -> uint8 crop, the non-aligned way
         self.aligner = aligner
         self.mode = align_mode(mode)
         self.cache = cache
         self.workers = workers
-        self.ahead = ahead  # decode the next batch while the caller embeds this one
         self.stats = collections.Counter()
 
     def _load(self, item):
@@ -66,13 +64,11 @@ class FacePreparer:
     def iter_prepared(self, items, batch_size):
         """Yield (uint8 batch, [PreparedFace]) for consecutive batches of `items`."""
         if self.mode == "off":
-            for batch in iter_batches(items, self.fixed_prepare, batch_size, self.workers,
-                                      ahead=self.ahead):
+            for batch in iter_batches(items, self.fixed_prepare, batch_size, self.workers):
                 self.stats["fixed"] += len(batch)
                 yield np.stack(batch), [PreparedFace("", "fixed") for _ in batch]
             return
-        for loaded in iter_batches(items, self._load, batch_size, self.workers,
-                                   ahead=self.ahead):
+        for loaded in iter_batches(items, self._load, batch_size, self.workers):
             yield self._prepare_batch(loaded)
 
     def _prepare_batch(self, loaded):
