@@ -23,8 +23,9 @@ from benchmarks.common import machine, write_result  # noqa: E402
 
 def original_method(model, pairs, batch_size):
     """Distances the original's way: every pair's two images loaded and embedded."""
-    from utils.image import prepare_image
+    from utils.image import get_preprocessing, prepare_image
 
+    preprocess = get_preprocessing(model.preprocessing)
     out = []
     for i in range(0, len(pairs), batch_size):
         chunk = pairs[i:i + batch_size]
@@ -32,8 +33,8 @@ def original_method(model, pairs, batch_size):
                       for p in chunk])
         b = np.stack([prepare_image(p.path_2, model.input_shape, True, model._crop)
                       for p in chunk])
-        ea = model.model.predict(model._preprocess(a), verbose=0)
-        eb = model.model.predict(model._preprocess(b), verbose=0)
+        ea = model.model.predict(preprocess(a), verbose=0)
+        eb = model.model.predict(preprocess(b), verbose=0)
         out.append(np.linalg.norm(ea - eb, axis=1))
     return np.concatenate(out)
 

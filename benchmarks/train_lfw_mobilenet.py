@@ -116,6 +116,9 @@ def main(argv=None):
     p.add_argument("--name", default=None, help="result name (default: from the mode)")
     p.add_argument("--out", default=RESULTS)
     args = p.parse_args(argv)
+    if args.aligned and args.finetune_pretrained:
+        p.error("--aligned is for training from scratch; the pretrained model is fine-tuned on "
+                "LFW's fixed face box")
 
     from facenet.training import TrainConfig, train
     from utils.annotation import write_annotation
@@ -169,7 +172,9 @@ def main(argv=None):
         from facenet.predictor import Facenet
 
         start = weights.fetch()
-        before = evaluate_pairs(Facenet(model_path=start, crop="lfw"), pairs, progress=False)
+        # the fixed crop, as the training's own check of each epoch scores it
+        before = evaluate_pairs(Facenet(model_path=start, crop="lfw", align="off"), pairs,
+                                progress=False)
         result["fold1_before"] = before["best_threshold_accuracy"]
         cfg = TrainConfig(annotation_path=annotation, backbone="inception_resnetv1",
                           model_path=start, input_shape=(160, 160, 3), epochs=1,

@@ -17,6 +17,7 @@ from utils.errors import WeightFileError
 from utils.fileio import sha256_of
 from utils.image import get_preprocessing, parse_crop, prepare_image
 
+
 def default_workers():
     """Half the cores decode (at least one): TensorFlow computes on all of them."""
     return max(1, (os.cpu_count() or 2) // 2)
@@ -88,7 +89,7 @@ class Facenet:
         self.backbone = self.backbone or card.get("backbone", "mobilenet")
         self.input_shape = tuple(self.input_shape or card.get("input_shape", (160, 160, 3)))
         self.preprocessing = self.preprocessing or card.get("preprocessing", "scale01")
-        self._preprocess = get_preprocessing(self.preprocessing)
+        get_preprocessing(self.preprocessing)  # an unknown name fails here, not at first use
         self.align = align_mode(self.align)
         aligned_card = card.get("aligned") or {}
         if self.align_margin is None:
@@ -164,7 +165,7 @@ class Facenet:
                              workers=default_workers())
         self.log, self.card, self.model = (lambda *a: None), None, model
         self.input_shape = tuple(int(s) for s in model.input.shape[1:])
-        self._preprocess = get_preprocessing(preprocessing)
+        get_preprocessing(preprocessing)
         self._crop = parse_crop(crop)
         self.align, self.align_margin = "off", DEFAULT_MARGIN
         self._make_preparer()

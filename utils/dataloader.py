@@ -143,16 +143,15 @@ def triplet_dataset(paths, labels, num_classes, input_shape, batch_size, steps, 
     jitters[:, 0] = 1.0 - crop_jitter * jitters[:, 0]
     if not augment:
         flips[:] = False
-    if not augment or crop_jitter <= 0:
-        jitters[:] = (1.0, 0.5, 0.5)
+        jitters[:, 0] = 1.0  # the whole face box
     height, width = int(input_shape[0]), int(input_shape[1])
     loader = TripletImageLoader(paths, labels, (height, width, 3), crop, log)
     label_table = tf.constant(np.asarray(labels, dtype=np.int32))
 
     def load(index, flip, jitter):
         image = tf.numpy_function(loader, [index, flip, jitter], tf.uint8, stateful=False)
-        x = tf.cast(tf.ensure_shape(image, [height, width, 3]), tf.float32)
-        return preprocess_tf(x, preprocessing), tf.one_hot(label_table[index], num_classes)
+        image = tf.ensure_shape(image, [height, width, 3])
+        return preprocess_tf(image, preprocessing), tf.one_hot(label_table[index], num_classes)
 
     ds = tf.data.Dataset.from_tensor_slices((order, flips, jitters))
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
