@@ -1,5 +1,6 @@
-"""Embedding speed: images/s by backbone, batch size and precision, against the original's way
-(one `model.predict` call per image), measured in the same run.
+"""Embedding speed: images/s by backbone, batch size, precision and BatchNorm handling (kept
+as separate layers, as the original ran it, or folded into the convolutions, as the predictor
+runs it), against the original's way (one `model.predict` call per image), in the same run.
 
     python benchmarks/inference.py                       # both backbones, float32 and bfloat16
     python benchmarks/inference.py --backbones mobilenet --batch-sizes 32 --precisions float32
@@ -30,6 +31,8 @@ def main(argv=None):
     p.add_argument("--backbones", default="mobilenet,inception_resnetv1")
     p.add_argument("--batch-sizes", default="1,8,32,64")
     p.add_argument("--precisions", default="float32,bfloat16")
+    p.add_argument("--batchnorm", default="separate,folded",
+                   help="separate (the network as built), folded (nets/batchnorm_folding)")
     p.add_argument("--size", type=int, default=160)
     p.add_argument("--images", type=int, default=128, help="images per timed run")
     p.add_argument("--repeats", type=int, default=5)
@@ -39,14 +42,14 @@ def main(argv=None):
 
     import tensorflow as tf
 
+    from nets.batchnorm_folding import fold_batchnorm
+
     rng = np.random.default_rng(1)
     data = rng.uniform(0, 1, (args.images, args.size, args.size, 3)).astype(np.float32)
     rows = []
     for backbone in args.backbones.split(","):
         for precision in args.precisions.split(","):
             model = build(backbone, precision, args.size)
-            forward = tf.function(lambda x: model(x, training=False), input_signature=[
-                tf.TensorSpec([None, args.size, args.size, 3], tf.float32)])
 
             def per_image():  # the original: model.predict on one image at a time
                 for i in range(args.per_image):
@@ -55,25 +58,44 @@ def main(argv=None):
             base = images_per_second(per_image, args.per_image, max(2, args.repeats // 2))
             print(f"{backbone:20s} {precision:9s} one predict() per image: "
                   f"{base['median']:8.1f} img/s", flush=True)
-            for bs in (int(b) for b in args.batch_sizes.split(",")):
-                def batched(bs=bs):
-                    for i in range(0, args.images, bs):
-                        forward(data[i:i + bs]).numpy()
+            for batchnorm in args.batchnorm.split(","):
+                net = fold_batchnorm(model) if batchnorm == "folded" else model
+                forward = tf.function(lambda x, net=net: net(x, training=False), input_signature=[
+                    tf.TensorSpec([None, args.size, args.size, 3], tf.float32)])
+                for bs in (int(b) for b in args.batch_sizes.split(",")):
+                    def batched(bs=bs):
+                        for i in range(0, args.images, bs):
+                            forward(data[i:i + bs]).numpy()
 
-                r = images_per_second(batched, args.images, args.repeats)
-                rows.append({"backbone": backbone, "precision": precision, "batch_size": bs,
-                             "images_per_s": r, "per_image_predict": base,
-                             "ratio_vs_per_image": round(r["median"] / base["median"], 2)})
-                print(f"{backbone:20s} {precision:9s} batch {bs:3d}: {r['median']:8.1f} img/s "
-                      f"({r['min']:.0f}-{r['max']:.0f}), {rows[-1]['ratio_vs_per_image']:.1f}x "
-                      f"one call per image", flush=True)
+                    r = images_per_second(batched, args.images, args.repeats)
+                    rows.append({"backbone": backbone, "precision": precision,
+                                 "batchnorm": batchnorm, "batch_size": bs,
+                                 "images_per_s": r, "per_image_predict": base,
+                                 "ratio_vs_per_image": round(r["median"] / base["median"], 2)})
+                    print(f"{backbone:20s} {precision:9s} {batchnorm:8s} batch {bs:3d}: "
+                          f"{r['median']:8.1f} img/s ({r['min']:.0f}-{r['max']:.0f}), "
+                          f"{rows[-1]['ratio_vs_per_image']:.1f}x one call per image", flush=True)
+    def median(backbone, precision, batchnorm, bs):
+        for r in rows:
+            if (r["backbone"], r["precision"], r["batchnorm"], r["batch_size"]) == (
+                    backbone, precision, batchnorm, bs):
+                return r["images_per_s"]["median"]
+        return None
+
     for backbone in args.backbones.split(","):
-        f32 = {r["batch_size"]: r["images_per_s"]["median"] for r in rows
-               if r["backbone"] == backbone and r["precision"] == "float32"}
-        b16 = {r["batch_size"]: r["images_per_s"]["median"] for r in rows
-               if r["backbone"] == backbone and r["precision"] == "bfloat16"}
-        for bs in sorted(set(f32) & set(b16)):
-            print(f"{backbone:20s} batch {bs:3d}: bfloat16 / float32 = {b16[bs] / f32[bs]:.2f}")
+        for bs in (int(b) for b in args.batch_sizes.split(",")):
+            for batchnorm in args.batchnorm.split(","):
+                f32 = median(backbone, "float32", batchnorm, bs)
+                b16 = median(backbone, "bfloat16", batchnorm, bs)
+                if f32 and b16:
+                    print(f"{backbone:20s} batch {bs:3d} {batchnorm:8s}: bfloat16 / float32 = "
+                          f"{b16 / f32:.2f}")
+            for precision in args.precisions.split(","):
+                sep = median(backbone, precision, "separate", bs)
+                fold = median(backbone, precision, "folded", bs)
+                if sep and fold:
+                    print(f"{backbone:20s} batch {bs:3d} {precision:9s}: folded / separate = "
+                          f"{fold / sep:.2f}")
     write_result("inference", {"machine": machine(), "settings": vars(args), "rows": rows})
 
 

@@ -59,6 +59,9 @@ class Facenet:
         "align_cache": None,  # a folder (or True: the default) to keep aligned crops of files
         "precision": "float32",  # or "bfloat16", or "auto" (bfloat16 where native and faster)
         "batch_size": 32,
+        # Fold each BatchNorm into the convolution before it for inference (same embeddings,
+        # about twice the speed in bfloat16 on a CPU: nets/batchnorm_folding.py).
+        "fold_batchnorm": True,
         # Image-decoding threads, decoding the next batches while one is embedded. None: half
         # the cores - on 2 cores one thread decoding beside TensorFlow's two beat two threads
         # (a fifth faster) and beat both cores decoding each batch before embedding it.
@@ -149,6 +152,11 @@ class Facenet:
         with dtype_policy(self.precision):
             self.model = facenet(self.input_shape, backbone=self.backbone, mode="predict")
         self.load_report = load_weights(self.model, self.model_path)
+        self._inference_model = self.model
+        if self.fold_batchnorm:
+            from nets.batchnorm_folding import fold_batchnorm
+
+            self._inference_model = fold_batchnorm(self.model)
         self.log(f"{os.path.basename(self.model_path)}: {len(self.load_report.filled)} weighted "
                  f"layers loaded ({self.backbone}, {self.preprocessing}, {self.precision}, "
                  f"threshold {self.threshold:.3f}).")
@@ -162,8 +170,9 @@ class Facenet:
         self.__dict__.update(cls._defaults)
         self.__dict__.update(preprocessing=preprocessing, crop=crop, threshold=float(threshold),
                              batch_size=batch_size, letterbox_image=letterbox_image,
-                             workers=default_workers())
+                             workers=default_workers(), fold_batchnorm=False)
         self.log, self.card, self.model = (lambda *a: None), None, model
+        self._inference_model = model  # not folded: a live model's weights keep changing
         self.input_shape = tuple(int(s) for s in model.input.shape[1:])
         get_preprocessing(preprocessing)
         self._crop = parse_crop(crop)
@@ -181,7 +190,8 @@ class Facenet:
 
         h, w, c = self.input_shape
         self._forward = tf.function(
-            lambda x: self.model(preprocess_tf(x, self.preprocessing), training=False),
+            lambda x: self._inference_model(preprocess_tf(x, self.preprocessing),
+                                            training=False),
             input_signature=[tf.TensorSpec([None, h, w, c], tf.uint8)])
 
     # -- embedding ---------------------------------------------------------------------------
