@@ -166,8 +166,7 @@ class Gallery:
         if self.identity is None:
             self.identity = identity
             self.threshold = predictor.threshold
-            card = predictor.card or {}
-            section = card.get("aligned", {}) if predictor.align != "off" else card
+            section = predictor.card_section()
             self.far_table = (section.get("identification") or {}).get("impostor_far")
             return
         diff = [k for k in ("model", "weights_sha256", "embedding_size", "align")

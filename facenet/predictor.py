@@ -97,8 +97,8 @@ class Facenet:
         aligned_card = card.get("aligned") or {}
         if self.align_margin is None:
             self.align_margin = aligned_card.get("margin", DEFAULT_MARGIN)
-        if self.threshold is None and self.align != "off":
-            self.threshold = aligned_card.get("threshold")
+        if self.threshold is None:  # the aligned section's with alignment on, then the top's
+            self.threshold = self.card_section().get("threshold")
         if self.threshold is None:
             self.threshold = card.get("threshold")
             if self.threshold is None:
@@ -110,6 +110,12 @@ class Facenet:
         self._crop = parse_crop(self.crop)
         self._make_preparer()
         self.generate()
+
+    def card_section(self):
+        """The part of the model card that describes this predictor's crops: the `aligned`
+        section with alignment on, else the top level (fixed crops)."""
+        card = self.card or {}
+        return (card.get("aligned") or {}) if self.align != "off" else card
 
     def _make_preparer(self):
         from facenet.align import FaceAligner
