@@ -25,7 +25,8 @@ def export_savedmodel(predictor, out_dir):
     from utils.tf_preprocessing import preprocess_tf
 
     h, w, c = predictor.input_shape
-    model, preprocessing = predictor.model, predictor.preprocessing
+    # the network the predictor runs: BatchNorms folded into the convolutions, when it folds
+    model, preprocessing = predictor.inference_model, predictor.preprocessing
 
     class Serving(tf.Module):
         def __init__(self):

@@ -158,11 +158,13 @@ class Facenet:
         with dtype_policy(self.precision):
             self.model = facenet(self.input_shape, backbone=self.backbone, mode="predict")
         self.load_report = load_weights(self.model, self.model_path)
-        self._inference_model = self.model
+        # `model` is the network as built (its layer names are the weight format);
+        # `inference_model` is what the forward pass and the exports run.
+        self.inference_model = self.model
         if self.fold_batchnorm:
             from nets.batchnorm_folding import fold_batchnorm
 
-            self._inference_model = fold_batchnorm(self.model)
+            self.inference_model = fold_batchnorm(self.model)
         self.log(f"{os.path.basename(self.model_path)}: {len(self.load_report.filled)} weighted "
                  f"layers loaded ({self.backbone}, {self.preprocessing}, {self.precision}, "
                  f"threshold {self.threshold:.3f}).")
@@ -178,7 +180,7 @@ class Facenet:
                              batch_size=batch_size, letterbox_image=letterbox_image,
                              workers=default_workers(), fold_batchnorm=False)
         self.log, self.card, self.model = (lambda *a: None), None, model
-        self._inference_model = model  # not folded: a live model's weights keep changing
+        self.inference_model = model  # not folded: a live model's weights keep changing
         self.input_shape = tuple(int(s) for s in model.input.shape[1:])
         get_preprocessing(preprocessing)
         self._crop = parse_crop(crop)
@@ -196,7 +198,7 @@ class Facenet:
 
         h, w, c = self.input_shape
         self._forward = tf.function(
-            lambda x: self._inference_model(preprocess_tf(x, self.preprocessing),
+            lambda x: self.inference_model(preprocess_tf(x, self.preprocessing),
                                             training=False),
             input_signature=[tf.TensorSpec([None, h, w, c], tf.uint8)])
 

@@ -77,6 +77,6 @@ def test_predictor_folds_by_default_with_the_same_embeddings(pretrained_path, lf
     folded = Facenet(model_path=pretrained_path, crop="lfw", align="off", log=lambda *a: None)
     plain = Facenet(model_path=pretrained_path, crop="lfw", align="off", fold_batchnorm=False,
                     log=lambda *a: None)
-    assert folded._inference_model is not folded.model  # the forward pass runs the folded copy
-    assert plain._inference_model is plain.model
+    assert folded.inference_model is not folded.model  # the forward pass runs the folded copy
+    assert plain.inference_model is plain.model
     assert np.abs(folded.embed(images) - plain.embed(images)).max() < 1e-5
