@@ -107,6 +107,11 @@ def main(argv=None):
     p.add_argument("--finetune-pretrained", action="store_true")
     p.add_argument("--init-lr", type=float, default=1e-3,
                    help="base learning rate before the batch fit (default: 1e-3)")
+    p.add_argument("--min-lr", type=float, default=None,
+                   help="learning rate of the schedule's end and flat tail (default: init-lr/100)")
+    p.add_argument("--optimizer", default="adam", choices=["adam", "sgd"])
+    p.add_argument("--weight-decay", type=float, default=0.0,
+                   help="L2 on the kernels (train.py --weight-decay; default: 0)")
     p.add_argument("--aligned", action="store_true",
                    help="train and score on MTCNN-aligned crops (made once in --aligned-dir)")
     p.add_argument("--aligned-dir", default=None,
@@ -184,7 +189,8 @@ def main(argv=None):
     else:
         cfg = TrainConfig(annotation_path=annotation, backbone="mobilenet",
                           input_shape=(args.input_size, args.input_size, 3), epochs=args.epochs,
-                          init_lr=args.init_lr, crop_jitter=args.crop_jitter,
+                          init_lr=args.init_lr, min_lr=args.min_lr, optimizer=args.optimizer,
+                          weight_decay=args.weight_decay, crop_jitter=args.crop_jitter,
                           batch_size=args.batch_size, save_dir=work, lfw_dir=image_dir,
                           lfw_pairs=pairs_file, lfw_crop=crop, crop=crop, patience=1000,
                           verbose=2)
