@@ -3,11 +3,13 @@
 The original's method: for each batch of pairs, load both images of every pair with PIL
 (letterbox, preprocessing) in the main thread and embed them with `model.predict` - 12,000
 embeddings for the 6,000 pairs, every image once per pair it is in. This project's: each of
-the 7,701 distinct images embedded once, decoded in threads, a compiled forward pass
-(optionally in bfloat16). Both score the same pairs; the distances must agree.
+the 7,701 distinct images embedded once, decoded in threads, a compiled forward pass with the
+BatchNorms folded into the convolutions (optionally in bfloat16). Both score the same pairs;
+the distances must agree.
 
     python benchmarks/eval_speed.py --lfw-dir ../shared/data/lfw \
-        --pairs ../shared/data/lfw_meta/pairs.txt [--limit 600] [--precisions float32,bfloat16]
+        --pairs ../shared/data/lfw_meta/pairs.txt [--limit 600] [--precisions float32,bfloat16] \
+        [--compare-unfolded]
 """
 import argparse
 import os
@@ -53,6 +55,9 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=32, help="original's batch (pairs)")
     p.add_argument("--precisions", default="float32,bfloat16",
                    help="this project's path in each of these precisions")
+    p.add_argument("--compare-unfolded", action="store_true",
+                   help="also run this project's path with BatchNorm not folded "
+                        "(Facenet(fold_batchnorm=False)), to measure what folding gives")
     args = p.parse_args(argv)
 
     from facenet import Facenet
@@ -74,16 +79,19 @@ def main(argv=None):
                                         "embeddings": 2 * len(pairs)}
     print(f"original method, float32:   {orig_s:7.1f} s, {2 * len(pairs)} embeddings, "
           f"accuracy {100 * acc:.2f}%", flush=True)
-    for precision in args.precisions.split(","):
-        if precision != "float32":
-            model = Facenet(crop="lfw", align="off", precision=precision)
+    variants = [(precision, fold) for precision in args.precisions.split(",")
+                for fold in ((True, False) if args.compare_unfolded else (True,))]
+    for precision, fold in variants:
+        if (precision, fold) != ("float32", True):
+            model = Facenet(crop="lfw", align="off", precision=precision, fold_batchnorm=fold)
+        label = precision + ("" if fold else ", BatchNorm not folded")
         r = evaluate_pairs(model, pairs, batch_size=64, progress=False)
         agree = float(np.abs(r["distances"] - d_orig).max())
-        rows[f"this project, {precision}"] = {
+        rows[f"this project, {label}"] = {
             "seconds": r["wall_seconds"], "accuracy": accuracy(r),
             "embeddings": r["images"], "speedup": round(orig_s / r["wall_seconds"], 2),
             "max_distance_difference_vs_original": round(agree, 5)}
-        print(f"this project, {precision:9s}: {r['wall_seconds']:7.1f} s, {r['images']} "
+        print(f"this project, {label}: {r['wall_seconds']:7.1f} s, {r['images']} "
               f"embeddings, accuracy {100 * accuracy(r):.2f}%, "
               f"{orig_s / r['wall_seconds']:.2f}x faster, distances differ by <= {agree:.4f}",
               flush=True)

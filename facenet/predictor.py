@@ -154,7 +154,7 @@ class Facenet:
         from nets.weights_io import load_weights
         from utils.precision import dtype_policy, resolve_precision
 
-        self.precision = resolve_precision(self.precision, self.backbone)
+        self.precision = resolve_precision(self.precision, self.backbone, self.fold_batchnorm)
         with dtype_policy(self.precision):
             self.model = facenet(self.input_shape, backbone=self.backbone, mode="predict")
         self.load_report = load_weights(self.model, self.model_path)

@@ -4,9 +4,11 @@ import contextlib
 import functools
 
 PRECISIONS = ("float32", "bfloat16", "auto")
-# Measured on a 2-core AMX CPU (benchmarks/inference.py): Inception-ResNet-V1 gains from
-# bfloat16; MobileNet's depthwise convolutions do not, so "auto" keeps it in float32 on a CPU.
+# Measured on a 2-core AMX CPU (benchmarks/inference.py, batches 8-64): Inception-ResNet-V1
+# gains from bfloat16 with or without folded BatchNorms; MobileNet gains 2.6-2.9x with them
+# folded into its convolutions (the predictor's default) and loses with them kept separate.
 BF16_PAYS_ON_CPU = {"inception_resnetv1"}
+BF16_PAYS_ON_CPU_FOLDED = {"inception_resnetv1", "mobilenet"}
 
 
 @functools.lru_cache(maxsize=1)
@@ -36,15 +38,17 @@ def gpu_has_native_bf16():
     return False
 
 
-def resolve_precision(precision, backbone):
-    """"float32" or "bfloat16" for `precision` in PRECISIONS."""
+def resolve_precision(precision, backbone, folded_batchnorm=True):
+    """"float32" or "bfloat16" for `precision` in PRECISIONS (for "auto", whether the network
+    runs with its BatchNorms folded decides for MobileNet)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if precision != "auto":
         return precision
     if gpu_has_native_bf16():
         return "bfloat16"
-    if cpu_has_native_bf16() and backbone in BF16_PAYS_ON_CPU:
+    pays = BF16_PAYS_ON_CPU_FOLDED if folded_batchnorm else BF16_PAYS_ON_CPU
+    if cpu_has_native_bf16() and backbone in pays:
         return "bfloat16"
     return "float32"
 
