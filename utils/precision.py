@@ -5,7 +5,7 @@ import functools
 
 PRECISIONS = ("float32", "bfloat16", "auto")
 # Measured on a 2-core AMX CPU (benchmarks/inference.py, batches 8-64): Inception-ResNet-V1
-# gains from bfloat16 with or without folded BatchNorms; MobileNet gains 2.6-2.9x with them
+# gains from bfloat16 with or without folded BatchNorms; MobileNet gains 1.7-2.9x with them
 # folded into its convolutions (the predictor's default) and loses with them kept separate.
 BF16_PAYS_ON_CPU = {"inception_resnetv1"}
 BF16_PAYS_ON_CPU_FOLDED = {"inception_resnetv1", "mobilenet"}
