@@ -75,6 +75,7 @@ def main(argv=None):
                     print(f"{backbone:20s} {precision:9s} {batchnorm:8s} batch {bs:3d}: "
                           f"{r['median']:8.1f} img/s ({r['min']:.0f}-{r['max']:.0f}), "
                           f"{rows[-1]['ratio_vs_per_image']:.1f}x one call per image", flush=True)
+
     def median(backbone, precision, batchnorm, bs):
         for r in rows:
             if (r["backbone"], r["precision"], r["batchnorm"], r["batch_size"]) == (

@@ -17,6 +17,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.common import RESULTS, machine, write_result  # noqa: E402
+from facenet.training import OPTIMIZERS  # noqa: E402  (no TensorFlow at import)
 
 SHARED = os.path.join("..", "shared", "data")
 
@@ -109,7 +110,7 @@ def main(argv=None):
                    help="base learning rate before the batch fit (default: 1e-3)")
     p.add_argument("--min-lr", type=float, default=None,
                    help="learning rate of the schedule's end and flat tail (default: init-lr/100)")
-    p.add_argument("--optimizer", default="adam", choices=["adam", "sgd"])
+    p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
     p.add_argument("--weight-decay", type=float, default=0.0,
                    help="L2 on the kernels (train.py --weight-decay; default: 0)")
     p.add_argument("--aligned", action="store_true",

@@ -72,7 +72,7 @@ def fold_batchnorm(model):
     pairs = foldable_pairs(model)
     if not pairs:
         return model
-    producers = {layer.name: bn_name for bn_name, layer in pairs.items()}
+    producers = {layer.name: model.get_layer(bn_name) for bn_name, layer in pairs.items()}
 
     def clone(layer):
         if layer.name in pairs:
@@ -88,7 +88,7 @@ def fold_batchnorm(model):
             continue
         target = folded.get_layer(layer.name)
         if layer.name in producers:
-            target.set_weights(_folded_weights(layer, model.get_layer(producers[layer.name])))
+            target.set_weights(_folded_weights(layer, producers[layer.name]))
         else:
             target.set_weights(layer.get_weights())
     return folded
