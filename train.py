@@ -27,8 +27,12 @@ def parse_args(argv=None):
       help=f"last epoch (default: {d.epochs}; with --resume, the run's own)")
     a("--batch-size", type=int, default=d.batch_size,
       help="images per batch, a multiple of 3 (default: %(default)s)")
-    a("--init-lr", type=float, default=d.init_lr, help="base learning rate (default: %(default)s)")
-    a("--min-lr", type=float, default=None, help="final learning rate (default: init-lr * 0.01)")
+    a("--init-lr", type=float, default=d.init_lr,
+      help="base learning rate, times batch/64 and clipped to the optimizer's range as "
+           "the original did; the log says when it clips (default: %(default)s)")
+    a("--min-lr", type=float, default=None,
+      help="final base learning rate, fitted the same way to 1%% of those ranges "
+           "(default: init-lr * 0.01)")
     a("--optimizer", default=d.optimizer, choices=OPTIMIZERS, help="(default: %(default)s)")
     a("--momentum", type=float, default=d.momentum, help="adam beta_1 / sgd momentum (default: 0.9)")
     a("--weight-decay", type=float, default=d.weight_decay,

@@ -109,7 +109,8 @@ def main(argv=None):
     p.add_argument("--init-lr", type=float, default=1e-3,
                    help="base learning rate before the batch fit (default: 1e-3)")
     p.add_argument("--min-lr", type=float, default=None,
-                   help="learning rate of the schedule's end and flat tail (default: init-lr/100)")
+                   help="base rate of the schedule's end and flat tail, fitted like train.py's "
+                        "(Adam: at most 1e-5 after the fit; default: init-lr/100)")
     p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
     p.add_argument("--weight-decay", type=float, default=0.0,
                    help="L2 on the kernels (train.py --weight-decay; default: 0)")

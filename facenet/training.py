@@ -174,7 +174,8 @@ def train(cfg, log=print):
 
     from facenet.distribute import is_chief, pick_strategy, prepare_multiworker_fit
     from facenet.weights import read_card
-    from nets.facenet_training import fit_learning_rates, get_lr_scheduler, triplet_loss
+    from nets.facenet_training import (fit_learning_rates, get_lr_scheduler, lr_fit_notes,
+                                       triplet_loss)
     from utils.callbacks import (EpochRecorder, PreciseBatchNorm, find_resume_state,
                                  restore_resume_state)
     from utils.dataloader import split_lines, triplet_dataset
@@ -224,6 +225,8 @@ def train(cfg, log=print):
         raise FacenetError(f"--batch-size {batch} must be a multiple of 3 x {replicas} replicas "
                            f"= {3 * replicas}, so that each replica gets whole triplets")
     init_lr, min_lr = fit_learning_rates(batch, cfg.init_lr, cfg.min_lr, cfg.optimizer)
+    for note in lr_fit_notes(batch, cfg.init_lr, cfg.min_lr, cfg.optimizer):
+        log(f"note: {note}")
     with strategy.scope():
         model = build_model(cfg, num_classes, log)
         if cfg.optimizer == "adam":

@@ -47,6 +47,24 @@ def fit_learning_rates(batch_size, init_lr, min_lr, optimizer="adam"):
     return init_fit, min_fit
 
 
+def lr_fit_notes(batch_size, init_lr, min_lr, optimizer="adam"):
+    """One line for each base rate whose batch-scaled value the optimizer's limits changed.
+
+    The original clips silently, so `--min-lr 1e-4` with Adam ends at 1e-5 however it is
+    asked; these lines say so in the training log."""
+    low, high = LR_LIMITS[optimizer]
+    scale = batch_size / NOMINAL_BATCH
+    init_fit, min_fit = fit_learning_rates(batch_size, init_lr, min_lr, optimizer)
+    notes = []
+    for name, base, fitted, lo, hi in (("init-lr", init_lr, init_fit, low, high),
+                                        ("min-lr", min_lr, min_fit, low * 1e-2, high * 1e-2)):
+        if not math.isclose(base * scale, fitted, rel_tol=1e-9):
+            notes.append(f"--{name} {base:g} x batch {batch_size}/{NOMINAL_BATCH} = "
+                         f"{base * scale:.3g} is outside {optimizer}'s range [{lo:g}, {hi:g}] "
+                         f"of the original's batch fit; using {fitted:.3g}")
+    return notes
+
+
 def get_lr_scheduler(lr_decay_type, lr, min_lr, total_iters, warmup_iters_ratio=0.1,
                      warmup_lr_ratio=0.1, no_aug_iter_ratio=0.3, step_num=10):
     """A function epoch -> learning rate ("cos": warm-up, cosine, flat tail; "step": 10 steps)."""

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from nets.facenet_training import fit_learning_rates, get_lr_scheduler, triplet_loss
+from nets.facenet_training import fit_learning_rates, get_lr_scheduler, lr_fit_notes, triplet_loss
 
 
 def numpy_triplet(emb, alpha=0.2):
@@ -93,6 +93,14 @@ def test_cos_schedule_shape_over_100_epochs():
     (96, "sgd", (1.5e-3, 1.5e-5)), (960, "sgd", (1.5e-2, 1.5e-4))])
 def test_batch_fit(batch, optimizer, expected):
     assert fit_learning_rates(batch, 1e-3, 1e-5, optimizer) == pytest.approx(expected, rel=1e-12)
+
+
+def test_clipped_rates_are_named():
+    assert lr_fit_notes(48, 1e-3, 1e-5, "adam") == []  # 7.5e-4 and 7.5e-6: inside the limits
+    notes = lr_fit_notes(48, 1e-3, 1e-4, "adam")  # 7.5e-5 asked, Adam's tail is capped at 1e-5
+    assert len(notes) == 1 and notes[0].startswith("--min-lr 0.0001") and "using 1e-05" in notes[0]
+    notes = lr_fit_notes(960, 1e-3, 1e-5, "adam")
+    assert [n.split()[0] for n in notes] == ["--init-lr", "--min-lr"]
 
 
 def test_unknown_names_are_rejected_with_choices():
