@@ -120,9 +120,14 @@ def main(argv=None):
                    help="where the aligned crops go (default: ~/.cache/facenet/lfw_aligned_SIZE)")
     p.add_argument("--crop-jitter", type=float, default=0.0,
                    help="train.py --crop-jitter: random sub-boxes of the face box (default: 0)")
+    p.add_argument("--resume", default="",
+                   help="a stopped run's folder (benchmarks/results/<name>/loss_...): repeat "
+                        "that run's command with --resume to go on at its next epoch")
     p.add_argument("--name", default=None, help="result name (default: from the mode)")
     p.add_argument("--out", default=RESULTS)
     args = p.parse_args(argv)
+    if args.resume and args.finetune_pretrained:
+        p.error("--resume is for training from scratch; the fine-tuning runs one epoch")
     if args.aligned and args.finetune_pretrained:
         p.error("--aligned is for training from scratch; the pretrained model is fine-tuned on "
                 "LFW's fixed face box")
@@ -195,11 +200,12 @@ def main(argv=None):
                           weight_decay=args.weight_decay, crop_jitter=args.crop_jitter,
                           batch_size=args.batch_size, save_dir=work, lfw_dir=image_dir,
                           lfw_pairs=pairs_file, lfw_crop=crop, crop=crop, patience=1000,
-                          verbose=2)
+                          resume=args.resume, verbose=2)
     t = time.perf_counter()
     run_dir, history, _ = train(cfg)
     result.update(settings={k: v for k, v in vars(cfg).items()}, run_dir=run_dir,
-                  train_seconds=round(time.perf_counter() - t, 1), history=history,
+                  train_seconds=round(time.perf_counter() - t, 1), resumed=bool(args.resume),
+                  history=history,
                   fold1_per_epoch=history["lfw"], fold1_final=history["lfw"][-1],
                   fold1_best=max(history["lfw"]),
                   final_minus_baseline=history["lfw"][-1] - baseline)
