@@ -39,12 +39,18 @@ def triplet_loss(alpha=0.2):
 def fit_learning_rates(batch_size, init_lr, min_lr, optimizer="adam"):
     """(Init_lr_fit, Min_lr_fit): the base rates scaled by batch/64 and clipped to the
     optimizer's limits."""
+    (init_low, init_high), (min_low, min_high) = _fit_ranges(optimizer)
+    init_fit = min(max(batch_size / NOMINAL_BATCH * init_lr, init_low), init_high)
+    min_fit = min(max(batch_size / NOMINAL_BATCH * min_lr, min_low), min_high)
+    return init_fit, min_fit
+
+
+def _fit_ranges(optimizer):
+    """The ranges the batch-scaled init and min rates are clipped to (min: 1% of init's)."""
     if optimizer not in LR_LIMITS:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {sorted(LR_LIMITS)}")
     low, high = LR_LIMITS[optimizer]
-    init_fit = min(max(batch_size / NOMINAL_BATCH * init_lr, low), high)
-    min_fit = min(max(batch_size / NOMINAL_BATCH * min_lr, low * 1e-2), high * 1e-2)
-    return init_fit, min_fit
+    return (low, high), (low * 1e-2, high * 1e-2)
 
 
 def lr_fit_notes(batch_size, init_lr, min_lr, optimizer="adam"):
@@ -52,12 +58,11 @@ def lr_fit_notes(batch_size, init_lr, min_lr, optimizer="adam"):
 
     The original clips silently, so `--min-lr 1e-4` with Adam ends at 1e-5 however it is
     asked; these lines say so in the training log."""
-    low, high = LR_LIMITS[optimizer]
     scale = batch_size / NOMINAL_BATCH
-    init_fit, min_fit = fit_learning_rates(batch_size, init_lr, min_lr, optimizer)
+    fitted_rates = fit_learning_rates(batch_size, init_lr, min_lr, optimizer)
     notes = []
-    for name, base, fitted, lo, hi in (("init-lr", init_lr, init_fit, low, high),
-                                        ("min-lr", min_lr, min_fit, low * 1e-2, high * 1e-2)):
+    for name, base, fitted, (lo, hi) in zip(("init-lr", "min-lr"), (init_lr, min_lr),
+                                            fitted_rates, _fit_ranges(optimizer)):
         if not math.isclose(base * scale, fitted, rel_tol=1e-9):
             notes.append(f"--{name} {base:g} x batch {batch_size}/{NOMINAL_BATCH} = "
                          f"{base * scale:.3g} is outside {optimizer}'s range [{lo:g}, {hi:g}] "
