@@ -8,7 +8,7 @@ PRECISIONS = ("float32", "bfloat16", "auto")
 # gains from bfloat16 with or without folded BatchNorms; MobileNet gains 1.7-2.9x with them
 # folded into its convolutions (the predictor's default) and loses with them kept separate.
 BF16_PAYS_ON_CPU = {"inception_resnetv1"}
-BF16_PAYS_ON_CPU_FOLDED = {"inception_resnetv1", "mobilenet"}
+BF16_PAYS_ON_CPU_FOLDED = BF16_PAYS_ON_CPU | {"mobilenet"}
 
 
 @functools.lru_cache(maxsize=1)
