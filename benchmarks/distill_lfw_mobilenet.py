@@ -1,0 +1,163 @@
+"""Distil the pretrained Inception-ResNet-V1 into MobileNet on the LFW images of folds 2-10
+(every image, people with one image included: no labels are used) and score fold 1's 600 pairs
+(people never seen) after every epoch.
+
+    python -m benchmarks.distill_lfw_mobilenet --epochs 30 --input-size 112
+
+The images are MTCNN-aligned once, with room around the face for the augmented views (a
+200-pixel crop whose central 80% is the aligned face the predictor sees). Fold 1 is scored on
+that central face, at the best threshold of its 600 pairs, as the training benchmark does;
+the teacher is scored the same way for reference. Resumable with --resume RUN_DIR.
+Writes benchmarks/results/<name>.json and a plot of accuracy per epoch.
+"""
+import argparse
+import os
+import time
+
+from benchmarks.common import RESULTS, machine, write_result
+
+SHARED = os.path.join("..", "shared", "data")
+ALIGN_SIZE, ALIGN_MARGIN = 200, 0.1  # the margin-0 face is the central 160/200 of the crop
+FACE_BOX = (ALIGN_MARGIN, ALIGN_MARGIN, 1 - ALIGN_MARGIN, 1 - ALIGN_MARGIN)
+
+
+def aligned_lfw_with_room(lfw_dir, out_dir, log=print):
+    """Aligned 200-pixel crops of every LFW image (made once); an image without a face gets
+    LFW's fixed face box grown to the same framing. Returns the fallback count."""
+    from facenet.align_dataset import align_dataset
+    from utils.image import LFW_CROP, crop_fraction, load_image
+
+    align_dataset(lfw_dir, out_dir, size=ALIGN_SIZE, margin=ALIGN_MARGIN, choice="central",
+                  ext="jpg", progress=False, log=log)
+    x0, y0, x1, y1 = LFW_CROP
+    grow = (x1 - x0) * ALIGN_MARGIN / (1 - 2 * ALIGN_MARGIN)
+    box = (max(0, x0 - grow), max(0, y0 - grow), min(1, x1 + grow), min(1, y1 + grow))
+    fallbacks = 0
+    for person in sorted(os.listdir(lfw_dir)):
+        if not os.path.isdir(os.path.join(lfw_dir, person)):
+            continue
+        for name in sorted(os.listdir(os.path.join(lfw_dir, person))):
+            target = os.path.join(out_dir, person, os.path.splitext(name)[0] + ".jpg")
+            if not os.path.exists(target):
+                image = crop_fraction(load_image(os.path.join(lfw_dir, person, name)), box)
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                image.resize((ALIGN_SIZE, ALIGN_SIZE)).save(target, quality=95)
+                fallbacks += 1
+    return fallbacks
+
+
+def plot(history, teacher, out, title):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    acc = [100 * a for a in history["lfw"]]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(range(1, len(acc) + 1), acc, "o-", label="MobileNet student, LFW fold 1")
+    ax.axhline(100 * teacher, color="grey", ls="--", label="Inception-ResNet-V1 teacher")
+    ax.set_xlabel("Epoch")
+    ax.set_ylabel("Accuracy (%) at best threshold")
+    ax.set_title(title)
+    ax.grid(True)
+    ax.legend(loc="lower right")
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
+def main(argv=None):
+    from benchmarks.train_lfw_mobilenet import fold1_pairs_file
+    from facenet.augment import Augmentation
+    from facenet.distillation import LOSSES
+
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--lfw-dir", default=os.path.join(SHARED, "lfw"))
+    p.add_argument("--meta-dir", default=os.path.join(SHARED, "lfw_meta"))
+    p.add_argument("--aligned-dir", default=None,
+                   help="where the aligned crops go (default: ~/.cache/facenet/"
+                        "lfw_aligned200_m0.1)")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--input-size", type=int, default=112)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--init-lr", type=float, default=1e-3)
+    p.add_argument("--min-lr", type=float, default=1e-5)
+    p.add_argument("--loss", default="cosine", choices=LOSSES)
+    p.add_argument("--views", type=int, default=8)
+    p.add_argument("--precision", default="float32", choices=["float32", "bfloat16"])
+    p.add_argument("--dropout-keep-prob", type=float, default=1.0)
+    p.add_argument("--no-augment", action="store_true", help="plain face crops only")
+    p.add_argument("--limit", type=int, default=0, help="train on the first N images only")
+    p.add_argument("--resume", default="", help="a stopped run's folder: repeat the run's "
+                                                "command with --resume to go on")
+    p.add_argument("--name", default=None)
+    p.add_argument("--out", default=RESULTS)
+    args = p.parse_args(argv)
+
+    from facenet.distillation import DistillConfig, distill
+    from facenet.evaluation import evaluate_pairs
+    from facenet.predictor import Facenet
+    from utils.lfw import read_pairs
+    from utils.lfw_people import fold_entries, read_people_folds
+
+    name = args.name or f"distill_lfw_mobilenet_{args.input_size}"
+    work = os.path.join(args.out, name)
+    os.makedirs(work, exist_ok=True)
+    image_dir = args.aligned_dir or os.path.join(os.path.expanduser("~"), ".cache", "facenet",
+                                                 f"lfw_aligned{ALIGN_SIZE}_m{ALIGN_MARGIN}")
+    t = time.perf_counter()
+    fallbacks = aligned_lfw_with_room(args.lfw_dir, image_dir)
+    print(f"Aligned crops in {image_dir} ({time.perf_counter() - t:.0f} s); {fallbacks} "
+          f"image(s) without a face use the fixed face box")
+    folds = read_people_folds(os.path.join(args.meta_dir, "people.txt"))
+    entries = fold_entries([person for fold in folds[1:] for person in fold], image_dir)
+    if args.limit:
+        entries = entries[:args.limit]
+    fold1_people = {n for n, _ in folds[0]}
+    assert not fold1_people & {os.path.basename(os.path.dirname(p)) for _, p in entries}, \
+        "fold-1 people leaked into training"
+    images = os.path.join(work, "images.txt")
+    from utils.annotation import write_annotation
+
+    write_annotation(entries, images, absolute=True)
+    pairs_file = fold1_pairs_file(os.path.join(args.meta_dir, "pairs.txt"),
+                                  os.path.join(work, "fold1_pairs.txt"))
+    pairs = read_pairs(pairs_file, image_dir)
+    crop = ",".join(f"{v:g}" for v in FACE_BOX)
+
+    result = {"machine": machine(), "train_images": len(entries), "fold1_pairs": len(pairs),
+              "align_fallbacks": fallbacks}
+    teacher = Facenet(crop=crop, align="off", precision="auto", log=lambda *a: None)
+    result["teacher_fold1"] = evaluate_pairs(teacher, pairs,
+                                             progress=False)["best_threshold_accuracy"]
+    print(f"Teacher on fold 1 (same crops): {100 * result['teacher_fold1']:.2f}%")
+    del teacher
+
+    augmentation = Augmentation() if not args.no_augment else Augmentation(
+        scale=(1.0, 1.0), rotation=0, shift=0, flip=0.5, brightness=0, contrast=0,
+        saturation=0, greyscale=0, blur=0)
+    cfg = DistillConfig(images=images, input_shape=(args.input_size, args.input_size, 3),
+                        epochs=args.epochs, batch_size=args.batch_size, init_lr=args.init_lr,
+                        min_lr=args.min_lr, loss=args.loss, views=args.views, crop=crop,
+                        augmentation=augmentation, precision=args.precision,
+                        dropout_keep_prob=args.dropout_keep_prob, save_dir=work,
+                        lfw_dir=image_dir, lfw_pairs=pairs_file, lfw_crop=crop,
+                        resume=args.resume, verbose=2)
+    t = time.perf_counter()
+    run_dir, history, _ = distill(cfg)
+    result.update(settings={k: (v if k != "augmentation" else vars(v))
+                            for k, v in vars(cfg).items()},
+                  run_dir=run_dir, seconds=round(time.perf_counter() - t, 1),
+                  resumed=bool(args.resume), history=history,
+                  fold1_per_epoch=history["lfw"], fold1_final=history["lfw"][-1],
+                  fold1_best=max(history["lfw"]))
+    plot(history, result["teacher_fold1"], os.path.join(args.out, f"{name}.png"),
+         f"MobileNet {args.input_size}px distilled from Inception-ResNet-V1")
+    print("Fold 1 per epoch: " + ", ".join(f"{100 * a:.1f}" for a in history["lfw"]))
+    print(f"Final {100 * history['lfw'][-1]:.2f}%, best {100 * result['fold1_best']:.2f}%, "
+          f"teacher {100 * result['teacher_fold1']:.2f}%")
+    write_result(name, result, args.out)
+
+
+if __name__ == "__main__":
+    main()

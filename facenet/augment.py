@@ -1,0 +1,98 @@
+"""Augmented views of a face for distillation: one random geometry and colour draw, rendered
+at any size, so the teacher (at its input size) and the student (at its own) see the same view.
+
+Each view is a pure function of (seed, image index, view index): a cached teacher target stays
+valid, and a resumed run renders exactly the pixels the uninterrupted run would have."""
+import dataclasses
+import math
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+
+@dataclasses.dataclass(frozen=True)
+class Augmentation:
+    """The random changes of a view; each range is an option of train.py (--aug-*)."""
+    scale: tuple = (0.8, 1.05)  # side of the view / side of the face box
+    rotation: float = 10.0  # degrees, either way
+    shift: float = 0.05  # centre offset, a fraction of the face box side, each axis
+    flip: float = 0.5  # probability of a horizontal mirror
+    brightness: float = 0.3  # pixel factor drawn in 1 +- this
+    contrast: float = 0.3  # deviation from the image mean scaled by 1 +- this
+    saturation: float = 0.3  # colour blended with its grey by 1 +- this
+    greyscale: float = 0.1  # probability of a grey view
+    blur: float = 0.1  # probability of a Gaussian blur
+    blur_sigma: tuple = (0.5, 1.5)  # its sigma in pixels of a 160-pixel view
+
+    def __post_init__(self):
+        low, high = self.scale
+        if not 0 < low <= high:
+            raise ValueError(f"augmentation scale must be 0 < low <= high, got {self.scale}")
+        for name in ("flip", "greyscale", "blur"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"augmentation {name} is a probability in [0, 1], got "
+                                 f"{getattr(self, name)}")
+        for name in ("rotation", "shift", "brightness", "contrast", "saturation"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"augmentation {name} must be >= 0, got {getattr(self, name)}")
+
+    def draw(self, rng):
+        """One view's parameters."""
+        return {
+            "scale": rng.uniform(*self.scale),
+            "angle": rng.uniform(-self.rotation, self.rotation),
+            "dx": rng.uniform(-self.shift, self.shift),
+            "dy": rng.uniform(-self.shift, self.shift),
+            "flip": rng.random() < self.flip,
+            "brightness": rng.uniform(1 - self.brightness, 1 + self.brightness),
+            "contrast": rng.uniform(1 - self.contrast, 1 + self.contrast),
+            "saturation": rng.uniform(1 - self.saturation, 1 + self.saturation),
+            "grey": rng.random() < self.greyscale,
+            "blur": rng.uniform(*self.blur_sigma) if rng.random() < self.blur else 0.0,
+        }
+
+
+NO_AUGMENTATION = Augmentation(scale=(1.0, 1.0), rotation=0, shift=0, flip=0, brightness=0,
+                               contrast=0, saturation=0, greyscale=0, blur=0)
+
+
+def view_params(augmentation, seed, image_index, view):
+    """The parameters of view `view` of image `image_index`; view -1 is the plain face box."""
+    if view < 0:
+        return NO_AUGMENTATION.draw(np.random.default_rng(0))
+    return augmentation.draw(np.random.default_rng([seed, image_index, view]))
+
+
+def view_matrix(params, box, size):
+    """2x3 matrix from source pixels to a `size` x `size` view of the face box (x0, y0, x1, y1)
+    in pixels, turned, shifted and zoomed by `params`."""
+    x0, y0, x1, y1 = box
+    side = max(x1 - x0, y1 - y0)
+    cx = (x0 + x1) / 2 + params["dx"] * side
+    cy = (y0 + y1) / 2 + params["dy"] * side
+    k = size / (side * params["scale"])
+    a = math.radians(params["angle"])
+    cos, sin = k * math.cos(a), k * math.sin(a)
+    # rotate and scale about the view's centre, then move that centre to the crop's centre
+    return np.array([[cos, -sin, size / 2 - cos * cx + sin * cy],
+                     [sin, cos, size / 2 - sin * cx - cos * cy]])
+
+
+def render(image, box, params, size):
+    """The view of a PIL RGB image as a uint8 (size, size, 3) array."""
+    from facenet.align import warp
+
+    view = warp(image, view_matrix(params, box, size), (size, size))
+    if params["flip"]:
+        view = view[:, ::-1]
+    if params["blur"]:
+        pil = Image.fromarray(np.ascontiguousarray(view))
+        view = np.asarray(pil.filter(ImageFilter.GaussianBlur(params["blur"] * size / 160)))
+    x = view.astype(np.float32) * params["brightness"]
+    grey = x @ np.array([0.299, 0.587, 0.114], np.float32)
+    if params["grey"]:
+        x = np.repeat(grey[..., None], 3, axis=-1)
+    else:
+        x = grey[..., None] + params["saturation"] * (x - grey[..., None])
+    x = x.mean() + params["contrast"] * (x - x.mean())
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)

@@ -1,0 +1,391 @@
+"""Distillation: a student network learns to reproduce a teacher's L2-normalised embedding of
+the same augmented face view. No labels are needed: any folder of face crops will do.
+
+The teacher (any model the predictor loads; by default the pretrained Inception-ResNet-V1)
+embeds `views` augmented views of every image once, in inference mode, and the targets are
+kept per view on disk. Epoch e trains on view e mod `views`, so the teacher's cost is paid
+`views` times, not once per epoch (docs/training.md: distillation has the measurements).
+A run is resumable at any epoch, and a resumed run renders exactly the views it would have.
+"""
+import concurrent.futures
+import dataclasses
+import hashlib
+import json
+import os
+import time
+
+import numpy as np
+
+from facenet.augment import Augmentation, render, view_params
+from utils.errors import FacenetError
+from utils.fileio import atomic_path, sha256_of, write_json_atomic
+
+LOSSES = ("cosine", "relation", "cosine+relation")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+@dataclasses.dataclass
+class DistillConfig:
+    """Settings of a distillation run (train.py --teacher)."""
+    images: str = "cls_train.txt"  # an annotation file (labels ignored) or a folder of faces
+    teacher: str = ""  # weights file of the teacher; "": the registry's pretrained default
+    backbone: str = "mobilenet"
+    input_shape: tuple = (160, 160, 3)
+    preprocessing: str = "standardize"
+    epochs: int = 30
+    batch_size: int = 64
+    init_lr: float = 1e-3
+    min_lr: float = 1e-5
+    weight_decay: float = 0.0
+    loss: str = "cosine"
+    relation_weight: float = 1.0  # weight of the relation term in "cosine+relation"
+    views: int = 8  # augmented views per image, each embedded once by the teacher
+    crop: str = "none"  # the face box inside each image, as train.py --crop
+    augmentation: Augmentation = dataclasses.field(default_factory=Augmentation)
+    dropout_keep_prob: float = 1.0  # the original's 0.5 adds noise to a regression target
+    precise_bn_batches: int = 20
+    precision: str = "float32"  # or "bfloat16" (mixed: bfloat16 compute, float32 weights)
+    targets_dir: str = ""  # where teacher targets are kept; "": inside the run folder
+    save_dir: str = "logs"
+    lfw_eval: bool = True
+    lfw_dir: str = "lfw"
+    lfw_pairs: str = "model_data/lfw_pair.txt"
+    lfw_crop: str = "none"
+    seed: int = 0
+    workers: int = 0  # rendering threads; 0: the number of cores
+    resume: str = ""
+    verbose: int = 2
+
+
+def list_images(source):
+    """Paths of the training images: the lines of an annotation file (`class;path`, labels
+    ignored) or every image file under a folder, sorted."""
+    if os.path.isdir(source):
+        found = []
+        for root, dirs, files in os.walk(source):
+            dirs.sort()
+            found += [os.path.join(root, f) for f in sorted(files)
+                      if f.lower().endswith(IMAGE_SUFFIXES) and not f.startswith(".")]
+        if not found:
+            raise FacenetError(f"{source} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+        return found
+    from utils.annotation import read_annotation
+
+    return [path for _, path in read_annotation(source)]
+
+
+def load_rgb(path):
+    from utils.image import load_image
+
+    return load_image(path)
+
+
+def face_box(image, crop):
+    """The face box of `image` in pixels: the crop fractions, or the whole image."""
+    x0, y0, x1, y1 = crop if crop is not None else (0.0, 0.0, 1.0, 1.0)
+    return (x0 * image.width, y0 * image.height, x1 * image.width, y1 * image.height)
+
+
+class ViewRenderer:
+    """Renders views of the training images in threads (PIL releases the GIL)."""
+
+    def __init__(self, paths, crop, augmentation, seed, workers=0):
+        self.paths, self.crop, self.augmentation, self.seed = paths, crop, augmentation, seed
+        self.pool = concurrent.futures.ThreadPoolExecutor(workers or os.cpu_count() or 2)
+        self.failed = set()
+
+    def one(self, index, view, size):
+        try:
+            image = load_rgb(self.paths[index])
+        except Exception as e:  # a broken image: grey, named once, the run goes on
+            if index not in self.failed:
+                self.failed.add(index)
+                import warnings
+
+                warnings.warn(f"{self.paths[index]}: unreadable ({e}); trained on as grey")
+            return np.full((size, size, 3), 128, np.uint8)
+        params = view_params(self.augmentation, self.seed, index, view)
+        return render(image, face_box(image, self.crop), params, size)
+
+    def batch(self, indices, view, size):
+        """uint8 (len(indices), size, size, 3); `view` an int or one per index."""
+        views = view if np.ndim(view) else [view] * len(indices)
+        return np.stack(list(self.pool.map(lambda iv: self.one(iv[0], iv[1], size),
+                                           zip(indices, views))))
+
+
+def _fingerprint(paths):
+    return hashlib.sha256("\n".join(paths).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+class TeacherTargets:
+    """The teacher's embedding of every view, one (N, D) float32 file per view, written
+    atomically; `meta.json` records what they were computed from, so stale targets are refused
+    instead of trained on."""
+
+    def __init__(self, folder, meta):
+        self.folder, self.meta = folder, meta
+        os.makedirs(folder, exist_ok=True)
+        meta_path = os.path.join(folder, "meta.json")
+        if os.path.exists(meta_path):
+            with open(meta_path, encoding="utf-8") as f:
+                saved = json.load(f)
+            for key in meta:
+                if saved.get(key) != meta[key]:
+                    raise FacenetError(
+                        f"{meta_path}: field {key!r} is {saved.get(key)!r}, this run has "
+                        f"{meta[key]!r}; these teacher targets belong to another setup. Use "
+                        f"another --targets-dir or delete {folder}")
+        else:
+            write_json_atomic(meta_path, meta)
+
+    def path(self, view):
+        return os.path.join(self.folder, f"view_{view:03d}.npy")
+
+    def has(self, view):
+        return os.path.exists(self.path(view))
+
+    def load(self, view):
+        targets = np.load(self.path(view))
+        if targets.shape[0] != self.meta["images"] or not np.isfinite(targets).all():
+            raise FacenetError(f"{self.path(view)} is damaged (shape {targets.shape} or "
+                               f"non-finite values); delete it to compute it again")
+        return targets
+
+    def compute(self, view, teacher, renderer, batch_size=64, log=print):
+        """Embed view `view` of every image with the teacher; returns the seconds it took."""
+        start = time.perf_counter()
+        n, size = self.meta["images"], teacher.input_shape[0]
+        parts = []
+        for lo in range(0, n, batch_size):
+            idx = np.arange(lo, min(n, lo + batch_size))
+            parts.append(teacher.embed_arrays(renderer.batch(idx, view, size)))
+        with atomic_path(self.path(view)) as tmp:
+            with open(tmp, "wb") as f:
+                np.save(f, np.concatenate(parts).astype(np.float32))
+        seconds = time.perf_counter() - start
+        log(f"Teacher targets of view {view + 1}: {n} images in {seconds:.0f} s "
+            f"({n / seconds:.0f} img/s)")
+        return seconds
+
+
+def distill_loss(kind, relation_weight=1.0):
+    """Loss between the student's and the teacher's unit embeddings (y_true = teacher's).
+
+    "cosine": 1 - cos(s, t) per face; for unit vectors ||s - t||^2 = 2 - 2 cos, so the squared
+    distance is the same loss, doubled. "relation": the squared difference of the batch's
+    cosine-similarity matrices (the structure between faces, not each face's direction).
+    """
+    from keras import ops
+
+    if kind not in LOSSES:
+        raise ValueError(f"unknown distillation loss {kind!r}; choose one of {list(LOSSES)}")
+
+    def cosine(t, s):
+        return 1.0 - ops.mean(ops.sum(s * t, axis=-1))
+
+    def relation(t, s):
+        diff = ops.matmul(s, ops.transpose(s)) - ops.matmul(t, ops.transpose(t))
+        return ops.mean(ops.square(diff))
+
+    def loss(y_true, y_pred):
+        t, s = ops.cast(y_true, "float32"), ops.cast(y_pred, "float32")
+        if kind == "cosine":
+            return cosine(t, s)
+        if kind == "relation":
+            return relation(t, s)
+        return cosine(t, s) + relation_weight * relation(t, s)
+
+    loss.__name__ = "distill_" + kind.replace("+", "_")
+    return loss
+
+
+def check_config(cfg):
+    from nets.facenet import BACKBONES, check_input_shape
+
+    if cfg.backbone not in BACKBONES:
+        raise ValueError(f"unknown backbone {cfg.backbone!r}; choose one of {sorted(BACKBONES)}")
+    check_input_shape(tuple(cfg.input_shape), cfg.backbone)
+    if cfg.loss not in LOSSES:
+        raise ValueError(f"unknown distillation loss {cfg.loss!r}; choose one of {list(LOSSES)}")
+    if cfg.views < 1:
+        raise ValueError(f"views must be at least 1, got {cfg.views}")
+    if cfg.batch_size < 2:
+        raise ValueError(f"batch_size must be at least 2, got {cfg.batch_size}")
+    if not 0 < cfg.dropout_keep_prob <= 1:
+        raise ValueError(f"dropout_keep_prob must be in (0, 1], got {cfg.dropout_keep_prob}")
+    if cfg.epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {cfg.epochs}")
+
+
+def _student_batches(renderer, targets, n, cfg, first_epoch):
+    """Endless (uint8 views, teacher targets) batches, epoch by epoch from `first_epoch`:
+    epoch e shows view e mod views of every image once, in an order drawn from (seed, e)."""
+    size, steps = cfg.input_shape[0], n // cfg.batch_size
+    epoch = first_epoch
+    while True:
+        view = epoch % cfg.views
+        table = targets.load(view)
+        order = np.random.default_rng([cfg.seed, epoch]).permutation(n)
+        for step in range(steps):
+            idx = np.sort(order[step * cfg.batch_size:(step + 1) * cfg.batch_size])
+            yield renderer.batch(idx, view, size), table[idx]
+        epoch += 1
+
+
+def _plain_batches(renderer, n, cfg):
+    """Un-augmented views (as inference sees faces) for the BatchNorm statistics."""
+    rng = np.random.default_rng([cfg.seed, 10**6])
+    while True:
+        idx = np.sort(rng.choice(n, min(n, cfg.batch_size), replace=False))
+        yield renderer.batch(idx, -1, cfg.input_shape[0]), np.zeros((len(idx), 1), np.float32)
+
+
+def _dataset(generator, cfg, target_dim):
+    import tensorflow as tf
+
+    from utils.tf_preprocessing import preprocess_tf
+
+    h, w, c = cfg.input_shape
+    ds = tf.data.Dataset.from_generator(generator, output_signature=(
+        tf.TensorSpec([None, h, w, c], tf.uint8), tf.TensorSpec([None, target_dim], tf.float32)))
+    return ds.map(lambda x, y: (preprocess_tf(x, cfg.preprocessing), y)).prefetch(2)
+
+
+def distill(cfg, evaluate=None, log=print):
+    """Run (or resume) a distillation; returns (run folder, history, student model).
+
+    `evaluate`: model -> accuracy, called after each epoch (default: LFW pairs when found);
+    the best epoch by it (else by loss) is kept as best.weights.h5 with its card."""
+    import keras
+
+    from facenet import weights as registry
+    from facenet.predictor import Facenet
+    from facenet.training import check_writable, make_lfw_eval, remove_partial_files
+    from nets.facenet import facenet
+    from nets.facenet_training import get_lr_scheduler
+    from utils.callbacks import (PreciseBatchNorm, find_resume_state, restore_resume_state,
+                                 save_resume_state, save_weights_with_card)
+    from utils.image import parse_crop
+    from utils.precision import dtype_policy
+
+    state_dir = None
+    if cfg.resume:
+        run_dir, state_dir, state = find_resume_state(cfg.resume)
+        epochs = cfg.epochs
+        for key, value in state["config"].items():
+            if key == "augmentation":
+                value = Augmentation(**{k: tuple(v) if isinstance(v, list) else v
+                                        for k, v in value.items()})
+            elif key == "input_shape":
+                value = tuple(value)
+            if key not in ("resume", "epochs", "verbose", "workers"):
+                setattr(cfg, key, value)
+        cfg.epochs = epochs or state["config"]["epochs"]
+        if state["epoch"] >= cfg.epochs:
+            raise FacenetError(f"{run_dir} already finished {state['epoch']} of {cfg.epochs} "
+                               f"epochs; pass --epochs N to train further")
+        log(f"Resuming {run_dir} at epoch {state['epoch'] + 1} of {cfg.epochs}.")
+    check_config(cfg)
+    if not cfg.resume:
+        import datetime
+
+        stamp = datetime.datetime.now().strftime("%Y_%m_%d_%H_%M_%S")
+        run_dir = os.path.join(cfg.save_dir, f"distill_{stamp}")
+    if cfg.resume:
+        remove_partial_files(run_dir, state["epoch"])
+    check_writable(run_dir)
+
+    paths = list_images(cfg.images)
+    n = len(paths)
+    if n < cfg.batch_size:
+        raise FacenetError(f"{cfg.images} has {n} images, fewer than one batch of "
+                           f"{cfg.batch_size}; lower --batch-size or add images")
+    teacher_path = cfg.teacher or registry.fetch(registry.DEFAULT_MODEL, log=log)
+    teacher = Facenet(model_path=teacher_path, align="off", precision="auto", log=log)
+    crop = parse_crop(cfg.crop)
+    renderer = ViewRenderer(paths, crop, cfg.augmentation, cfg.seed, cfg.workers)
+    meta = {"images": n, "images_sha256": _fingerprint(paths),
+            "teacher_sha256": sha256_of(teacher_path), "teacher_input": list(teacher.input_shape),
+            "seed": cfg.seed, "crop": list(crop) if crop else None,
+            "augmentation": dataclasses.asdict(cfg.augmentation)}
+    meta["augmentation"] = json.loads(json.dumps(meta["augmentation"]))  # tuples as lists
+    targets = TeacherTargets(cfg.targets_dir or os.path.join(run_dir, "teacher"), meta)
+    teacher_seconds = 0.0
+    for view in range(min(cfg.views, cfg.epochs)):
+        if not targets.has(view):
+            teacher_seconds += targets.compute(view, teacher, renderer, log=log)
+    del teacher
+
+    if not state_dir:
+        state = {"epoch": 0, "best": None, "teacher_seconds": teacher_seconds,
+                 "history": {"loss": [], "lr": [], "lfw": [], "seconds": []},
+                 "config": json.loads(json.dumps(dataclasses.asdict(cfg)))}
+    state["config"]["epochs"] = cfg.epochs
+    with dtype_policy("mixed_bfloat16" if cfg.precision == "bfloat16" else "float32"):
+        model = facenet(tuple(cfg.input_shape), backbone=cfg.backbone, mode="predict",
+                        dropout_keep_prob=cfg.dropout_keep_prob)
+    if cfg.weight_decay > 0:
+        kinds = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
+        for layer in model.layers:
+            if isinstance(layer, kinds):
+                layer.kernel.regularizer = keras.regularizers.L2(cfg.weight_decay)
+    model.compile(optimizer=keras.optimizers.Adam(cfg.init_lr),
+                  loss=distill_loss(cfg.loss, cfg.relation_weight))
+    if state_dir:
+        restore_resume_state(model, state_dir)
+    dim = targets.load(0).shape[1]
+    steps = n // cfg.batch_size
+    first = state["epoch"]
+    train_ds = _dataset(lambda: _student_batches(renderer, targets, n, cfg, first), cfg, dim)
+    bn_ds = _dataset(lambda: _plain_batches(renderer, n, cfg), cfg, 1)
+    if evaluate is None:
+        evaluate = make_lfw_eval(cfg, cfg.preprocessing, log)
+    card = {"backbone": cfg.backbone, "input_shape": list(cfg.input_shape),
+            "preprocessing": cfg.preprocessing, "embedding_size": 128, "mode": "predict",
+            "distilled_from": {"teacher": os.path.basename(teacher_path),
+                               "teacher_sha256": meta["teacher_sha256"], "loss": cfg.loss,
+                               "views": cfg.views}}
+    schedule = get_lr_scheduler("cos", cfg.init_lr, cfg.min_lr, cfg.epochs, no_aug_iter_ratio=0)
+
+    class Recorder(keras.callbacks.Callback):
+        """Each epoch: score, keep the best and last weights with their card, then commit the
+        resume state (last, so a kill at any moment resumes from a complete epoch)."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            seconds = time.perf_counter() - self.start
+            loss = float((logs or {}).get("loss", np.nan))
+            if not np.isfinite(loss):
+                raise FacenetError(f"the distillation loss became {loss} in epoch {epoch + 1}; "
+                                   f"lower --init-lr and resume from {run_dir}")
+            score = evaluate(self.model) if evaluate else None
+            h = state["history"]
+            h["loss"].append(loss)
+            h["lr"].append(float(np.asarray(self.model.optimizer.learning_rate)))
+            h["lfw"].append(score)
+            h["seconds"].append(round(seconds, 1))
+            key = score if score is not None else -loss
+            save_weights_with_card(self.model, os.path.join(run_dir, "last.weights.h5"),
+                                   {**card, "epoch": epoch + 1})
+            if state["best"] is None or key > state["best"]:
+                state["best"] = key
+                save_weights_with_card(self.model, os.path.join(run_dir, "best.weights.h5"),
+                                       {**card, "epoch": epoch + 1,
+                                        "lfw_accuracy": score})
+            state["epoch"] = epoch + 1
+            save_resume_state(run_dir, self.model, state)
+            log(f"Epoch {epoch + 1}/{cfg.epochs}: loss {loss:.4f}"
+                + (f", LFW {100 * score:.2f}%" if score is not None else "")
+                + f" ({seconds:.0f} s)")
+
+    log(f"Distil {cfg.backbone} {cfg.input_shape[0]}px from {os.path.basename(teacher_path)} "
+        f"on {n} images, {cfg.views} views, {steps} steps of {cfg.batch_size} per epoch, "
+        f"loss {cfg.loss}; run folder {run_dir}")
+    model.fit(train_ds, steps_per_epoch=steps, epochs=cfg.epochs, initial_epoch=first,
+              callbacks=[keras.callbacks.LearningRateScheduler(schedule),
+                         PreciseBatchNorm(bn_ds, cfg.precise_bn_batches), Recorder()],
+              verbose=cfg.verbose, shuffle=False)
+    return run_dir, state["history"], model
