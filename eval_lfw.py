@@ -1,6 +1,9 @@
 """Score a FaceNet model on LFW pairs: 10-fold accuracy, threshold, VAL@FAR, AUC, EER and ROC.
 
-    python eval_lfw.py --lfw-dir ../shared/data/lfw --pairs ../shared/data/lfw_meta/pairs.txt
+    python eval_lfw.py --lfw-dir LFW_DIR --pairs PAIRS
+
+LFW_DIR holds LFW's images as <name>/<name>_NNNN.jpg (the deep-funneled release is what the
+model cards' figures use); PAIRS is LFW's View 2 pairs.txt.
 """
 import argparse
 import datetime

@@ -45,8 +45,8 @@ def runners(predictor, tmp):
     try:
         import onnxruntime as ort
         path = export(predictor, "onnx", os.path.join(tmp, "model.onnx"), log=lambda *a: None)
-        session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-        out["onnx"] = (path, lambda x: session.run(None, {"images": x})[0])
+        onnx_model = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        out["onnx"] = (path, lambda x: onnx_model.run(None, {"images": x})[0])
     except Exception as e:  # not installed here: say so in the result
         print(f"ONNX skipped: {type(e).__name__}: {e}")
     return out

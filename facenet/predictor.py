@@ -60,11 +60,11 @@ class Facenet:
         "precision": "float32",  # or "bfloat16", or "auto" (bfloat16 where native and faster)
         "batch_size": 32,
         # Fold each BatchNorm into the convolution before it for inference: the same
-        # embeddings, faster (most in bfloat16; nets/batchnorm_folding.py). Costs 1.4 s once.
+        # embeddings, fewer passes over memory (nets/batchnorm_folding.py); a one-off cost when the
+        # model is built. Figures: docs/speed.md.
         "fold_batchnorm": True,
         # Image-decoding threads, decoding the next batches while one is embedded. None: half
-        # the cores - on 2 cores one thread decoding beside TensorFlow's two beat two threads
-        # (a fifth faster) and beat both cores decoding each batch before embedding it.
+        # the cores, leaving the rest to TensorFlow's forward pass (docs/speed.md).
         "workers": None,
     }
 
@@ -270,7 +270,8 @@ class Facenet:
 
     def compare_all(self, image_1, image_2=None, threshold=None):
         """Every face of `image_1` against every face of `image_2` (or, with one photo, every
-        pair of its faces): a list of (i, j, Verification), faces numbered largest first."""
+        pair of its faces, i < j). Returns (faces_1, faces_2, results): the AlignedFace lists,
+        largest first, and results a list of (i, j, Verification) indexing into them."""
         threshold = self.threshold if threshold is None else float(threshold)
         faces_1, emb_1 = self.faces(image_1)
         if image_2 is None:

@@ -69,8 +69,7 @@ MODELS = {
         lfw={"accuracy_mean": 0.9877, "accuracy_std": 0.0032, "threshold_mean": 1.095,
              "threshold_std": 0.019, "val_mean": 0.9607, "val_std": 0.0144, "far_target": 1e-3,
              "auc": 0.9990, "eer": 0.0117, "pairs": 6000, "flip": False, "crop": "lfw",
-             "command": "python eval_lfw.py --lfw-dir ../shared/data/lfw "
-                        "--pairs ../shared/data/lfw_meta/pairs.txt"},
+             "command": "python eval_lfw.py --lfw-dir LFW_DIR --pairs PAIRS"},
         threshold=1.095,
         # Measured by this project: MTCNN + similarity alignment (facenet.align, margin 0),
         # 6000 pairs, 10 folds; 9 images without a face fell back to the crop "lfw".
@@ -79,14 +78,15 @@ MODELS = {
                          "threshold_std": 0.0, "val_mean": 0.976, "val_std": 0.0166,
                          "far_target": 1e-3, "auc": 0.9996, "eer": 0.0073, "pairs": 6000,
                          "flip": False, "fallback_images": 9, "fallback_crop": "lfw",
-                         "command": "python eval_lfw.py --lfw-dir ../shared/data/lfw "
-                                    "--pairs ../shared/data/lfw_meta/pairs.txt --align"},
+                         "command": "python eval_lfw.py --lfw-dir LFW_DIR --pairs PAIRS "
+                                    "--align"},
                  # Distances under which a share (the key) of different-person pairs fall:
                  # 23.8M pairs of 6,894 aligned images of the people of folds 2-10.
                  "identification": {
                      "impostor_far": {"0.01": 1.1102, "0.001": 0.9851, "0.0001": 0.8737,
                                       "1e-05": 0.7697, "1e-06": 0.6674},
-                     "command": "python benchmarks/calibrate_identification.py"}},
+                     "command": "python benchmarks/calibrate_identification.py "
+                                "--lfw-dir LFW_DIR --pairs PAIRS"}},
         examples={
             "jerry_seinfeld_1.jpg": (f"{_CELEBS}/jerry_seinfeld/httpafilesbiographycomimageupload"
                                      "cfillcssrgbdprgfacehqwMTIwNjANjMMDINzIxNjcjpg.jpg",

@@ -4,9 +4,8 @@ At inference a BatchNorm is a fixed per-channel affine map, y = s * (z - mean) +
 s = gamma / sqrt(var + eps); when z = conv(x) that map can live in the convolution's kernel
 (times s) and bias ((bias - mean) * s + beta). The network then runs one fused
 convolution + bias + activation per block instead of a convolution and four element-wise passes
-over its output. Measured on this project's 2-core AMX CPU, in bfloat16: LFW evaluation with
-Inception-ResNet-V1 1.3-1.6x faster (benchmarks/eval_speed.py --compare-unfolded), MobileNet
-3-4x (benchmarks/inference.py); float32 gains less.
+over its output: less memory traffic, which is what bfloat16 inference is short of (figures
+and the commands that measure them: docs/speed.md).
 
 The folded model computes the same function (float32 embeddings agree to about 1e-6), keeps
 every layer name, and is for inference only: its BatchNorms are pass-throughs, so it cannot

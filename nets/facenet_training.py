@@ -1,5 +1,5 @@
-"""Training math of the original, by SPEC's formulas: triplet loss, learning-rate schedules, and
-the learning rate fitted to the batch size."""
+"""Training math of the original, by its formulas (docs/design.md): triplet loss, learning-rate
+schedules, and the learning rate fitted to the batch size."""
 import math
 
 from keras import ops

@@ -8,7 +8,7 @@ from keras import layers
 
 from nets.layers import ScaledResidual
 
-BLOCK_SPECS = {
+BLOCK_BRANCHES = {
     # block type: branches, each a list of (conv name, filters, kernel)
     "Block35": [
         [("Conv2d_1x1", 32, 1)],
@@ -41,7 +41,7 @@ def inception_resnet_block(x, block_type, block_idx, scale, activation="relu"):
     """One residual Inception block: branches -> concat -> 1x1 up-projection -> scaled sum."""
     prefix = f"{block_type}_{block_idx}"
     branches = []
-    for b, convs in enumerate(BLOCK_SPECS[block_type]):
+    for b, convs in enumerate(BLOCK_BRANCHES[block_type]):
         y = x
         for conv_name, filters, kernel in convs:
             y = conv2d_bn(y, filters, kernel, name=f"{prefix}_Branch_{b}_{conv_name}")

@@ -2,7 +2,7 @@
 
 Three formats are read:
 - the original's legacy Keras 2 HDF5 files (whole models with a `model_weights` group, or
-  `save_weights` files), whose layer groups carry the layer names of SPEC;
+  `save_weights` files), whose layer groups carry the layer names of docs/design.md;
 - Keras 3 `.weights.h5`, which stores layers by position, not name: the source network is
   rebuilt from what the file holds (backbone, embedding size, classes) and loaded structurally;
 - Keras 3 `.keras` archives, which carry their own config.

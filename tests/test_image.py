@@ -1,4 +1,5 @@
-"""Images of every mode load as RGB; letterbox and preprocessing follow SPEC; bad files are named."""
+"""Images of every mode load as RGB; letterbox and preprocessing follow the original
+(docs/design.md); bad files are named."""
 
 import numpy as np
 import pytest

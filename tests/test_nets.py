@@ -1,4 +1,5 @@
-"""The networks carry SPEC's layer names, shapes, parameter counts and FLOPs."""
+"""The networks carry the original's layer names (docs/design.md), shapes, parameter counts
+and FLOPs."""
 import pytest
 
 from nets.facenet import facenet

@@ -201,7 +201,7 @@ def test_precise_batchnorm_sets_population_statistics():
     ds = tf.data.Dataset.from_tensor_slices(np.stack(batches)).map(lambda x: (x, 0))
     embed = keras.Model(model.input, model.get_layer("Embedding").output)
     before = embed(batches[0], training=False).numpy()
-    assert np.linalg.norm(before[0] - before[1]) < 1e-3  # fresh statistics: collapsed (SPEC's trap)
+    assert np.linalg.norm(before[0] - before[1]) < 1e-3  # fresh statistics collapse (design.md)
     callback = PreciseBatchNorm(ds, batches=2)
     callback.set_model(model)
     callback.on_epoch_begin(0)

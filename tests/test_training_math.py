@@ -1,4 +1,5 @@
-"""Triplet loss, learning-rate schedules and batch fit, against SPEC's formulas in plain Python."""
+"""Triplet loss, learning-rate schedules and batch fit, against the original's formulas
+(docs/design.md) in plain Python."""
 import math
 
 import numpy as np

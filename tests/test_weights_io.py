@@ -13,7 +13,7 @@ from utils.errors import WeightFileError
 
 
 def randomize_batchnorm(model, seed=0):
-    """Give BatchNorm layers data-like statistics so that outputs are not ~0 (SPEC's trap)."""
+    """Give BatchNorm layers data-like statistics so that outputs are not ~0 (docs/design.md)."""
     rng = np.random.default_rng(seed)
     for layer in model.layers:
         if "BatchNormalization" in type(layer).__name__:

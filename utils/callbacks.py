@@ -89,7 +89,9 @@ def plot_losses(run_dir, history):
     for key, color in (("loss", "red"), ("val_loss", "coral")):
         values = np.asarray(history[key])
         ax.plot(epochs, values, color, lw=2, label=key.replace("_", " "))
-        if len(values) >= 5:  # a smoothed curve, as the original drew (moving average)
+        # The original smoothed with a Savitzky-Golay filter (scipy); this is a centred moving
+        # average (window 5, or 15 from 25 epochs), edges padded, so NumPy is enough.
+        if len(values) >= 5:
             k = 5 if len(values) < 25 else 15
             smooth = np.convolve(np.pad(values, (k // 2, k // 2), mode="edge"),
                                  np.ones(k) / k, mode="valid")

@@ -4,9 +4,9 @@ import contextlib
 import functools
 
 PRECISIONS = ("float32", "bfloat16", "auto")
-# Measured on a 2-core AMX CPU (benchmarks/inference.py, batches 8-64): Inception-ResNet-V1
-# gains from bfloat16 with or without folded BatchNorms; MobileNet gains 1.7-2.9x with them
-# folded into its convolutions (the predictor's default) and loses with them kept separate.
+# The backbones whose CPU embedding gets faster in bfloat16. MobileNet's separate BatchNorms are
+# element-wise passes that bfloat16 slows, so it only gains once they are folded into its
+# convolutions (the predictor's default). Figures: docs/speed.md.
 BF16_PAYS_ON_CPU = {"inception_resnetv1"}
 BF16_PAYS_ON_CPU_FOLDED = BF16_PAYS_ON_CPU | {"mobilenet"}
 
