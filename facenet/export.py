@@ -2,10 +2,12 @@
 
     python -m facenet.export --format savedmodel [--model-path W] [--out DIR]
     python -m facenet.export --format tflite --quantize float16
+    python -m facenet.export --format savedmodel --out DIR --overwrite   # replace an export
 
 Every export takes uint8 RGB images at the model's input size (N, H, W, 3) and returns
 L2-normalised embeddings, with the model card's preprocessing inside, so a deployment needs
-no Python code of this project. The model card is written beside each export.
+no Python code of this project. The model card is written beside each export. An existing
+export is replaced only with --overwrite; a model's own weights and card never are.
 """
 import argparse
 import os
@@ -81,6 +83,58 @@ def export_onnx(savedmodel_dir, out_path):
     return out_path
 
 
+def card_path(out, fmt):
+    """Where an export's card goes: inside a SavedModel folder, else beside the file."""
+    if fmt == "savedmodel":
+        return os.path.join(out, "card.json")
+    return os.path.splitext(out)[0] + ".json"
+
+
+def protected_paths(model_path=None):
+    """Files no export may replace, even with overwrite: each registered model's weights and
+    card (a replaced card makes the next start fetch 90 MB again), and the exported model's."""
+    from facenet import weights as registry
+
+    files = [registry.weights_path(name, registry.MODEL_DATA) for name in registry.MODELS]
+    files += [os.fspath(model_path)] if model_path else []
+    return {os.path.realpath(p) for f in files for p in (f, registry.card_path_for(f))}
+
+
+def check_out(out, fmt, overwrite=False, model_path=None):
+    """Refuse, before any work, an `out` that cannot be written, would replace a model's own
+    files, or would replace anything unasked: one FacenetError that says what to do."""
+    from utils.errors import FacenetError
+
+    out = os.fspath(out)
+    card = card_path(out, fmt)
+    folder = os.path.dirname(os.path.abspath(out))
+    while not os.path.exists(folder):
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder):
+        raise FacenetError(f"cannot export to {out}: {folder} is a file, not a folder; "
+                           f"choose another --out")
+    protected = protected_paths(model_path)
+    for target in (out, card):
+        if os.path.realpath(target) in protected:
+            raise FacenetError(f"refusing to write {target}: it is a model's own weights or "
+                               f"card, kept even with --overwrite; choose another --out")
+    if card == out:
+        raise FacenetError(f"--out {out} would be replaced by its card; name it *.{fmt}")
+    kind = "folder" if os.path.isdir(out) else "file"
+    want = "folder" if fmt == "savedmodel" else "file"
+    if os.path.exists(out) and kind != want:
+        raise FacenetError(f"{out} is a {kind}; a {fmt} export is a {want}: choose another --out")
+    if overwrite:
+        return
+    if want == "folder" and os.path.isdir(out) and os.listdir(out):
+        raise FacenetError(f"{out} is a folder that is not empty; pass --overwrite to write "
+                           f"into it, or choose another --out")
+    for target in (out, card):
+        if os.path.isfile(target):
+            raise FacenetError(f"{target} exists; pass --overwrite to replace it, or choose "
+                               f"another --out")
+
+
 def write_card(predictor, path, fmt, quantize=None):
     from utils.fileio import write_json_atomic
 
@@ -91,18 +145,19 @@ def write_card(predictor, path, fmt, quantize=None):
     card["export"] = {"format": fmt, "quantize": quantize, "input": "uint8 RGB (N, H, W, 3)",
                       "output": "L2-normalised embeddings", "preprocessing_inside": True,
                       "from_weights": os.path.basename(str(predictor.model_path))}
-    target = path if os.path.isdir(path) else os.path.splitext(path)[0]
-    card_path = os.path.join(path, "card.json") if os.path.isdir(path) else target + ".json"
-    write_json_atomic(card_path, card)
-    return card_path
+    path = card_path(path, fmt)
+    write_json_atomic(path, card)
+    return path
 
 
-def export(predictor, fmt, out, quantize="float32", log=print):
-    """Export `predictor`'s model; returns the written path."""
+def export(predictor, fmt, out, quantize="float32", log=print, overwrite=False):
+    """Export `predictor`'s model; returns the written path. An existing `out` (or its card)
+    is replaced only with overwrite=True; a model's own weights and card never are."""
     import tempfile
 
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+    check_out(out, fmt, overwrite, getattr(predictor, "model_path", None))
     if fmt == "savedmodel":
         path = export_savedmodel(predictor, out)
     else:
@@ -131,14 +186,20 @@ def main(argv=None):
     p.add_argument("--model-path", default=None, help="default: the pretrained model")
     p.add_argument("--backbone", default=None, choices=["mobilenet", "inception_resnetv1"])
     p.add_argument("--out", default=None, help="default: model_data/export/<name>_<format>")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing export (never a model's own weights or card)")
     args = p.parse_args(argv)
-    from facenet import Facenet
     from utils.errors import FacenetError
 
     try:
+        if args.out:  # before the model loads: a refusal should not take a minute
+            check_out(args.out, args.format, args.overwrite, args.model_path)
+        from facenet import Facenet
+
         predictor = Facenet(model_path=args.model_path, backbone=args.backbone, align="off")
         export(predictor, args.format,
-               args.out or default_out(predictor, args.format, args.quantize), args.quantize)
+               args.out or default_out(predictor, args.format, args.quantize), args.quantize,
+               overwrite=args.overwrite)
     except (FacenetError, ValueError) as e:
         sys.exit(f"error: {e}")
 

@@ -74,13 +74,15 @@ class Facenet:
             raise AttributeError(f"unrecognized attribute name {name!r}")
         return cls._defaults[name]
 
-    def __init__(self, log=print, **kwargs):
+    def __init__(self, model_path=None, *, log=print, **kwargs):
+        """Facenet("m.weights.h5", threshold=1.1): the weight file may come first; every
+        other setting is a keyword, so that no path is ever taken for `log`."""
         unknown = set(kwargs) - set(self._defaults)
         if unknown:
             raise TypeError(f"unknown Facenet settings {sorted(unknown)}; "
                             f"known: {sorted(self._defaults)}")
         self.__dict__.update(self._defaults)
-        self.__dict__.update(kwargs)
+        self.__dict__.update(kwargs, model_path=model_path)
         self.workers = self.workers or default_workers()
         self.log = log
         if self.model_path is None:

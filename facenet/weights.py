@@ -7,7 +7,9 @@ network, and writes `model_data/<name>.weights.h5` and its card `model_data/<nam
 Every write is atomic: an interrupted fetch leaves nothing half-written.
 """
 import dataclasses
+import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -124,9 +126,80 @@ def read_card(weights_file):
         return None
     try:
         with open(path, encoding="utf-8") as f:
-            return json.load(f)
+            card = json.load(f)
     except (OSError, ValueError) as e:
         raise WeightFileError(f"model card {path} is unreadable ({e}); delete it or fix it") from e
+    check_card(card, path)
+    return card
+
+
+def _number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _count(v):
+    return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+
+def _distance(v):
+    return _number(v) and 0 < v <= 2
+
+
+_OBJECT = (lambda v: isinstance(v, dict), "a JSON object")
+_TEXT = (lambda v: isinstance(v, str), "a string")
+_DISTANCE = (_distance, "a number above 0 and at most 2 (an L2 distance between unit vectors)")
+
+
+def _card_rules():
+    """{field: (test, what it must be)} for the top level and for the `aligned` section.
+    Built on use: the allowed names come from the modules that use them."""
+    from facenet.align import METHODS
+    from nets.weights_io import BACKBONE_MARKERS
+    from utils.image import PREPROCESSING
+
+    backbones = sorted(set(BACKBONE_MARKERS.values()))
+    section = {"threshold": _DISTANCE, "lfw": _OBJECT, "identification": _OBJECT}
+    top = {**section, "aligned": _OBJECT, "source": _OBJECT, "export": _OBJECT,
+           "name": _TEXT, "description": _TEXT, "weights_file": _TEXT,
+           "card_version": (_count, "a positive integer"),
+           "embedding_size": (_count, "a positive integer"),
+           "backbone": (lambda v: isinstance(v, str) and v in backbones, f"one of {backbones}"),
+           "preprocessing": (lambda v: isinstance(v, str) and v in PREPROCESSING,
+                             f"one of {sorted(PREPROCESSING)}"),
+           "input_shape": (lambda v: isinstance(v, list) and len(v) == 3 and v[2] == 3
+                           and all(_count(n) for n in v), "[height, width, 3], whole numbers"),
+           "weights_sha256": (lambda v: isinstance(v, str)
+                              and re.fullmatch("[0-9a-f]{64}", v) is not None,
+                              "64 lower-case hexadecimal digits")}
+    aligned = {**section, "method": (lambda v: v in METHODS, f"one of {list(METHODS)}"),
+               "margin": (lambda v: _number(v) and v < 0.5, "a number below 0.5")}
+    return top, aligned
+
+
+def _check_fields(card, rules, prefix, path):
+    for field, (test, what) in rules.items():
+        if field in card and not test(card[field]):
+            shown = repr(card[field])
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            raise WeightFileError(f"model card {path}: {prefix}{field} is {shown}; it must be "
+                                  f"{what}. Fix the field or delete the card.")
+
+
+def check_card(card, path):
+    """Refuse a card whose fields would mislead the predictor (a NaN threshold decides every
+    pair "different"): one WeightFileError naming the card file and the field. Fields this
+    version does not know are left alone."""
+    if not isinstance(card, dict):
+        raise WeightFileError(f"model card {path} holds {type(card).__name__}, not a JSON "
+                              f"object; fix it or delete it")
+    top, aligned = _card_rules()
+    _check_fields(card, top, "", path)
+    _check_fields(card.get("aligned", {}), aligned, "aligned.", path)
+    for section, prefix in ((card, ""), (card.get("aligned", {}), "aligned.")):
+        prefix += "identification."
+        _check_fields(section.get("identification", {}), {"impostor_far": _OBJECT}, prefix, path)
+        table = section.get("identification", {}).get("impostor_far", {})
+        _check_fields(table, dict.fromkeys(table, _DISTANCE), prefix + "impostor_far.", path)
 
 
 def cache_dir():

@@ -9,9 +9,12 @@ Three formats are read:
 
 Every load ends in a `LoadReport`. A load that leaves any backbone or head layer unfilled raises
 `WeightFileError` unless the caller asked for a partial load, which lists what it skipped.
+A tensor of the wrong shape, or one holding NaN or infinity, is a `WeightFileError` naming the
+file, the layer and the weight.
 """
 import dataclasses
 import os
+import re
 import zipfile
 
 import h5py
@@ -70,17 +73,64 @@ def _keras3_h5_signature(f):
     """(backbone, embedding size, classes or None) of a Keras 3 `.weights.h5` of a FaceNet."""
     layers = f.get("layers")
     if layers is None:
-        raise WeightFileError("no 'layers' group: not a Keras 3 weights file")
+        raise WeightFileError(f"{f.filename}: no 'layers' group: not a Keras 3 weights file")
     names = set(layers.keys())
     if "depthwise_conv2d" in names:
         backbone = "mobilenet"
     elif "scaled_residual" in names:
         backbone = "inception_resnetv1"
     else:
-        raise WeightFileError("holds neither a MobileNet nor an Inception-ResNet-V1 FaceNet")
+        raise WeightFileError(
+            f"{f.filename} holds neither a MobileNet nor an Inception-ResNet-V1 FaceNet")
     embedding_size = int(layers["dense/vars/0"].shape[-1])
     num_classes = int(layers["dense_1/vars/0"].shape[-1]) if "dense_1" in names else None
     return backbone, embedding_size, num_classes
+
+
+def _first_line(error):
+    """Keras errors run to pages (whole tensors printed); their first line says what."""
+    return (str(error).splitlines() or [""])[0]
+
+
+def _snake_case(name):
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _keras3_layout(model):
+    """Yield (layer, its variables' dataset paths) as Keras 3 stores them in a `.weights.h5`:
+    by position, each layer under its class name with a counter (conv2d, conv2d_1, ...)."""
+    seen = {}
+    for layer in model.layers:
+        name = _snake_case(type(layer).__name__)
+        seen[name] = seen.get(name, -1) + 1
+        key = f"{name}_{seen[name]}" if seen[name] else name
+        yield layer, [f"layers/{key}/vars/{i}" for i in range(len(layer.weights))]
+
+
+def _check_keras3_shapes(model, f, path):
+    """Name the layer, weight and both shapes of a tensor that does not fit, before Keras
+    loads (its own error is many lines without the file name)."""
+    for layer, keys in _keras3_layout(model):
+        for variable, key in zip(layer.weights, keys):
+            if key not in f:
+                return  # a layout this check does not know: Keras reports what is wrong
+            found, expected = tuple(f[key].shape), tuple(variable.shape)
+            if found != expected:
+                raise WeightFileError(
+                    f"{path}: layer {layer.name} weight {variable.name} has shape {found} in "
+                    f"the file, {expected} in the model; the file is damaged or from another "
+                    f"network: save or fetch it again")
+
+
+def _keras_load(model, path):
+    """`model.load_weights` of a Keras 3 `.weights.h5`, shapes checked first."""
+    with h5py.File(path, "r") as f:
+        _check_keras3_shapes(model, f, path)
+    try:
+        model.load_weights(path)
+    except ValueError as e:
+        raise WeightFileError(f"{path}: {_first_line(e)}") from e
 
 
 def _named_weights(model):
@@ -96,7 +146,7 @@ def _source_from_keras3_h5(path, f):
     side = 160 if backbone == "inception_resnetv1" else 64
     source = facenet((side, side, 3), num_classes=num_classes, backbone=backbone,
                      mode="train" if num_classes else "predict", embedding_size=embedding_size)
-    source.load_weights(path)
+    _keras_load(source, path)
     return _named_weights(source)
 
 
@@ -117,12 +167,12 @@ def read_weights(path):
             if _is_legacy_h5(f):
                 return _read_legacy_h5(f), "legacy-h5"
             return _source_from_keras3_h5(path, f), "keras3-weights-h5"
-    except WeightFileError as e:
-        raise WeightFileError(f"{path}: {e}") from None
+    except WeightFileError:
+        raise
     except Exception as e:  # h5py/zip/keras errors on truncated or foreign files
         raise WeightFileError(
-            f"cannot read weight file {path}: {type(e).__name__}: {e}. The file may be truncated "
-            f"or not a Keras weight file; fetch or save it again.") from e
+            f"cannot read weight file {path}: {type(e).__name__}: {_first_line(e)}. The file "
+            f"may be truncated or not a Keras weight file; fetch or save it again.") from e
 
 
 def _model_signature(model):
@@ -142,7 +192,7 @@ def _load_same_network(model, path):
                 return None
     except Exception:
         return None  # unreadable or foreign: the general path reports it
-    model.load_weights(path)
+    _keras_load(model, path)
     weighted = [layer.name for layer in model.layers if layer.weights]
     return LoadReport(os.fspath(path), "keras3-weights-h5", _model_signature(model)[0],
                       weighted, [], len(weighted))
@@ -153,11 +203,18 @@ def load_weights(model, path, partial=False):
 
     partial=False: every weighted layer except the train-mode classifier must be filled.
     partial=True: fill what matches (a training start from another model), report the rest.
+    Either way, weights holding NaN or infinity are refused: they make every embedding alike.
     """
+    report = None
     if os.path.exists(path) and not zipfile.is_zipfile(path):
         report = _load_same_network(model, path)
-        if report is not None:
-            return report
+    if report is None:
+        report = _load_by_name(model, path, partial)
+    _check_finite(model, report)
+    return report
+
+
+def _load_by_name(model, path, partial):
     weights, file_format = read_weights(path)
     targets = [layer for layer in model.layers if layer.weights]
     filled, skipped = [], []
@@ -169,20 +226,50 @@ def load_weights(model, path, partial=False):
         expected = [tuple(w.shape) for w in layer.weights]
         found = [tuple(w.shape) for w in source]
         if expected != found:
-            skipped.append((layer.name, f"shape {found} != {expected}"))
+            skipped.append((layer.name, f"shapes {found} in the file, {expected} in the model"))
             continue
         layer.set_weights(source)
         filled.append(layer.name)
     report = LoadReport(os.fspath(path), file_format, guess_backbone(weights), filled, skipped,
                         len(targets))
-    required_missing = [n for n, _ in skipped if n != CLASSIFIER_LAYER]
-    if required_missing and not partial:
-        raise WeightFileError(
-            f"{path} filled only {len(filled)} of {len(targets)} weighted layers of this "
-            f"{_model_backbone(model)} model; the file seems to hold {report.source_backbone}. "
-            f"First unfilled: {', '.join(required_missing[:5])}. Use a file of the same backbone, "
-            f"or ask for a partial load to start training from it.")
+    if not partial and any(name != CLASSIFIER_LAYER for name, _ in skipped):
+        raise _incomplete_load_error(model, report)
     return report
+
+
+def _incomplete_load_error(model, report):
+    """Say why a strict load left layers unfilled: another backbone, a tensor of another
+    shape, or layers the file lacks - each with what to do."""
+    backbone, source = _model_backbone(model), report.source_backbone
+    if source in BACKBONE_MARKERS.values() and source != backbone:
+        return WeightFileError(
+            f"{report.path} holds a FaceNet of backbone {source}, the model is {backbone}: pass "
+            f"--backbone {source} (backbone={source!r}), or keep a model card beside the file")
+    missing = [(name, why) for name, why in report.skipped if name != CLASSIFIER_LAYER]
+    shaped = [(name, why) for name, why in missing if why != "not in file"]
+    if shaped:
+        return WeightFileError(f"{report.path}: layer {shaped[0][0]} has weight {shaped[0][1]}; "
+                               f"the file holds another network (embedding size?) or is damaged")
+    return WeightFileError(
+        f"{report.path} filled only {len(report.filled)} of {report.total} weighted layers of "
+        f"this {backbone} model: {len(missing)} are not in the file, first {missing[0][0]}. Use "
+        f"a file saved from the same network.")
+
+
+def _check_finite(model, report):
+    """Refuse NaN or infinite weights (a diverged training run saves them), naming the layer."""
+    filled = set(report.filled)
+    for layer in model.layers:
+        if layer.name not in filled:
+            continue
+        for variable in layer.weights:
+            values = np.asarray(variable.numpy(), np.float32)
+            bad = values.size - np.count_nonzero(np.isfinite(values))
+            if bad:
+                raise WeightFileError(
+                    f"{report.path}: layer {layer.name} weight {variable.name} holds {bad} NaN "
+                    f"or infinite values of {values.size}; the weights are damaged (a training "
+                    f"run that diverged?): use another weight file")
 
 
 def _model_backbone(model):

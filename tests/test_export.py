@@ -62,3 +62,71 @@ def test_export_command_and_missing_onnx_converter(pretrained_path, tmp_path):
     r = run_script(["-m", "facenet.export", "--format", "onnx", "--out",
                     str(tmp_path / "m.onnx")])
     assert r.returncode != 0 and "pip install tf2onnx" in r.stderr
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """A small MobileNet predictor with a card, saved in its own folder."""
+    from facenet import Facenet
+    from nets.facenet import facenet
+
+    folder = tmp_path_factory.mktemp("small")
+    path = str(folder / "small.weights.h5")
+    facenet((64, 64, 3), backbone="mobilenet", mode="predict").save_weights(path)
+    card = {"backbone": "mobilenet", "input_shape": [64, 64, 3], "preprocessing": "scale01",
+            "threshold": 1.1}
+    (folder / "small.json").write_text(json.dumps(card))
+    return Facenet(path, align="off", log=lambda *a: None)
+
+
+def test_export_replaces_nothing_unasked(small, tmp_path):
+    """Before: an existing file, its card, or a non-empty folder was silently written over."""
+    from facenet.export import export
+    from utils.errors import FacenetError
+
+    old = tmp_path / "m.tflite"
+    old.write_text("an older export")
+    with pytest.raises(FacenetError, match=f"^{old} exists; pass --overwrite"):
+        export(small, "tflite", str(old))
+    (tmp_path / "n.json").write_text("{}")
+    with pytest.raises(FacenetError, match="n.json exists; pass --overwrite"):
+        export(small, "tflite", str(tmp_path / "n.tflite"))
+    assert old.read_text() == "an older export" and not (tmp_path / "n.tflite").exists()
+    folder = tmp_path / "savedmodel"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(FacenetError, match="is a folder that is not empty; pass --overwrite"):
+        export(small, "savedmodel", str(folder))
+    export(small, "savedmodel", str(folder), log=lambda *a: None, overwrite=True)
+    assert (folder / "saved_model.pb").exists() and (folder / "card.json").exists()
+
+
+def test_export_never_replaces_a_models_own_files(small, tmp_path, monkeypatch):
+    """Before: --out model_data/<registered name>.tflite replaced the pretrained model's card,
+    and the next start fetched 90 MB again."""
+    from facenet import weights as registry
+    from facenet.export import export
+    from utils.errors import FacenetError
+
+    monkeypatch.setattr(registry, "MODEL_DATA", str(tmp_path))
+    registered = registry.weights_path(registry.DEFAULT_MODEL, str(tmp_path))
+    own = small.model_path.replace(".weights.h5", ".onnx")  # its card: the model's own
+    for out, named in [(registered.replace(".weights.h5", ".tflite"), ".json"),
+                       (registered, ".weights.h5"), (own, "small.json")]:
+        with pytest.raises(FacenetError, match=f"refusing to write .*{named}: .* even with"):
+            export(small, "tflite", out, overwrite=True)
+        assert not os.path.exists(out)
+
+
+def test_export_command_refuses_in_one_line_before_loading(tmp_path):
+    """Before: tracebacks (NotADirectoryError) or a silent overwrite, after loading the model."""
+    text = tmp_path / "file.txt"
+    text.write_text("not a folder")
+    cases = [("tflite", str(text / "x"), f"cannot export to {text / 'x'}: {text} is a file"),
+             ("tflite", str(text), f"{text} exists; pass --overwrite"),
+             ("savedmodel", str(text), f"{text} is a file; a savedmodel export is a folder")]
+    for fmt, out, message in cases:
+        r = run_script(["-m", "facenet.export", "--format", fmt, "--out", out], timeout=60)
+        error = r.stderr.strip()
+        assert r.returncode != 0 and error.startswith(f"error: {message}") and "\n" not in error
+    assert text.read_text() == "not a folder"

@@ -50,8 +50,8 @@ def test_mobilenet_file_into_inception_is_a_clear_error(tmp_path):
     model = facenet(backbone="inception_resnetv1", mode="predict")
     with pytest.raises(WeightFileError) as err:
         load_weights(model, path)
-    text = str(err.value)
-    assert path in text and "0 of 245" in text and "mobilenet" in text
+    text = str(err.value)  # before: "ask for a partial load", an option predict.py lacks
+    assert path in text and "--backbone mobilenet" in text and "partial" not in text
     report = load_weights(model, path, partial=True)
     assert len(report.filled) == 0 and len(report.skipped) == 245
     assert "skipped 245" in str(report)
@@ -68,25 +68,87 @@ def test_train_checkpoint_into_predict_model_and_other_class_count(tmp_path):
     assert [name for name, _ in report.skipped] == ["Logits"]
 
 
-def test_legacy_layout_of_a_mobilenet_loads_by_name(tmp_path):
-    """A Keras 2 style file (layer_names / weight_names attributes) of the MobileNet backbone."""
-    source = randomize_batchnorm(facenet((64, 64, 3), backbone="mobilenet", mode="predict"))
-    path = str(tmp_path / "legacy_mobilenet.h5")
+def save_legacy(model, path, replace=None):
+    """Save `model` as a Keras 2 style file (layer_names / weight_names attributes), with
+    `replace` ({(layer name, weight index): array}) written instead of those weights."""
+    replace = replace or {}
     with h5py.File(path, "w") as f:
         g = f.create_group("model_weights")
-        names = [layer.name for layer in source.layers][::-1]  # order must not matter
+        names = [layer.name for layer in model.layers][::-1]  # order must not matter
         g.attrs["layer_names"] = [n.encode() for n in names]
-        for layer in source.layers:
+        for layer in model.layers:
             lg = g.create_group(layer.name)
             wnames = [f"{layer.name}/{w.name}:0".encode() for w in layer.weights]
             lg.attrs["weight_names"] = wnames
-            for wn, w in zip(wnames, layer.get_weights()):
-                lg.create_dataset(wn.decode(), data=w)
+            for i, (wn, w) in enumerate(zip(wnames, layer.get_weights())):
+                lg.create_dataset(wn.decode(), data=replace.get((layer.name, i), w))
+    return path
+
+
+def test_legacy_layout_of_a_mobilenet_loads_by_name(tmp_path):
+    """A Keras 2 style file of the MobileNet backbone."""
+    source = randomize_batchnorm(facenet((64, 64, 3), backbone="mobilenet", mode="predict"))
+    path = save_legacy(source, str(tmp_path / "legacy_mobilenet.h5"))
     target = facenet((64, 64, 3), backbone="mobilenet", mode="predict")
     report = load_weights(target, path)
     assert report.file_format == "legacy-h5" and len(report.filled) == 56
     x = np.random.default_rng(1).uniform(0, 1, (2, 64, 64, 3)).astype("float32")
     np.testing.assert_allclose(target(x, training=False), source(x, training=False), atol=1e-6)
+
+
+def replace_keras3_tensor(path, key, value):
+    with h5py.File(path, "a") as f:
+        del f[key]
+        f[key] = value
+
+
+def test_nan_and_inf_weights_are_refused_naming_the_layer(tmp_path):
+    """Before: they loaded, and every pair came out at distance 0: "same"."""
+    model = facenet((64, 64, 3), backbone="mobilenet", mode="predict")
+    bottleneck = model.get_layer("Bottleneck").get_weights()[0]
+    legacy = save_legacy(model, str(tmp_path / "inf.h5"),
+                         {("Bottleneck", 0): np.full_like(bottleneck, np.inf)})
+    with pytest.raises(WeightFileError, match="layer Bottleneck weight kernel holds"):
+        load_weights(model, legacy)
+    path = str(tmp_path / "nan.weights.h5")
+    model.save_weights(path)
+    kernel = model.get_layer("conv1").get_weights()[0]
+    replace_keras3_tensor(path, "layers/conv2d/vars/0", np.where(kernel > 0, np.nan, kernel))
+    with pytest.raises(WeightFileError, match="NaN or infinite") as err:
+        load_weights(model, path)
+    assert f"{path}: layer conv1 weight kernel holds" in str(err.value)
+
+
+def test_a_tensor_of_the_wrong_shape_names_file_layer_and_shapes(tmp_path):
+    """Before: a warning that layers keep random weights, then pages of Keras text."""
+    model = facenet((64, 64, 3), backbone="mobilenet", mode="predict")
+    path = str(tmp_path / "bad.weights.h5")
+    model.save_weights(path)
+    replace_keras3_tensor(path, "layers/conv2d_3/vars/0", np.zeros((1, 1, 64, 99), "float32"))
+    with pytest.raises(WeightFileError) as err:
+        load_weights(model, path)
+    text = str(err.value)
+    assert text.startswith(f"{path}: layer conv_pw_3 weight kernel has shape (1, 1, 64, 99) "
+                           f"in the file, (1, 1, 128, 128) in the model") and "\n" not in text
+    legacy = save_legacy(model, str(tmp_path / "bad.h5"),
+                         {("Bottleneck", 0): np.zeros((1024, 64), "float32")})
+    with pytest.raises(WeightFileError) as err:
+        load_weights(model, legacy)
+    assert "layer Bottleneck has weight shapes [(1024, 64)] in the file, [(1024, 128)] in the " \
+           "model" in str(err.value) and "--backbone" not in str(err.value)
+
+
+def test_a_weight_file_given_first_is_the_model_loaded(tmp_path):
+    """Before: Facenet("m.weights.h5") took the path for `log` and loaded the default model."""
+    from facenet import Facenet
+
+    path = str(tmp_path / "m.weights.h5")
+    facenet((64, 64, 3), backbone="mobilenet", mode="predict").save_weights(path)
+    with pytest.warns(UserWarning, match="no model card"):
+        model = Facenet(path, input_shape=(64, 64, 3), align="off", log=lambda *a: None)
+    assert model.model_path == path and model.load_report.path == path
+    with pytest.raises(TypeError):
+        Facenet(path, print)  # the settings are keyword-only
 
 
 def test_missing_and_truncated_files(tmp_path, legacy_h5):
