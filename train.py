@@ -3,12 +3,73 @@
     python txt_annotation.py                    # dataset/<person>/*.jpg -> cls_train.txt
     python train.py --backbone mobilenet        # writes logs/loss_<time>/
     python train.py --resume logs/loss_<time>   # continue a stopped run at its next epoch
+    python train.py --teacher --annotation-path faces/   # distil the pretrained model (no labels)
 """
 import argparse
 import sys
 
+from facenet.augment import Augmentation
+from facenet.distillation import LOSSES, DistillConfig
 from facenet.training import BACKBONES, OPTIMIZERS, TrainConfig
 from utils.errors import FacenetError
+
+DISTILL_ONLY = ("teacher", "distill_loss", "relation_weight", "views", "dropout_keep_prob",
+                "targets_dir")
+
+
+def add_distillation_args(p):
+    """--teacher and the options that only distillation reads (facenet/distillation.py)."""
+    d, aug = DistillConfig(), Augmentation()
+    g = p.add_argument_group("distillation (with --teacher)")
+    a = g.add_argument
+    a("--teacher", nargs="?", const="", default=None, metavar="MODEL",
+      help="learn to reproduce this model's embeddings (any weights file the predictor loads; "
+           "no value: the pretrained default) instead of training on labels; "
+           "--annotation-path may then be a folder of face images")
+    a("--distill-loss", default=d.loss, choices=LOSSES,
+      help="cosine: 1 - cos(student, teacher) per face (the squared distance of unit "
+           "embeddings, halved); relation: the batch's similarity matrix (default: %(default)s)")
+    a("--relation-weight", type=float, default=d.relation_weight,
+      help="weight of the relation term in cosine+relation (default: %(default)s)")
+    a("--views", type=int, default=d.views,
+      help="augmented views per image, each embedded once by the teacher and cached; epoch e "
+           "trains on view e mod N (default: %(default)s)")
+    a("--dropout-keep-prob", type=float, default=d.dropout_keep_prob,
+      help="keep probability of the dropout before the bottleneck (default: %(default)s; "
+           "the original's 0.5 adds noise to a regression target)")
+    a("--targets-dir", default="", help="where the teacher's targets are kept (default: the "
+                                        "run folder; point several runs at one to share them)")
+    for name, help_ in (("scale", "side of the view / side of the face box, low and high"),
+                        ("rotation", "degrees, either way"),
+                        ("shift", "centre offset as a share of the face box side"),
+                        ("flip", "probability of a mirror image"),
+                        ("brightness", "pixel factor in 1 +- this"),
+                        ("contrast", "contrast factor in 1 +- this"),
+                        ("saturation", "colour factor in 1 +- this"),
+                        ("greyscale", "probability of a grey view"),
+                        ("blur", "probability of a Gaussian blur")):
+        default = getattr(aug, name)
+        a(f"--aug-{name}", type=float, default=default, nargs=2 if name == "scale" else None,
+          metavar=("LOW", "HIGH") if name == "scale" else None,
+          help=f"{help_} (default: {' '.join(map(str, default)) if name == 'scale' else default})")
+
+
+def distill_config(args):
+    """The distillation settings of parsed train.py arguments."""
+    aug = Augmentation(**{k[4:]: (tuple(v) if k == "aug_scale" else v)
+                          for k, v in vars(args).items() if k.startswith("aug_")})
+    return DistillConfig(
+        images=args.annotation_path, teacher=args.teacher or "", backbone=args.backbone,
+        input_shape=tuple(args.input_shape), preprocessing=args.preprocessing or "standardize",
+        epochs=args.epochs or 0, batch_size=args.batch_size, init_lr=args.init_lr,
+        min_lr=args.min_lr if args.min_lr is not None else args.init_lr * 0.01,
+        weight_decay=args.weight_decay, loss=args.distill_loss,
+        relation_weight=args.relation_weight, views=args.views, crop=args.crop,
+        augmentation=aug, dropout_keep_prob=args.dropout_keep_prob,
+        precise_bn_batches=args.precise_bn_batches, targets_dir=args.targets_dir,
+        save_dir=args.save_dir, lfw_eval=args.lfw_eval, lfw_dir=args.lfw_dir,
+        lfw_pairs=args.lfw_pairs, lfw_crop=args.lfw_crop, seed=args.seed, resume=args.resume,
+        verbose=args.verbose)
 
 
 def parse_args(argv=None):
@@ -67,20 +128,41 @@ def parse_args(argv=None):
            "several, else one device (default: %(default)s)")
     a("--quiet", dest="verbose", action="store_const", const=2, default=1,
       help="one line per epoch instead of a progress bar")
+    add_distillation_args(p)
     args = p.parse_args(argv)
     if args.epochs is None and not args.resume:
         args.epochs = d.epochs
-    cfg = TrainConfig(**vars(args))
+    if args.teacher is not None or is_distillation_run(args.resume):
+        return distill_config(args)
+    cfg = TrainConfig(**{k: v for k, v in vars(args).items()
+                         if k not in DISTILL_ONLY and not k.startswith("aug_")})
     cfg.input_shape = tuple(cfg.input_shape)
     return cfg
 
 
-def main(argv=None):
-    cfg = parse_args(argv)
-    try:
-        from facenet.training import train
+def is_distillation_run(resume):
+    """Whether a --resume folder holds a distillation run (its saved settings name views)."""
+    if not resume:
+        return False
+    from utils.callbacks import find_resume_state
 
-        run_dir, history, _ = train(cfg)
+    try:
+        return "views" in find_resume_state(resume)[2]["config"]
+    except FacenetError:
+        return False  # train() reports the folder in its own words
+
+
+def main(argv=None):
+    try:
+        cfg = parse_args(argv)
+        if isinstance(cfg, DistillConfig):
+            from facenet.distillation import distill
+
+            run_dir, history, _ = distill(cfg)
+        else:
+            from facenet.training import train
+
+            run_dir, history, _ = train(cfg)
     except (FacenetError, ValueError) as e:
         sys.exit(f"error: {e}")
     print(f"Done: {run_dir}")
