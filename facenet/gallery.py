@@ -78,6 +78,7 @@ def model_identity(predictor):
 
 
 def check_top_k(top_k):
+    """Refuse a top-k that would leave no candidate to answer with."""
     if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
         raise ValueError(f"top-k must be a whole number of 1 or more, got {top_k!r}")
 
@@ -236,7 +237,7 @@ class Gallery:
             if size is not None and embeddings.shape[1] != size:
                 raise GalleryError(f"embeddings of size {embeddings.shape[1]} do not fit "
                                    f"{self.path}, whose embeddings are of size {size}")
-            seen = {k for k in self.keys[self.labels == self._index[name]]} if (
+            seen = set(self.keys[self.labels == self._index[name]]) if (
                 name in self._index) else set()
             new = []
             for i, k in enumerate(keys):

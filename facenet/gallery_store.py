@@ -56,9 +56,12 @@ def connect(path, create):
         raise GalleryError(f"no gallery at {where}; make one with "
                            f"`python -m facenet.gallery enroll {path} PEOPLE_DIR`")
     try:
+        if create and not memory:
+            os.makedirs(os.path.dirname(os.path.abspath(db_path)), exist_ok=True)
         db = sqlite3.connect(db_path, timeout=WAIT_S, isolation_level=None)
-    except sqlite3.Error as e:
-        raise GalleryError(f"cannot open the gallery {db_path} ({e})") from None
+    except (OSError, sqlite3.Error) as e:
+        raise GalleryError(f"cannot open the gallery {db_path} ({e}); check the folder "
+                           f"exists and may be written") from None
     try:
         imported = _ensure_schema(db, db_path, legacy, create or memory)
     except BaseException:

@@ -245,3 +245,9 @@ def test_bad_rows_and_queries_are_refused_before_anything_is_written(tmp_path):
             g.identify_embeddings(narrow(rows("q", 1)))
         with pytest.raises(ValueError, match="top-k must be"):
             g.identify_embeddings(rows("q", 1), top_k=0)
+
+
+def test_a_new_gallery_in_a_new_folder(tmp_path):
+    with Gallery(tmp_path / "new" / "folder" / "g.db", IDENTITY) as g:
+        g.add("ann", rows("ann", 1), ["a1"])
+    assert Gallery.load(tmp_path / "new" / "folder" / "g.db").people() == {"ann": 1}
