@@ -43,7 +43,7 @@ def main(argv=None):
     x = rng.normal(size=(args.embeddings, 128)).astype(np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     labels = rng.integers(0, args.people, args.embeddings)
-    g = Gallery(os.devnull, threshold=1.1)
+    g = Gallery(":memory:", threshold=1.1)
     t = time.perf_counter()
     g.names = [f"person_{i}" for i in range(args.people)]
     g.embeddings, g.labels = x, labels

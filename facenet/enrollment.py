@@ -35,23 +35,24 @@ def _embed_skipping_bad(predictor, paths):
 
 
 def enroll_images(gallery, predictor, name, paths, log=print):
-    """Add a person's photos (files) to the gallery; photos already enrolled for them are
-    not embedded again. Returns (added, already there, [(path, why) skipped])."""
+    """Add a person's photos (files) to the gallery, committed together; photos already
+    enrolled for them are not embedded again. Returns (added, already there, [(path, why)
+    skipped]); a photo another process enrolled meanwhile counts as already there."""
     gallery.check_model(predictor)
     keys = {p: image_key(p) for p in paths if os.path.isfile(p)}
     missing = [(p, "not a file") for p in paths if p not in keys]
     new = [p for p in keys if not gallery.has_photo(name, keys[p])]
     new = list(dict.fromkeys(new))
     emb, kept, skipped = _embed_skipping_bad(predictor, new) if new else (None, [], [])
-    if kept:
-        gallery.add(name, emb, kept, [keys[p] for p in kept])
+    added = gallery.add(name, emb, kept, [keys[p] for p in kept]) if kept else 0
     for p, why in missing + skipped:
         log(f"  skipped {p}: {why}")
-    return len(kept), len(keys) - len(new), missing + skipped
+    return added, len(keys) - len(new) + len(kept) - added, missing + skipped
 
 
 def enroll_folder(gallery, predictor, people_dir, log=print, progress=True):
-    """Enroll people_dir/<name>/** photos; saves the gallery once at the end."""
+    """Enroll people_dir/<name>/** photos, one person per transaction: an enroll that is
+    stopped keeps every person it finished."""
     from tqdm import tqdm
 
     from utils.annotation import scan_dataset
@@ -70,7 +71,6 @@ def enroll_folder(gallery, predictor, people_dir, log=print, progress=True):
     empty = [n for n in names if n not in by_person]
     if empty:
         log(f"  {len(empty)} folder(s) without photos: {', '.join(empty[:5])}")
-    gallery.save()
     return totals
 
 

@@ -1,15 +1,18 @@
 """A face gallery: enroll known people, identify faces, and answer "unknown" when nobody matches.
 
-    python -m facenet.gallery enroll  GALLERY.npz people/      # people/<name>/*.jpg
-    python -m facenet.gallery identify GALLERY.npz photo.jpg [--top-k 5] [--all-faces]
-    python -m facenet.gallery list    GALLERY.npz
-    python -m facenet.gallery remove  GALLERY.npz NAME [NAME ...]
+    python -m facenet.gallery enroll  GALLERY.db people/      # people/<name>/*.jpg
+    python -m facenet.gallery identify GALLERY.db photo.jpg [--top-k 5] [--all-faces]
+    python -m facenet.gallery list    GALLERY.db
+    python -m facenet.gallery remove  GALLERY.db NAME [NAME ...]
 
-The gallery is one `.npz` file: every enrolled embedding with its person and source photo,
-each person's mean embedding, and the model it was made with (a gallery only makes sense with
-the model that made it). Search is exact: one matrix product over all embeddings, then the best
-distance per person. A face whose nearest person is farther than the threshold is "unknown": a
-gallery must be able to say it does not know someone.
+The gallery is one SQLite file (facenet.gallery_store): every enrolled embedding with its
+person and source photo, and the model it was made with (a gallery only makes sense with the
+model that made it). Each enroll or remove is one transaction: enrollers may run side by side,
+and a killed one loses only its unfinished person. A name ending in `.npz` means the `.db`
+beside it, imported once from that `.npz` (the earlier format). Search is exact, in memory: one
+matrix product over all embeddings, then the best distance per person. A face whose nearest
+person is farther than the threshold is "unknown": a gallery must be able to say it does not
+know someone.
 
 The threshold: a face is compared with every enrolled person, so the verification threshold of
 one comparison would let a stranger match someone in a large gallery almost always. By default
@@ -17,15 +20,16 @@ the gallery reads, from the model card's table of impostor distances, the distan
 comparison falsely accepts `target_far / people` of strangers (1% over the whole gallery), and
 never goes above the card's verification threshold. `--threshold` sets it by hand.
 """
+import contextlib
 import dataclasses
-import json
 import os
 
 import numpy as np
 
+from facenet import gallery_store
+from facenet.gallery_store import GalleryError
 from utils.errors import FacenetError
 
-GALLERY_VERSION = 1
 TARGET_FAR = 0.01  # chance that a stranger is named someone, over the whole gallery
 
 
@@ -39,10 +43,6 @@ def identification_threshold(verification, far_table, people, target_far=TARGET_
     per = np.clip(target_far / people, fars[0], fars[-1])
     d = float(np.interp(np.log10(per), np.log10(fars), dists))
     return min(float(verification), d)
-
-
-class GalleryError(FacenetError):
-    """A gallery file that cannot be used as asked (wrong model, damaged, missing)."""
 
 
 @dataclasses.dataclass
@@ -77,58 +77,88 @@ def model_identity(predictor):
             "align": predictor.align != "off"}
 
 
-class Gallery:
-    """Enrolled embeddings grouped by person. Load with `Gallery.load(path)` or start empty
-    with `Gallery(path, identity)`; `save()` writes atomically."""
+def check_top_k(top_k):
+    """Refuse a top-k that would leave no candidate to answer with."""
+    if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
+        raise ValueError(f"top-k must be a whole number of 1 or more, got {top_k!r}")
 
-    def __init__(self, path, identity=None, threshold=None, far_table=None):
-        self.path = os.fspath(path)
-        self.identity = identity
-        self.threshold = threshold  # the model card's verification threshold
-        self.far_table = far_table  # the card's impostor distances by false-accept rate
-        self.names = []  # person names, index = label
-        self.embeddings = np.zeros((0, 0), np.float32)
-        self.labels = np.zeros(0, np.int64)
-        self.sources = np.zeros(0, dtype=object)  # where each embedding came from
-        self.keys = np.zeros(0, dtype=object)  # content hash of each source photo
-        self._reindex()
+
+class Gallery:
+    """Enrolled embeddings grouped by person, searched in memory and kept in an SQLite file
+    (facenet.gallery_store). `Gallery(path)` opens what is at `path`, or starts it empty;
+    `Gallery.load(path)` insists that a gallery is there; `Gallery.create(path, replace=True)`
+    starts over. Every change (add, remove, a new gallery's model) is committed when made; the
+    view follows what other processes commit."""
+
+    def __init__(self, path, identity=None, threshold=None, far_table=None, *, create=True):
+        """`identity`, `threshold`, `far_table`: the model of a new gallery (as check_model
+        takes them from a predictor); a gallery that has a model keeps it and refuses
+        another. `path` ":memory:" keeps nothing."""
+        self.path = gallery_store.store_path(path)
+        self._db, self.imported_from = gallery_store.connect(path, create)
+        self._version = None
+        self._sync()
+        self._adopt(identity, threshold, far_table)
 
     # -- file --------------------------------------------------------------------------------
     @classmethod
     def load(cls, path):
-        path = os.fspath(path)
-        if not os.path.exists(path):
-            raise GalleryError(f"no gallery at {path}; make one with "
-                               f"`python -m facenet.gallery enroll {path} PEOPLE_DIR`")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                meta = json.loads(str(z["meta"]))
-                g = cls(path, meta["identity"], meta.get("threshold"), meta.get("far_table"))
-                g.names = [str(n) for n in z["names"]]
-                g.embeddings = z["embeddings"].astype(np.float32)
-                g.labels = z["labels"].astype(np.int64)
-                g.sources = z["sources"].astype(object)
-                g.keys = z["keys"].astype(object)
-        except (OSError, ValueError, KeyError) as e:
-            raise GalleryError(f"{path} is not a readable gallery ({type(e).__name__}: {e}); "
-                               f"delete it and enroll again") from None
-        if meta.get("version", 0) > GALLERY_VERSION:
-            raise GalleryError(f"{path} was written by a newer version of this library")
-        g._reindex()
+        """The gallery at `path`; GalleryError when there is none."""
+        return cls(path, create=False)
+
+    @classmethod
+    def create(cls, path, identity=None, threshold=None, far_table=None, replace=False):
+        """A new, empty gallery at `path`; one with people there is an error unless
+        `replace`, which deletes them (in one transaction)."""
+        g = cls(path)
+        with g._writing() as db:
+            if len(g.labels) and not replace:
+                raise GalleryError(f"{g.path} already holds {len(g.names)} people: open it "
+                                   f"with Gallery(path), or pass replace=True to start over")
+            gallery_store.clear(db)
+            g.identity = g.threshold = g.far_table = None
+            g._set_rows([], np.zeros((0, 0), np.float32), np.zeros(0, np.int64),
+                        np.zeros(0, object), np.zeros(0, object))
+        g._adopt(identity, threshold, far_table)
         return g
 
-    def save(self):
-        from utils.fileio import atomic_path
+    def close(self):
+        self._db.close()
 
-        meta = {"version": GALLERY_VERSION, "identity": self.identity,
-                "threshold": self.threshold, "far_table": self.far_table}
-        with atomic_path(self.path) as tmp:
-            with open(tmp, "wb") as f:
-                np.savez(f, meta=np.array(json.dumps(meta)),
-                         names=np.array(self.names, dtype=str),
-                         embeddings=self.embeddings, labels=self.labels,
-                         means=self.means, sources=np.array(self.sources.tolist(), dtype=str),
-                         keys=np.array(self.keys.tolist(), dtype=str))
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _sync(self):
+        """Re-read the file when another connection committed since the last read."""
+        version = self._db.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._version:
+            meta, *rows = gallery_store.read(self._db, self.path)
+            self.identity = meta.get("identity")
+            self.threshold = meta.get("threshold")  # the model card's verification threshold
+            self.far_table = meta.get("far_table")  # its impostor distances by false-accept rate
+            self._set_rows(*rows)
+            self._version = version
+
+    @contextlib.contextmanager
+    def _writing(self):
+        """A write transaction over an up-to-date view; if it fails, the view (which may
+        hold the unwritten change) is re-read on next use."""
+        try:
+            with gallery_store.transaction(self._db, self.path) as db:
+                self._sync()
+                yield db
+        except BaseException:
+            self._version = None
+            raise
+
+    def _set_rows(self, names, embeddings, labels, sources, keys):
+        self.names = list(names)  # person names, index = label
+        self.embeddings, self.labels = embeddings, labels
+        self.sources, self.keys = sources, keys  # each photo's file and content hash
+        self._reindex()
 
     # -- contents ----------------------------------------------------------------------------
     def _reindex(self):
@@ -154,23 +184,33 @@ class Gallery:
         self._index = {n: i for i, n in enumerate(self.names)}
 
     def __len__(self):
+        self._sync()
         return len(self.labels)
 
     def people(self):
         """{name: number of embeddings}."""
+        self._sync()
         counts = np.bincount(self.labels, minlength=len(self.names))
         return {n: int(c) for n, c in zip(self.names, counts)}
 
     def check_model(self, predictor):
-        identity = model_identity(predictor)
-        if self.identity is None:
-            self.identity = identity
-            self.threshold = predictor.threshold
-            section = predictor.card_section()
-            self.far_table = (section.get("identification") or {}).get("impostor_far")
+        """Take the predictor's model for a new gallery; refuse it for one made with another."""
+        card = (predictor.card_section().get("identification") or {}).get("impostor_far")
+        self._adopt(model_identity(predictor), predictor.threshold, card)
+
+    def _adopt(self, identity, threshold, far_table):
+        given = {"identity": identity, "threshold": threshold, "far_table": far_table}
+        given = {k: v for k, v in given.items() if v is not None}
+        self._sync()
+        if given and self.identity is None:  # a new gallery: settle its model under the lock
+            with self._writing() as db:
+                if self.identity is None:
+                    gallery_store.write_meta(db, **given)
+                    for k, v in given.items():
+                        setattr(self, k, v)
+        if identity is None:
             return
-        diff = [k for k in ("model", "weights_sha256", "embedding_size", "align")
-                if self.identity.get(k) != identity.get(k)]
+        diff = [k for k in gallery_store.IDENTITY_KEYS if self.identity.get(k) != identity.get(k)]
         if diff:
             raise GalleryError(
                 f"{self.path} was made with model {self.identity['model']} "
@@ -181,36 +221,72 @@ class Gallery:
                 f"cannot be compared: use the gallery's model or enroll into a new gallery.")
 
     def add(self, name, embeddings, sources, keys=None):
-        """Add one person's embeddings (unit vectors) to the gallery (in memory)."""
+        """Add one person's embeddings (unit vectors), committed at once. A photo (by its
+        key) that the person has already is skipped; returns how many were added."""
+        sources = list(sources)
         embeddings = np.asarray(embeddings, np.float32).reshape(len(sources), -1)
-        if len(self) and embeddings.shape[1] != self.embeddings.shape[1]:
-            raise GalleryError(f"embeddings of size {embeddings.shape[1]} do not fit a gallery "
-                               f"of size {self.embeddings.shape[1]}")
+        keys = [str(k) for k in keys] if keys is not None else [""] * len(sources)
+        bad = gallery_store.unit_row_problem(embeddings)
+        if bad:
+            raise GalleryError(f"cannot add {name!r} to {self.path}: embedding {bad[0]} "
+                               f"({sources[bad[0]]}) {bad[1]}; give unit vectors of the "
+                               f"gallery's model")
+        with self._writing() as db:
+            size = (self.embeddings.shape[1] if len(self.labels)
+                    else (self.identity or {}).get("embedding_size"))
+            if size is not None and embeddings.shape[1] != size:
+                raise GalleryError(f"embeddings of size {embeddings.shape[1]} do not fit "
+                                   f"{self.path}, whose embeddings are of size {size}")
+            seen = set(self.keys[self.labels == self._index[name]]) if (
+                name in self._index) else set()
+            new = []
+            for i, k in enumerate(keys):
+                if not k or k not in seen:
+                    new.append(i)
+                    seen.add(k)
+            if new:
+                gallery_store.insert_photos(db, name, embeddings[new],
+                                            [sources[i] for i in new], [keys[i] for i in new])
+                self._append(name, embeddings[new], [sources[i] for i in new],
+                             [keys[i] for i in new])
+        return len(new)
+
+    def _append(self, name, embeddings, sources, keys):
         if name not in self._index:
             self._index[name] = len(self.names)
             self.names.append(name)
         label = self._index[name]
-        self.embeddings = embeddings if not len(self) else np.concatenate(
+        self.embeddings = embeddings if not len(self.labels) else np.concatenate(
             [self.embeddings, embeddings])
         self.labels = np.concatenate([self.labels, np.full(len(sources), label)])
-        self.sources = np.concatenate([self.sources, np.array(list(sources), dtype=object)])
-        keys = list(keys) if keys is not None else [""] * len(sources)
+        self.sources = np.concatenate([self.sources, np.array(sources, dtype=object)])
         self.keys = np.concatenate([self.keys, np.array(keys, dtype=object)])
         self._reindex()
 
     def remove(self, name):
         """Remove a person and all their embeddings; returns how many were removed."""
-        if name not in self._index:
-            raise GalleryError(f"{name!r} is not in {self.path}; "
-                               f"enrolled: {', '.join(self.names[:10]) or 'nobody'}")
-        keep = self.labels != self._index[name]
-        removed = int((~keep).sum())
-        self.embeddings, self.labels = self.embeddings[keep], self.labels[keep]
-        self.sources, self.keys = self.sources[keep], self.keys[keep]
-        self._reindex()
-        return removed
+        return self.remove_people([name])[name]
+
+    def remove_people(self, names):
+        """Remove these people, all or (on any error) none, in one transaction; returns
+        {name: embeddings removed}."""
+        with self._writing() as db:
+            missing = [n for n in names if n not in self._index]
+            if missing:
+                raise GalleryError(f"{missing[0]!r} is not in {self.path}; enrolled: "
+                                   f"{', '.join(self.names[:10]) or 'nobody'}")
+            counts = {}
+            for name in names:
+                counts[name] = int(np.sum(self.labels == self._index[name]))
+                gallery_store.delete_person(db, name)
+            keep = ~np.isin(self.labels, [self._index[n] for n in counts])
+            self.embeddings, self.labels = self.embeddings[keep], self.labels[keep]
+            self.sources, self.keys = self.sources[keep], self.keys[keep]
+            self._reindex()
+        return counts
 
     def has_photo(self, name, key):
+        self._sync()
         i = self._index.get(name)
         return i is not None and bool(np.any((self.labels == i) & (self.keys == key)))
 
@@ -219,7 +295,12 @@ class Gallery:
         """Exact search: for each query embedding, the top_k people by distance.
         match="nearest": a person's distance is that of their closest enrolled embedding;
         "mean": the distance to their mean embedding. Returns (names idx (Q, k), dist (Q, k))."""
+        check_top_k(top_k)
+        self._sync()
         q = np.atleast_2d(np.asarray(queries, np.float32))
+        if q.shape[1] != self.embeddings.shape[1]:
+            raise GalleryError(f"queries of size {q.shape[1]} do not fit {self.path}, whose "
+                               f"embeddings are of size {self.embeddings.shape[1]}")
         if match == "mean":
             sims = q @ self.means.T
         elif match == "nearest":
@@ -245,12 +326,14 @@ class Gallery:
     def identify_embeddings(self, queries, threshold=None, top_k=5, match="nearest",
                             target_far=TARGET_FAR):
         """An Identification for each query embedding."""
+        check_top_k(top_k)
+        self._sync()
         if threshold is None:
             threshold = (self.default_threshold(target_far) if self.threshold is not None
                          else float("nan"))
         threshold = float(threshold)
         q = np.atleast_2d(np.asarray(queries, np.float32))
-        if not len(self):
+        if not len(self.labels):
             return [Identification(None, float("inf"), threshold, [],
                                    f"the gallery {self.path} is empty: enroll people first")
                     for _ in q]
@@ -276,9 +359,11 @@ def _predictor(args):
 
 
 def _open(path, create=False):
-    if create and not os.path.exists(path):
-        return Gallery(path)
-    return Gallery.load(path)
+    g = Gallery(path) if create else Gallery.load(path)
+    if g.imported_from:
+        print(f"imported {g.imported_from} into {g.path}; the gallery is {g.path} from now on "
+              f"(the .npz is no longer read or written)")
+    return g
 
 
 def main(argv=None):
@@ -331,25 +416,23 @@ def run(args):
     from facenet import enrollment
 
     if args.command == "list":
-        g = Gallery.load(args.gallery)
+        g = _open(args.gallery)
         people = g.people()
         threshold = f"{g.default_threshold():.4f}" if g.threshold is not None else "-"
-        print(f"{args.gallery}: {len(people)} people, {len(g)} embeddings, model "
+        print(f"{g.path}: {len(people)} people, {len(g)} embeddings, model "
               f"{(g.identity or {}).get('model', '-')}, identification threshold {threshold} "
               f"(verification {g.threshold})")
         for name, n in people.items():
             print(f"  {name}: {n}")
     elif args.command == "remove":
-        g = Gallery.load(args.gallery)
-        for name in args.names:
-            print(f"removed {name} ({g.remove(name)} embeddings)")
-        g.save()
+        counts = _open(args.gallery).remove_people(args.names)
+        for name, n in counts.items():  # said only once all of it is committed
+            print(f"removed {name} ({n} embeddings)")
     elif args.command == "enroll":
         g = _open(args.gallery, create=True)
         model = _predictor(args)
         if args.name:
             added, already, skipped = enrollment.enroll_images(g, model, args.name, args.paths)
-            g.save()
             print(f"{args.name}: added {added} photo(s), {already} already enrolled, "
                   f"{len(skipped)} skipped")
         else:
@@ -359,9 +442,10 @@ def run(args):
             t = enrollment.enroll_folder(g, model, args.paths[0])
             print(f"{t['people']} people: added {t['added']} photo(s), {t['already']} already "
                   f"enrolled, {t['skipped']} skipped")
-        print(f"{args.gallery}: {len(g.names)} people, {len(g)} embeddings")
+        print(f"{g.path}: {len(g.people())} people, {len(g)} embeddings")
     elif args.command == "identify":
-        g = Gallery.load(args.gallery)
+        check_top_k(args.top_k)
+        g = _open(args.gallery)
         model = _predictor(args)
         for image in args.images:
             results = enrollment.identify_image(g, model, image, args.threshold, args.top_k,

@@ -1,11 +1,13 @@
 """The face gallery: storage round trips, exact search, unknowns, model checks, the command."""
 import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from conftest import run_script
+from conftest import ROOT, run_script
 from facenet.gallery import Gallery, GalleryError
 
 
@@ -20,7 +22,7 @@ IDENTITY = {"model": "m", "weights_sha256": "abc", "embedding_size": 128,
 
 def test_search_is_exact_and_grouped_by_person(tmp_path):
     rng = np.random.default_rng(0)
-    g = Gallery(tmp_path / "g.npz", IDENTITY, threshold=1.1)
+    g = Gallery(tmp_path / "g.db", IDENTITY, threshold=1.1)
     ann, bob, cy = unit(rng, 3), unit(rng, 1), unit(rng, 4)
     g.add("ann", ann[:2], ["a1", "a2"])
     g.add("bob", bob, ["b1"])
@@ -43,12 +45,11 @@ def test_search_is_exact_and_grouped_by_person(tmp_path):
 
 def test_round_trip_remove_and_unknown(tmp_path):
     rng = np.random.default_rng(1)
-    path = tmp_path / "g.npz"
+    path = tmp_path / "g.db"
     g = Gallery(path, IDENTITY, threshold=0.8)
     a, b = unit(rng, 2), unit(rng, 2)
     g.add("ann", a, ["a1", "a2"], ["k1", "k2"])
     g.add("bob", b, ["b1", "b2"], ["k3", "k4"])
-    g.save()
     h = Gallery.load(path)
     assert h.people() == {"ann": 2, "bob": 2} and h.threshold == 0.8 and h.identity == IDENTITY
     np.testing.assert_array_equal(h.embeddings, g.embeddings)
@@ -61,14 +62,12 @@ def test_round_trip_remove_and_unknown(tmp_path):
     assert not ident.known and "not below the threshold" in ident.reason
     assert ident.candidates[0][0] in ("ann", "bob")
     assert h.remove("ann") == 2
-    h.save()
     h = Gallery.load(path)
     assert h.people() == {"bob": 2}
     assert h.identify_embeddings(b[0])[0].name == "bob"
     with pytest.raises(GalleryError, match="'ann' is not in"):
         h.remove("ann")
     h.remove("bob")
-    h.save()
     empty = Gallery.load(path)
     ident = empty.identify_embeddings(b[0])[0]
     assert not ident.known and "empty" in ident.reason
@@ -79,6 +78,10 @@ def test_missing_or_damaged_gallery_is_a_clear_error(tmp_path):
         Gallery.load(tmp_path / "none.npz")
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"garbage")
+    with pytest.raises(GalleryError, match="not a readable gallery"):
+        Gallery.load(bad)
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"garbage" * 1000)
     with pytest.raises(GalleryError, match="not a readable gallery"):
         Gallery.load(bad)
 
@@ -98,7 +101,7 @@ def test_enroll_identify_with_the_model(lfw, pretrained, people_dir, tmp_path):
     from facenet import enrollment
 
     lfw_dir, _ = lfw
-    g = Gallery(tmp_path / "g.npz")
+    g = Gallery(tmp_path / "g.db")
     totals = enrollment.enroll_folder(g, pretrained, str(people_dir), log=lambda *a: None,
                                       progress=False)
     assert totals == {"people": 3, "added": 6, "already": 0, "skipped": 0}
@@ -117,8 +120,7 @@ def test_enroll_identify_with_the_model(lfw, pretrained, people_dir, tmp_path):
         assert (added, already) == (1, 0) and calls == [1]
     finally:
         pretrained.embed_arrays = original
-    g.save()
-    g = Gallery.load(tmp_path / "g.npz")
+    g = Gallery.load(tmp_path / "g.db")
     assert g.people() == {"Colin_Powell": 2, "George_W_Bush": 2, "Tony_Blair": 3}
     probe = os.path.join(lfw_dir, "Colin_Powell", "Colin_Powell_0005.jpg")
     (face, ident), = enrollment.identify_image(g, pretrained, probe)
@@ -130,16 +132,17 @@ def test_enroll_identify_with_the_model(lfw, pretrained, people_dir, tmp_path):
 
 
 def test_enrolling_with_another_model_is_refused(pretrained, tmp_path):
-    g = Gallery(tmp_path / "g.npz")
+    g = Gallery(tmp_path / "g.db")
     g.check_model(pretrained)  # a new gallery takes the model's identity
-    g.identity = {**g.identity, "weights_sha256": "0" * 64, "model": "other_model"}
+    assert Gallery.load(g.path).identity == g.identity
+    other = {**g.identity, "weights_sha256": "0" * 64, "model": "other_model"}
     with pytest.raises(GalleryError, match="other_model.*cannot be compared"):
-        g.check_model(pretrained)
+        Gallery(tmp_path / "other.db", other).check_model(pretrained)
 
 
 def test_gallery_command(people_dir, lfw, pretrained_path, tmp_path):
     lfw_dir, _ = lfw
-    path = str(tmp_path / "people.npz")
+    path = str(tmp_path / "people.db")
     r = run_script(["-m", "facenet.gallery", "enroll", path, str(people_dir)])
     assert r.returncode == 0, r.stderr[-2000:]
     assert "3 people: added 6 photo(s)" in r.stdout
@@ -156,6 +159,25 @@ def test_gallery_command(people_dir, lfw, pretrained_path, tmp_path):
     assert r.returncode == 0 and r.stdout.count("removed") == 3
     r = run_script(["-m", "facenet.gallery", "identify", path, probe])
     assert r.returncode == 0 and "unknown (the gallery" in r.stdout and "empty" in r.stdout
+
+
+def test_two_enroll_commands_started_together_both_get_in(people_dir, pretrained_path,
+                                                         tmp_path):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    path = str(tmp_path / "g.db")
+    procs = []
+    for folder, names in (("a", ["Colin_Powell", "Tony_Blair"]), ("b", ["George_W_Bush"])):
+        for name in names:
+            shutil.copytree(people_dir / name, tmp_path / folder / name)
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "facenet.gallery", "enroll", path, str(tmp_path / folder),
+             "--no-align"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True))
+    for p in procs:
+        out, err = p.communicate(timeout=600)
+        assert p.returncode == 0 and "added" in out, err[-2000:]
+    r = run_script(["-m", "facenet.gallery", "list", path])
+    assert "3 people, 6 embeddings" in r.stdout, r.stdout + r.stderr
 
 
 def test_identification_threshold_shrinks_with_the_gallery():
