@@ -61,6 +61,7 @@ def parse_args(argv=None):
 
 
 def format_report(r):
+    undefined = r.get("undefined", {})
     lines = [f"Pairs: {r['pairs']}   images embedded: {r['images']}   missing images: "
              f"{r['missing_images']}   flip: {r['flip']}   time: {r['wall_seconds']:.1f} s"]
     if "accuracy_mean" in r:
@@ -69,27 +70,55 @@ def format_report(r):
             f"(std over {len(r['folds']['fold'])} folds; standard error "
             f"{100 * r['accuracy_sem']:.2f}%)",
             f"Threshold: {r['threshold_mean']:.3f} +- {r['threshold_std']:.3f}",
-            f"VAL: {100 * r['val_mean']:.2f}% +- {100 * r['val_std']:.2f}% @ FAR = "
-            f"{100 * r['far_mean']:.3f}% (target {r['far_target']:g})",
         ]
+    else:
+        lines.append(f"Accuracy, threshold, VAL: undefined ({undefined.get('accuracy')})")
+    if r.get("val_mean") is not None:
+        lines.append(f"VAL: {100 * r['val_mean']:.2f}% +- {100 * r['val_std']:.2f}% @ FAR = "
+                     f"{100 * r['far_mean']:.3f}% (target {r['far_target']:g})")
+    elif "val" in undefined:
+        lines.append(f"VAL, FAR: undefined ({undefined['val']}; both kinds are needed)")
     if "alignment" in r:
         a = r["alignment"]
         lines.append(f"Aligned: {a['aligned']}   no face found (centre crop used): "
                      f"{a['fallback']}   from the cache: {a['cached']}")
-    lines += [f"Best single threshold on all pairs: {r['best_threshold']:.2f} "
-              f"({100 * r['best_threshold_accuracy']:.2f}%)",
-              f"AUC: {r['auc']:.4f}   EER: {100 * r['eer']:.2f}%"]
+    lines.append(f"Best single threshold on all pairs: {r['best_threshold']:.2f} "
+                 f"({100 * r['best_threshold_accuracy']:.2f}%)")
+    if r["auc"] is None:
+        lines.append(f"AUC, EER: undefined ({undefined['auc']}; both kinds are needed)")
+    else:
+        lines.append(f"AUC: {r['auc']:.4f}   EER: {100 * r['eer']:.2f}%")
     return "\n".join(lines)
 
 
-def update_card(predictor, report, command):
+def check_card_pairs(pairs, pairs_path):
+    """--update-card stores a cross-validated threshold: refuse pairs that cannot give one,
+    before the evaluation rather than after it."""
+    from utils.metrics import one_kind
+
+    if len({p.fold for p in pairs}) < 2:
+        raise FacenetError(f"--update-card needs a threshold cross-validated over two or more "
+                           f"folds; the pairs of {pairs_path} make one fold")
+    kind = one_kind([p.same for p in pairs])
+    if kind:
+        raise FacenetError(f"--update-card needs both kinds of pair to set a threshold; the "
+                           f"pairs of {pairs_path} are all '{kind}' pairs")
+
+
+def card_to_update(predictor):
     from facenet.weights import card_path_for, read_card
-    from utils.fileio import write_json_atomic
 
     card = read_card(predictor.model_path)
     if card is None:
         raise FacenetError(f"{predictor.model_path} has no card to update "
-                           f"({card_path_for(predictor.model_path)})")
+                           f"({card_path_for(predictor.model_path)}); leave out --update-card")
+    return card
+
+
+def update_card(predictor, card, report, command):
+    from facenet.weights import card_path_for
+    from utils.fileio import write_json_atomic
+
     lfw = {k: report[k] for k in ("accuracy_mean", "accuracy_std", "threshold_mean",
                                   "threshold_std", "val_mean", "val_std", "far_target",
                                   "auc", "eer", "pairs", "flip", "wall_seconds")}
@@ -110,29 +139,44 @@ def update_card(predictor, report, command):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        from facenet.evaluation import evaluate_pairs, load_lfw_pairs
-
-        pairs, n_missing = load_lfw_pairs(args.pairs, args.lfw_dir, args.skip_missing)
-        from facenet import Facenet
-        from utils.plots import plot_roc
-
-        predictor = Facenet(model_path=args.model_path, backbone=args.backbone,
-                            preprocessing=args.preprocessing, crop=args.crop,
-                            batch_size=args.batch_size, precision=args.precision,
-                            align="auto" if args.align else "off",
-                            align_margin=args.align_margin, align_choice="central",
-                            align_cache=(False if args.align_cache == "none"
-                                         else args.align_cache or True))
-        report = evaluate_pairs(predictor, pairs, flip=args.flip, progress=not args.no_progress,
-                                far_target=args.far)
-        report["missing_images"] = n_missing
+        return run(args, argv)
     except (FacenetError, ValueError) as e:
         sys.exit(f"error: {e}")
+
+
+def run(args, argv):
+    """Every input and output is checked before the model loads; the card before the
+    evaluation."""
+    from facenet.evaluation import evaluate_pairs, load_lfw_pairs
+    from utils.fileio import check_output_file, write_json_atomic
+
+    for option, path in (("--report", args.report), ("--roc", args.roc)):
+        if path:
+            check_output_file(path, option)
+    pairs, n_missing = load_lfw_pairs(args.pairs, args.lfw_dir, args.skip_missing)
+    if args.update_card:
+        check_card_pairs(pairs, args.pairs)
+    from facenet import Facenet
+    from utils.plots import plot_roc
+
+    predictor = Facenet(model_path=args.model_path, backbone=args.backbone,
+                        preprocessing=args.preprocessing, crop=args.crop,
+                        batch_size=args.batch_size, precision=args.precision,
+                        align="auto" if args.align else "off",
+                        align_margin=args.align_margin, align_choice="central",
+                        align_cache=(False if args.align_cache == "none"
+                                     else args.align_cache or True))
+    card = card_to_update(predictor) if args.update_card else None
+    report = evaluate_pairs(predictor, pairs, flip=args.flip, progress=not args.no_progress,
+                            far_target=args.far)
+    report["missing_images"] = n_missing
     print(format_report(report))
     roc = report.pop("roc")
     for key in ("distances", "same"):  # per-pair arrays: not for the JSON report
         report.pop(key)
-    if args.roc:
+    if args.roc and roc is None:
+        print(f"ROC curve: none ({report['undefined']['auc']})")
+    elif args.roc:
         plot_roc(roc["fpr"], roc["tpr"], report["auc"], args.roc,
                  title=f"LFW ROC, {os.path.basename(predictor.model_path)}")
         print(f"ROC curve: {args.roc}")
@@ -140,16 +184,13 @@ def main(argv=None):
                   precision=predictor.precision, lfw_dir=args.lfw_dir,
                   pairs_file=args.pairs)
     if args.report:
-        from utils.fileio import write_json_atomic
-
         write_json_atomic(args.report, report)
         print(f"Report: {args.report}")
     if args.update_card:
         command = "python eval_lfw.py " + " ".join(argv if argv is not None else sys.argv[1:])
-        update_card(predictor, report, command)
+        update_card(predictor, card, report, command)
         print(f"Card updated: threshold {report['threshold_mean']:.4f}")
     return report
-
 
 if __name__ == "__main__":
     main()

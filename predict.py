@@ -7,6 +7,7 @@
 """
 import argparse
 import os
+import shlex
 import sys
 
 from utils.errors import FacenetError
@@ -82,15 +83,27 @@ def describe_face(record):
 
 
 def compare(model, a, b, out, show):
-    result = model.compare(a, b, out=out or None, show=show)
+    result = model.compare(a, b)
     print(f"{a}  vs  {b}")
     if model.align != "off":
         for name, record in zip((a, b), result.faces):
             print(f"  {os.path.basename(str(name))}: {describe_face(record)}")
     print(f"  distance {result.distance:.4f}, threshold {result.threshold:.4f}: {result.verdict}")
+    if out or show:  # after the verdict: a figure that cannot be saved must not lose it
+        draw(result, out, show)
+    return result
+
+
+def draw(result, out, show):
+    from utils.plots import draw_pair
+
+    try:
+        draw_pair(*result.crops, result, out=out, show=show)
+    except OSError as e:
+        raise FacenetError(f"cannot save the figure to {out}: {e.strerror or e}; choose another "
+                           f"--out, or --out '' for none") from None
     if out:
         print(f"  figure: {out}")
-    return result
 
 
 def compare_all_faces(model, a, b=None):
@@ -131,16 +144,42 @@ def ask(prompt):
     return None if answer.lower() in ("", "q", "quit", "exit") else answer
 
 
+def as_path(answer):
+    """A path as a shell user types or pastes it: 'a b.jpg', "a b.jpg", a\\ b.jpg, ~/a.jpg."""
+    if not os.path.exists(answer):
+        try:
+            words = shlex.split(answer)
+        except ValueError:  # an unbalanced quote: take the answer as it is
+            words = []
+        if len(words) == 1:
+            answer = words[0]
+    return os.path.expanduser(answer)
+
+
+def ask_image(prompt):
+    """Ask until the answer names a file (so a typo is caught before the next question);
+    None to stop."""
+    while True:
+        answer = ask(prompt)
+        if answer is None:
+            return None
+        path = as_path(answer)
+        if os.path.isfile(path):
+            return path
+        print(f"  {path}: {'a folder, not an image' if os.path.isdir(path) else 'not found'}. "
+              f"Try again.")
+
+
 def interactive(model, out, show):
     """The original's loop: two file names, a distance, again; empty line, q or EOF to stop."""
     from utils.errors import ImageLoadError
 
     k = 0
     while True:
-        a = ask("Input image_1 filename (empty line or q to quit): ")
+        a = ask_image("Input image_1 filename (empty line or q to quit): ")
         if a is None:
             break
-        b = ask("Input image_2 filename: ")
+        b = ask_image("Input image_2 filename: ")
         if b is None:
             break
         try:
@@ -151,9 +190,21 @@ def interactive(model, out, show):
     print("Bye.")
 
 
+def check_before_loading(args):
+    """What can fail without the model fails before it loads (seconds, not a minute)."""
+    from utils.fileio import check_output_file
+
+    if not (args.images or args.example) and (sys.stdin is None or sys.stdin.closed):
+        raise FacenetError("no images given, and no input to ask for them (stdin is closed): "
+                           "give two image paths, or --example")
+    if args.out and not args.all_faces:
+        check_output_file(args.out, "--out")
+
+
 def main(argv=None):
     args = parse_args(argv)
     try:
+        check_before_loading(args)
         from facenet import Facenet
 
         model = Facenet(model_path=args.model_path, backbone=args.backbone,

@@ -6,7 +6,10 @@ import argparse
 import collections
 import sys
 
-from utils.annotation import AnnotationError, find_unreadable, scan_dataset, write_annotation
+from utils.annotation import (AnnotationError, find_unreadable, scan_dataset, split_listable,
+                              write_annotation)
+from utils.errors import FacenetError
+from utils.fileio import check_output_file
 
 
 def main(argv=None):
@@ -21,9 +24,17 @@ def main(argv=None):
                    help="do not decode each image to leave out unreadable ones (faster)")
     args = p.parse_args(argv)
     try:
-        entries, classes = scan_dataset(args.datasets_path)
-    except AnnotationError as e:
+        annotate(args)
+    except FacenetError as e:
         sys.exit(f"error: {e}")
+
+
+def annotate(args):
+    check_output_file(args.output, "--output")
+    entries, classes = scan_dataset(args.datasets_path)
+    entries, unlisted = split_listable(entries)
+    for path, why in unlisted:
+        print(f"warning: left out {path!r}: {why} (rename it to list it)")
     if args.check and entries:
         bad = find_unreadable(entries, progress=sys.stderr.isatty())
         for path, reason in bad:
@@ -36,10 +47,9 @@ def main(argv=None):
             print(f"warning: class {name!r} has {counts[class_id]} image(s); it needs 2 to give "
                   f"an anchor and a positive")
     if not entries:
-        sys.exit(f"error: no images found under {args.datasets_path}")
+        raise AnnotationError(f"no images found under {args.datasets_path}")
     write_annotation(entries, args.output, args.absolute)
     print(f"{len(classes)} classes, {len(entries)} images -> {args.output}")
-
 
 if __name__ == "__main__":
     main()

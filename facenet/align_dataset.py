@@ -5,36 +5,117 @@
 RAW_DIR/<person>/**/<photo> becomes OUT_DIR/<person>/**/<photo stem>.png, the largest face
 aligned. Photos already aligned are not redone (a stopped run resumes); unreadable photos and
 photos without a face are skipped and listed at the end and in OUT_DIR/align_report.json.
+The crop settings are kept in OUT_DIR/align_settings.json: resuming with other ones is refused,
+as it would mix two kinds of crops. OUT_DIR may not lie inside RAW_DIR.
 """
 import argparse
+import json
 import os
+import re
 import sys
 import time
 
 from facenet.align import CHOICES, DEFAULT_MARGIN, METHODS
+from utils.errors import FacenetError
 
 CHUNK = 16  # photos per detector call (photos of one size run as one MTCNN batch)
 _ALIGNER = None  # one per worker process
+SETTINGS_FILE = "align_settings.json"  # what the crops of OUT_DIR were made with
+REPORT_FILE = "align_report.json"
+# Temporaries of a killed run: atomic_path's hidden .tmp-* files and <crop>.tmp<pid>.<ext> ones.
+_TEMPORARY = re.compile(r"^\.tmp-|\.(png|jpg)\.tmp\d+\.(png|jpg)$")
 
 
-def plan(raw_dir, out_dir, ext="png"):
-    """[(source, destination)] for every image under RAW_DIR's class folders, and how many
-    are done already."""
-    from utils.annotation import AnnotationError, scan_dataset
+def crop_settings(size, margin, method, choice, min_face_size, ext):
+    """Everything that decides what a crop looks like (and so must not change on a resume)."""
+    return {"size": [size, size], "margin": margin, "method": method, "choice": choice,
+            "min_face_size": min_face_size, "format": ext}
 
-    if os.path.abspath(raw_dir) == os.path.abspath(out_dir):
+
+def check_folders(raw_dir, out_dir):
+    from utils.annotation import AnnotationError
+
+    raw, out = os.path.realpath(raw_dir), os.path.realpath(out_dir)
+    if raw == out:
         raise AnnotationError("OUT_DIR must differ from RAW_DIR (the crops would replace "
                               "the photos)")
+    if os.path.commonpath([raw, out]) == raw:
+        raise AnnotationError(f"OUT_DIR {out_dir} is inside RAW_DIR {raw_dir}: each rerun would "
+                              f"align the crops again as photos; choose an OUT_DIR outside it")
+
+
+def recorded_settings(out_dir):
+    """The settings OUT_DIR's crops were made with (its settings file, else its last report's),
+    or None for a new folder."""
+    for name in (SETTINGS_FILE, REPORT_FILE):
+        path = os.path.join(out_dir, name)
+        if os.path.exists(path):
+            try:
+                with open(path, encoding="utf-8") as f:
+                    data = json.load(f)
+                return data if name == SETTINGS_FILE else data["settings"]
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                raise FacenetError(f"{path} is unreadable ({e}); delete it only if every crop "
+                                   f"of {out_dir} was made with the settings given now") from None
+    return None
+
+
+def check_settings(out_dir, settings):
+    """Resuming with other settings would mix two kinds of crops in one dataset: refuse."""
+    recorded = recorded_settings(out_dir)
+    if recorded is None:
+        return
+    changed = [k for k in settings if k in recorded and recorded[k] != settings[k]]
+    if changed:
+        def shown(key, value):
+            return f"--{key.replace('_', '-')} {value[0] if key == 'size' else value}"
+
+        raise FacenetError(f"{out_dir} holds crops made with "
+                           f"{', '.join(shown(k, recorded[k]) for k in changed)}, not "
+                           f"{', '.join(shown(k, settings[k]) for k in changed)}: give those "
+                           f"settings to resume, or choose a new OUT_DIR")
+
+
+def remove_temporaries(out_dir):
+    """Delete the half-written files a killed run left (they are never crops)."""
+    for root, _, files in os.walk(out_dir):
+        for name in files:
+            if _TEMPORARY.search(name):
+                os.remove(os.path.join(root, name))
+
+
+def plan(raw_dir, out_dir, settings):
+    """[(source, destination)] for every image under RAW_DIR's class folders not aligned yet,
+    and how many are done already; refuses an OUT_DIR whose crops the settings would not fit."""
+    from utils.annotation import scan_dataset
+
+    check_folders(raw_dir, out_dir)
+    check_settings(out_dir, settings)
+    remove_temporaries(out_dir)
     entries, _ = scan_dataset(raw_dir)
     jobs, done = [], 0
     for _, src in entries:
         rel = os.path.relpath(src, raw_dir)
-        dst = os.path.join(out_dir, os.path.splitext(rel)[0] + "." + ext)
+        dst = os.path.join(out_dir, os.path.splitext(rel)[0] + "." + settings["format"])
         if os.path.exists(dst):
             done += 1
         else:
             jobs.append((src, dst))
     return jobs, done
+
+
+def save_crop(crop, dst):
+    """Write one crop whole or not at all; a full disk stops the run with one line."""
+    from PIL import Image
+
+    from utils.fileio import atomic_path
+
+    try:
+        with atomic_path(dst) as tmp:
+            Image.fromarray(crop).save(tmp)
+    except OSError as e:
+        raise FacenetError(f"cannot write {dst}: {e.strerror or e}; free some space (or fix the "
+                           f"folder) and run again to go on from there") from None
 
 
 def _init_worker(settings, threads):
@@ -46,14 +127,12 @@ def _init_worker(settings, threads):
         tf.config.threading.set_inter_op_parallelism_threads(threads)
     from facenet.align import FaceAligner, FaceDetector
 
-    _ALIGNER = FaceAligner(settings["size"], settings["margin"], settings["method"],
+    _ALIGNER = FaceAligner(tuple(settings["size"]), settings["margin"], settings["method"],
                            settings["choice"], FaceDetector(settings["min_face_size"]))
 
 
 def align_chunk(jobs):
     """Align one chunk of (source, destination); returns [(source, status, message)]."""
-    from PIL import Image
-
     from facenet.align import choose_face
     from utils.errors import ImageLoadError
     from utils.image import load_image
@@ -71,11 +150,7 @@ def align_chunk(jobs):
         if face is None:
             results.append((src, "no_face", "no face found"))
             continue
-        crop = _ALIGNER.align_detected(image, face).image
-        os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
-        tmp = f"{dst}.tmp{os.getpid()}{os.path.splitext(dst)[1]}"
-        Image.fromarray(crop).save(tmp)
-        os.replace(tmp, dst)  # a killed run never leaves half a crop behind
+        save_crop(_ALIGNER.align_detected(image, face).image, dst)
         results.append((src, "aligned", f"{len(faces)} face(s)"))
     return results
 
@@ -88,9 +163,9 @@ def align_dataset(raw_dir, out_dir, size=160, margin=DEFAULT_MARGIN, method="sim
 
     from utils.fileio import write_json_atomic
 
-    jobs, done = plan(raw_dir, out_dir, ext)
-    settings = {"size": (size, size), "margin": margin, "method": method, "choice": choice,
-                "min_face_size": min_face_size}
+    settings = crop_settings(size, margin, method, choice, min_face_size, ext)
+    jobs, done = plan(raw_dir, out_dir, settings)
+    write_json_atomic(os.path.join(out_dir, SETTINGS_FILE), settings)
     log(f"{len(jobs) + done} photos under {raw_dir}: {done} aligned already, "
         f"{len(jobs)} to do, {workers} worker(s).")
     start = time.perf_counter()
@@ -121,14 +196,17 @@ def align_dataset(raw_dir, out_dir, size=160, margin=DEFAULT_MARGIN, method="sim
         threads = max(1, (os.cpu_count() or 2) // workers)
         with concurrent.futures.ProcessPoolExecutor(workers, ctx, _init_worker,
                                                     (settings, threads)) as pool:
-            for results in pool.map(align_chunk, chunks):
-                take(results)
+            try:
+                for results in pool.map(align_chunk, chunks):
+                    take(results)
+            except BaseException:  # a full disk, ^C: stop now, not after every chunk failed
+                pool.shutdown(cancel_futures=True)
+                raise
     bar.close()
     seconds = time.perf_counter() - start
-    report = {"raw_dir": raw_dir, "out_dir": out_dir, "settings": {**settings,
-              "size": [size, size]}, "already_done": done, **counts,
-              "seconds": round(seconds, 1), "skipped": skipped}
-    write_json_atomic(os.path.join(out_dir, "align_report.json"), report)
+    report = {"raw_dir": raw_dir, "out_dir": out_dir, "settings": settings,
+              "already_done": done, **counts, "seconds": round(seconds, 1), "skipped": skipped}
+    write_json_atomic(os.path.join(out_dir, REPORT_FILE), report)
     log(f"Aligned {counts['aligned']} in {seconds:.1f} s; {done} were done already; "
         f"skipped {counts['no_face']} without a face and {counts['unreadable']} unreadable.")
     for s in skipped[:20]:
@@ -158,8 +236,6 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.size < 32:
         p.error(f"--size must be at least 32, got {args.size}")
-    from utils.errors import FacenetError
-
     try:
         align_dataset(args.raw_dir, args.out_dir, args.size, args.margin, args.method,
                       args.choice, args.min_face_size, args.workers, args.format,

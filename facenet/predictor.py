@@ -31,6 +31,7 @@ class Verification:
     distance: float
     threshold: float
     faces: tuple = ()  # the PreparedFace of each image: aligned, fallback or fixed crop
+    crops: object = dataclasses.field(default=None, repr=False, compare=False)  # as compared
 
     @property
     def same(self):
@@ -255,7 +256,8 @@ class Facenet:
         faces, records = self.prepare_faces([image_1, image_2])
         e = self.embed_arrays(faces)
         threshold = self.threshold if threshold is None else float(threshold)
-        result = Verification(float(np.linalg.norm(e[0] - e[1])), threshold, tuple(records))
+        result = Verification(float(np.linalg.norm(e[0] - e[1])), threshold, tuple(records),
+                              faces)
         if out or show:
             from utils.plots import draw_pair
 

@@ -58,3 +58,49 @@ def test_reader_errors(tmp_path):
         read_annotation(str(tmp_path / "none.txt"))
     r = run_script(["txt_annotation.py", "--datasets-path", str(tmp_path / "nowhere")])
     assert r.returncode != 0 and "nowhere" in r.stderr
+
+
+def test_names_the_file_cannot_hold_are_left_out_with_a_warning(tmp_path):
+    """A line break in a name would split its line; a name that is not UTF-8 cannot be written
+    to the UTF-8 file. Both are named and left out; the file written reads back."""
+    for person in ("a", "b"):
+        (tmp_path / "d" / person).mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / "d" / person / "1.jpg")
+    folder = os.fsencode(tmp_path / "d" / "a")
+    try:
+        for name in (b"two\nlines.jpg", b"caf\xe9.jpg"):
+            Image.new("RGB", (8, 8)).save(os.fsdecode(os.path.join(folder, name)), format="JPEG")
+    except (OSError, UnicodeError):
+        pytest.skip("this file system refuses such names")
+    out = tmp_path / "cls.txt"
+    r = run_script(["txt_annotation.py", "--datasets-path", str(tmp_path / "d"), "--output",
+                    str(out)])
+    assert r.returncode == 0, r.stderr
+    assert "two\\nlines.jpg': its name holds a line break" in r.stdout
+    assert "caf\\udce9.jpg': its name is not valid UTF-8" in r.stdout
+    assert "2 classes, 2 images" in r.stdout
+    assert len(read_annotation(str(out))) == 2
+
+
+def test_an_output_folder_is_refused_before_the_scan(tmp_path):
+    r = run_script(["txt_annotation.py", "--datasets-path", str(tmp_path / "nowhere"),
+                    "--output", str(tmp_path)])
+    assert r.returncode != 0 and "--output" in r.stderr and "is a folder" in r.stderr
+
+
+def test_a_class_id_far_beyond_the_class_count_names_its_line(tmp_path):
+    """0 and 99999999 would build a 100-million-class classifier: an error naming line 3.
+    Ids left unused by a few empty class folders are fine."""
+    path = tmp_path / "cls.txt"
+    path.write_text("0;a.jpg\n0;b.jpg\n99999999;c.jpg\n99999999;d.jpg\n")
+    with pytest.raises(AnnotationError, match=r"cls.txt:3: class id 99999999 .* 2 classes"):
+        read_annotation(str(path))
+    path.write_text("0;a.jpg\n3;b.jpg\n")  # folders 1 and 2 were empty
+    assert [c for c, _ in read_annotation(str(path))] == [0, 3]
+
+
+def test_an_annotation_file_that_is_not_utf8_names_its_line(tmp_path):
+    path = tmp_path / "cls.txt"
+    path.write_bytes(b"0;a.jpg\n1;caf\xe9.jpg\n")
+    with pytest.raises(AnnotationError, match=r"cls.txt:2: byte 0xe9 is not UTF-8"):
+        read_annotation(str(path))

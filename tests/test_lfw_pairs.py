@@ -49,3 +49,12 @@ def test_missing_images_error_or_skip(tmp_path):
     kept, missing = check_images(pairs, skip_missing=True)
     assert len(kept) == 1 and missing == 5  # distinct missing images
     assert kept[0].fold == 0  # folds stay by position in the file, not shifted
+
+
+def test_a_folder_or_non_utf8_pairs_file_is_one_clear_error(tmp_path):
+    with pytest.raises(PairsFileError, match="is a folder; give LFW's View 2 pairs.txt"):
+        read_pairs(str(tmp_path), "L")
+    path = tmp_path / "pairs.txt"
+    path.write_bytes(b"2 1\nAnn 1 2\n\xff\xd8\xff\xe0 JFIF\n")  # a JPEG given as the pairs file
+    with pytest.raises(PairsFileError, match=r"pairs.txt:3: byte 0xff is not UTF-8"):
+        read_pairs(str(path), "L")

@@ -96,3 +96,21 @@ def test_val_threshold_is_zero_when_far_never_reaches_target():
     d = np.array([0.1, 0.2, 5.0, 6.0])  # different pairs beyond the 0..4 grid: FAR stays 0
     s = np.array([1, 1, 0, 0], bool)
     assert threshold_at_far(d, s, 1e-3) == 0.0
+
+
+def test_pairs_of_one_kind_leave_roc_auc_val_undefined():
+    """All 'same' pairs: no FAR, no ROC. Reported as None with the reason, not as 0."""
+    d = np.array([0.2, 0.4, 0.3, 0.6])
+    r = summarize(d, np.ones(4, bool), np.array([0, 0, 1, 1]))
+    assert r["auc"] is None and r["eer"] is None and r["roc"] is None
+    assert r["val_mean"] is None and r["far_mean"] is None
+    assert r["undefined"]["auc"] == "all 4 pairs are 'same' pairs"
+    assert r["accuracy_mean"] == 0.75  # still measured: 0.6 lies past the other fold's 0.41
+
+
+def test_a_fold_of_one_kind_leaves_val_undefined():
+    d = np.array([0.2, 1.4, 0.3, 0.6])
+    r = summarize(d, np.array([1, 0, 1, 1], bool), np.array([0, 0, 1, 1]))
+    assert r["auc"] == pytest.approx(1.0)  # defined over all pairs
+    assert r["val_mean"] is None and r["folds"]["val"] == [None, None]
+    assert r["undefined"]["val"] == "fold 1 has only 'same' pairs"

@@ -6,6 +6,8 @@ import json
 import os
 import tempfile
 
+from utils.errors import FacenetError
+
 
 @contextlib.contextmanager
 def atomic_path(path):
@@ -29,6 +31,39 @@ def atomic_path(path):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def read_text_lines(path, error, what):
+    """The lines of a UTF-8 text file (LF, CRLF or CR ends). A folder, or bytes that are not
+    UTF-8, raise `error` (a FacenetError class) naming the file, and the line, and `what` it
+    should have been."""
+    if os.path.isdir(path):
+        raise error(f"{path} is a folder; give {what}")
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise error(f"{path}:{line}: byte 0x{data[e.start]:02x} is not UTF-8 text; is this "
+                    f"{what}?") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+def check_output_file(path, option):
+    """Fail before the work, not after it: `path` (given as `option`) must name a file, in a
+    folder that exists or can be made and is writable."""
+    if os.path.isdir(path) or path.endswith(("/", os.sep)):
+        raise FacenetError(f"{option} {path} is a folder; give a file name in it")
+    folder = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(folder):
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder):
+        raise FacenetError(f"{option} {path}: {folder} is a file, not a folder; choose another "
+                           f"{option}")
+    if not os.access(folder, os.W_OK):
+        raise FacenetError(f"{option} {path}: the folder {folder} is not writable; choose "
+                           f"another {option}")
 
 
 def write_json_atomic(path, data):

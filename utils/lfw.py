@@ -24,9 +24,10 @@ def read_pairs(pairs_path, lfw_dir):
     if not os.path.exists(pairs_path):
         raise PairsFileError(f"pairs file not found: {pairs_path} (LFW's View 2 pairs.txt; "
                              f"see the README for where to get it)")
-    with open(pairs_path, encoding="utf-8", newline=None) as f:
-        lines = [(i, line.strip()) for i, line in enumerate(f, start=1)]
-    lines = [(i, line) for i, line in lines if line]
+    from utils.fileio import read_text_lines
+
+    lines = read_text_lines(pairs_path, PairsFileError, "LFW's View 2 pairs.txt")
+    lines = [(i, line.strip()) for i, line in enumerate(lines, start=1) if line.strip()]
     if not lines:
         raise PairsFileError(f"{pairs_path} is empty")
     n_folds = None

@@ -92,33 +92,60 @@ def roc_auc(distances, same):
     return fpr, tpr, auc, eer
 
 
+def one_kind(same):
+    """'same' or 'different' when every pair is of that kind, else None. ROC, AUC and EER
+    need both kinds; so do VAL and FAR, within every fold."""
+    s = np.asarray(same, dtype=bool)
+    if s.all():
+        return "same"
+    return None if s.any() else "different"
+
+
 def summarize(distances, same, folds, far_target=1e-3):
-    """Everything eval_lfw reports, as plain Python numbers."""
-    fpr, tpr, auc, eer = roc_auc(distances, same)
-    _, _, acc_all = rates(distances, same, ACCURACY_THRESHOLDS)
+    """Everything eval_lfw reports, as plain Python numbers. A figure the pairs cannot define
+    is None, and `undefined` says why (a number such as AUC 0 would read as measured)."""
+    s = np.asarray(same, dtype=bool)
+    folds = np.asarray(folds)
+    _, _, acc_all = rates(distances, s, ACCURACY_THRESHOLDS)
     best = int(np.argmax(acc_all))
     overall = {
         "best_threshold": float(ACCURACY_THRESHOLDS[best]),
         "best_threshold_accuracy": float(acc_all[best]),
         "far_target": far_target,
-        "auc": auc,
-        "eer": eer,
-        "roc": {"fpr": fpr, "tpr": tpr},
+        "auc": None,
+        "eer": None,
+        "roc": None,
+        "undefined": {},
     }
+    kind = one_kind(s)
+    if kind:
+        overall["undefined"]["auc"] = f"all {len(s)} pairs are '{kind}' pairs"
+    else:
+        fpr, tpr, overall["auc"], overall["eer"] = roc_auc(distances, s)
+        overall["roc"] = {"fpr": fpr, "tpr": tpr}
     if len(np.unique(folds)) < 2:  # cross-validation needs at least two folds
+        overall["undefined"]["accuracy"] = "one fold: cross-validation needs two or more"
         return overall
-    per_fold = kfold_evaluate(distances, same, folds, far_target)
+    per_fold = kfold_evaluate(distances, s, folds, far_target)
     n_folds = len(per_fold["fold"])
     acc = per_fold["accuracy"]
-    return {
+    summary = {
         **overall,
         "accuracy_mean": float(acc.mean()),
         "accuracy_std": float(acc.std()),
         "accuracy_sem": float(acc.std(ddof=1) / np.sqrt(n_folds)) if n_folds > 1 else 0.0,
         "threshold_mean": float(per_fold["threshold"].mean()),
         "threshold_std": float(per_fold["threshold"].std()),
-        "val_mean": float(per_fold["val"].mean()),
-        "val_std": float(per_fold["val"].std()),
-        "far_mean": float(per_fold["far"].mean()),
-        "folds": {key: value.tolist() for key, value in per_fold.items()},
+        "val_mean": None, "val_std": None, "far_mean": None,
     }
+    lopsided = [(k, one_kind(s[folds == k])) for k in per_fold["fold"].tolist()]
+    lopsided = [(k, kind) for k, kind in lopsided if kind]
+    if lopsided:
+        summary["undefined"]["val"] = f"fold {lopsided[0][0]} has only '{lopsided[0][1]}' pairs"
+        per_fold["val"] = per_fold["far"] = np.full(n_folds, None)
+    else:
+        summary.update(val_mean=float(per_fold["val"].mean()),
+                       val_std=float(per_fold["val"].std()),
+                       far_mean=float(per_fold["far"].mean()))
+    summary["folds"] = {key: value.tolist() for key, value in per_fold.items()}
+    return summary

@@ -1,0 +1,66 @@
+"""eval_lfw.py: bad inputs and outputs end in one line before the model loads; figures the
+pairs cannot define are printed as undefined."""
+import numpy as np
+import pytest
+
+from conftest import run_script
+from eval_lfw import card_to_update, format_report
+from utils.errors import FacenetError
+from utils.metrics import summarize
+
+
+def eval_lfw(*args):
+    """Runs with a weight file that does not exist: an error about it means the model was
+    about to load, so the checked problem was missed."""
+    r = run_script(["eval_lfw.py", "--no-progress", "--model-path", "no/such.weights.h5", *args])
+    assert r.returncode != 0 and "such.weights.h5" not in r.stderr, r.stderr[-2000:]
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    return r.stderr
+
+
+def test_a_folder_as_pairs_or_report_fails_first(tmp_path):
+    assert "is a folder" in eval_lfw("--pairs", str(tmp_path))
+    # --report is checked even before the pairs (missing here): not after the evaluation
+    message = eval_lfw("--pairs", str(tmp_path / "none.txt"), "--report", str(tmp_path))
+    assert "--report" in message and "is a folder" in message
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where a folder should be")
+    assert "--roc" in eval_lfw("--pairs", str(tmp_path / "none.txt"),
+                               "--roc", str(blocker / "roc.png"))
+
+
+def test_a_pairs_file_that_is_not_utf8_names_its_line(tmp_path):
+    (tmp_path / "pairs.txt").write_bytes(b"Ann 1 2\n\xe9t\xe9 1 2\n")
+    assert "pairs.txt:2: byte 0xe9 is not UTF-8" in eval_lfw("--pairs", str(tmp_path / "pairs.txt"))
+
+
+@pytest.mark.parametrize("text, problem", [("1 2\nAnn 1 2\nAnn 1 Bob 1\nAnn 2 2\nBob 1 Ann 2\n",
+                                            "one fold"),
+                                           ("2 1\nAnn 1 2\nAnn 2 2\nBob 1 1\nBob 1 2\n",
+                                            "all 'same' pairs")])
+def test_update_card_with_pairs_that_cannot_give_a_threshold(tmp_path, text, problem):
+    for name in ("Ann", "Bob"):
+        (tmp_path / name).mkdir()
+        for i in (1, 2):
+            (tmp_path / name / f"{name}_{i:04d}.jpg").write_bytes(b"x")
+    (tmp_path / "pairs.txt").write_text(text)
+    message = eval_lfw("--lfw-dir", str(tmp_path), "--pairs", str(tmp_path / "pairs.txt"),
+                       "--update-card")
+    assert "--update-card" in message and problem in message
+
+
+def test_a_model_without_a_card_is_refused_before_the_evaluation(tmp_path):
+    class Predictor:
+        model_path = str(tmp_path / "mine.weights.h5")
+
+    with pytest.raises(FacenetError, match="no card to update"):
+        card_to_update(Predictor())
+
+
+def test_undefined_figures_are_printed_as_undefined():
+    r = summarize(np.array([0.2, 0.4, 0.3, 0.6]), np.ones(4, bool), np.array([0, 0, 1, 1]))
+    r.update(pairs=4, images=8, missing_images=0, flip=False, wall_seconds=1.0)
+    text = format_report(r)
+    assert "AUC, EER: undefined (all 4 pairs are 'same' pairs; both kinds are needed)" in text
+    assert "VAL, FAR: undefined (fold 0 has only 'same' pairs" in text
+    assert "AUC: 0" not in text and "VAL: 0" not in text
