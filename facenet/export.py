@@ -136,7 +136,8 @@ def main(argv=None):
     from utils.errors import FacenetError
 
     try:
-        predictor = Facenet(model_path=args.model_path, backbone=args.backbone, align="off")
+        predictor = Facenet(model_path=args.model_path, backbone=args.backbone, align="off",
+                            precision="float32")  # a deployment's weights stay float32
         export(predictor, args.format,
                args.out or default_out(predictor, args.format, args.quantize), args.quantize)
     except (FacenetError, ValueError) as e:
