@@ -9,6 +9,7 @@ import sys
 
 from utils.errors import FacenetError
 from utils.precision import DEFAULT_PRECISION, PRECISIONS
+from utils.quiet import quiet_tensorflow
 
 
 def parse_args(argv=None):
@@ -106,6 +107,7 @@ def update_card(predictor, report, command):
 
 
 def main(argv=None):
+    argv = quiet_tensorflow(argv)  # before TensorFlow loads: its chatter off the terminal
     args = parse_args(argv)
     try:
         from facenet.evaluation import evaluate_pairs, load_lfw_pairs

@@ -10,6 +10,7 @@ import os
 import sys
 
 from utils.errors import FacenetError
+from utils.quiet import quiet_tensorflow
 
 
 def parse_args(argv=None):
@@ -152,6 +153,7 @@ def interactive(model, out, show):
 
 
 def main(argv=None):
+    argv = quiet_tensorflow(argv)  # before TensorFlow loads: its chatter off the terminal
     args = parse_args(argv)
     try:
         from facenet import Facenet

@@ -9,6 +9,7 @@ import sys
 
 from facenet.training import BACKBONES, OPTIMIZERS, TrainConfig
 from utils.errors import FacenetError
+from utils.quiet import quiet_tensorflow
 
 
 def parse_args(argv=None):
@@ -76,6 +77,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
+    argv = quiet_tensorflow(argv)  # before TensorFlow loads: its chatter off the terminal
     cfg = parse_args(argv)
     try:
         from facenet.training import train
