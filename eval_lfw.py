@@ -11,6 +11,8 @@ import os
 import sys
 
 from utils.errors import FacenetError
+from utils.precision import DEFAULT_PRECISION, PRECISIONS
+from utils.quiet import quiet_tensorflow
 
 
 def parse_args(argv=None):
@@ -38,10 +40,10 @@ def parse_args(argv=None):
     p.add_argument("--align-cache", default=None,
                    help="folder for aligned crops, so a second run costs only the embedding "
                         "(default: aligned/ in the weights cache); 'none' disables it")
-    p.add_argument("--precision", default="float32", choices=["float32", "bfloat16", "auto"],
-                   help="float32, bfloat16 (mixed: float32 weights), or auto: bfloat16 where "
-                        "the CPU or GPU does it natively and it is faster for the backbone "
-                        "(default: %(default)s)")
+    p.add_argument("--precision", default=DEFAULT_PRECISION, choices=PRECISIONS,
+                   help="float32, bfloat16 (mixed: float32 weights), or auto: bfloat16 where it "
+                        "is faster (a CPU with AMX, a GPU of compute capability 8+), else "
+                        "float32 (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=64, help="images per batch (default: 64)")
     p.add_argument("--flip", action="store_true",
                    help="add the embedding of the mirrored image to each embedding")
@@ -137,6 +139,7 @@ def update_card(predictor, card, report, command):
 
 
 def main(argv=None):
+    argv = quiet_tensorflow(argv)  # before TensorFlow loads: its chatter off the terminal
     args = parse_args(argv)
     try:
         return run(args, argv)

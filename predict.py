@@ -11,6 +11,7 @@ import shlex
 import sys
 
 from utils.errors import FacenetError
+from utils.quiet import quiet_tensorflow
 
 
 def parse_args(argv=None):
@@ -202,6 +203,7 @@ def check_before_loading(args):
 
 
 def main(argv=None):
+    argv = quiet_tensorflow(argv)  # before TensorFlow loads: its chatter off the terminal
     args = parse_args(argv)
     try:
         check_before_loading(args)

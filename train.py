@@ -12,6 +12,7 @@ from facenet.augment import Augmentation
 from facenet.distillation import LOSSES, DistillConfig
 from facenet.training import BACKBONES, OPTIMIZERS, TrainConfig
 from utils.errors import FacenetError
+from utils.quiet import quiet_tensorflow
 
 DISTILL_ONLY = ("teacher", "distill_loss", "relation_weight", "views", "dropout_keep_prob",
                 "targets_dir")
@@ -153,6 +154,7 @@ def is_distillation_run(resume):
 
 
 def main(argv=None):
+    argv = quiet_tensorflow(argv)  # before TensorFlow loads: its chatter off the terminal
     try:
         cfg = parse_args(argv)
         if isinstance(cfg, DistillConfig):

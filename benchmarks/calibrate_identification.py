@@ -50,7 +50,8 @@ def main(argv=None):
 
     pairs, _ = load_lfw_pairs(args.pairs, args.lfw_dir)
     paths = list(dict.fromkeys(q for x in pairs if x.fold > 0 for q in (x.path_1, x.path_2)))
-    model = Facenet(crop="lfw", align="auto", align_choice="central", align_cache=True)
+    model = Facenet(crop="lfw", align="auto", align_choice="central", align_cache=True,
+                    precision="float32")  # the card's figures are float32's
     table = embed_distinct(model, paths)
     emb = np.stack([table[q] for q in paths])
     names = np.array([os.path.basename(os.path.dirname(q)) for q in paths])

@@ -64,7 +64,7 @@ def main(argv=None):
     from facenet import Facenet
     from facenet.evaluation import load_lfw_pairs
 
-    predictor = Facenet(crop="lfw", align="off")
+    predictor = Facenet(crop="lfw", align="off", precision="float32")  # what exports hold
     pairs, _ = load_lfw_pairs(args.pairs, args.lfw_dir)
     fold1 = [x for x in pairs if x.fold == 0]
     paths = list(dict.fromkeys(q for x in fold1 for q in (x.path_1, x.path_2)))

@@ -196,7 +196,8 @@ def main(argv=None):
             check_out(args.out, args.format, args.overwrite, args.model_path)
         from facenet import Facenet
 
-        predictor = Facenet(model_path=args.model_path, backbone=args.backbone, align="off")
+        predictor = Facenet(model_path=args.model_path, backbone=args.backbone, align="off",
+                            precision="float32")  # a deployment's weights stay float32
         export(predictor, args.format,
                args.out or default_out(predictor, args.format, args.quantize), args.quantize,
                overwrite=args.overwrite)

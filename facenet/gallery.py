@@ -370,6 +370,9 @@ def main(argv=None):
     import argparse
     import sys
 
+    from utils.quiet import quiet_tensorflow
+
+    argv = quiet_tensorflow(argv)  # before TensorFlow loads: its chatter off the terminal
     p = argparse.ArgumentParser(prog="python -m facenet.gallery", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)

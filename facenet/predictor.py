@@ -16,6 +16,7 @@ from facenet.preparation import FacePreparer, align_mode
 from utils.errors import WeightFileError
 from utils.fileio import sha256_of
 from utils.image import get_preprocessing, parse_crop, prepare_image
+from utils.precision import DEFAULT_PRECISION
 
 
 def default_workers():
@@ -58,7 +59,9 @@ class Facenet:
         "align_method": "similarity",  # or "box" (the detector's box plus a margin, no rotation)
         "align_choice": "largest",  # which face of several: "largest" or "central"
         "align_cache": None,  # a folder (or True: the default) to keep aligned crops of files
-        "precision": "float32",  # or "bfloat16", or "auto" (bfloat16 where native and faster)
+        # "auto": bfloat16 where it is faster (AMX, or a GPU of compute capability 8+), else
+        # float32 (utils/precision.py); or "float32" / "bfloat16" to choose
+        "precision": DEFAULT_PRECISION,
         "batch_size": 32,
         # Fold each BatchNorm into the convolution before it for inference: the same
         # embeddings, fewer passes over memory (nets/batchnorm_folding.py); a one-off cost when the

@@ -39,7 +39,8 @@ def pretrained_lfw(pretrained_path):
     """The default model set up for 250x250 LFW images (their fixed face box, no detection)."""
     from facenet import Facenet
 
-    return Facenet(model_path=pretrained_path, crop="lfw", align="off", log=lambda *a: None)
+    return Facenet(model_path=pretrained_path, crop="lfw", align="off", precision="float32",
+                   log=lambda *a: None)  # float32 everywhere: the tests' reference figures
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,9 @@
 
 - `load_image` accepts a path, a PIL image or an array; honours EXIF orientation; converts every
   mode (grey, RGBA, CMYK, palette, 16-bit) to 8-bit RGB; raises ImageLoadError naming the file.
+  A file of more than `max_pixels()` pixels is refused from its header, before it is decoded:
+  memory grows with the pixels, whatever the file's size (a 105 KB one-colour PNG can decode to
+  265 MB). The conversions copy a photo only where its mode changes.
 - `letterbox` is the original's resize: keep the aspect ratio, BICUBIC, centred on grey 128.
 - `PREPROCESSING` maps a model card's preprocessing name to its pixel transform.
 """
@@ -16,23 +19,63 @@ from utils.errors import ImageLoadError
 GREY = (128, 128, 128)
 # The centre box of a 250x250 LFW (deep-funneled) image that holds the face, as fractions.
 LFW_CROP = (55 / 250, 58 / 250, 195 / 250, 198 / 250)
-MAX_PIXELS = 8000 * 8000 * 2  # larger images are refused rather than decoded (decompression bombs)
+# Larger photos are refused before decoding; an 8000x8000 one is compared within 2 GB of memory
+# (benchmarks/large_image_memory.py). The environment variable raises or lowers the limit.
+MAX_PIXELS = 8000 * 8000
+MAX_PIXELS_ENV = "FACENET_MAX_PIXELS"
+
+
+def max_pixels():
+    """The most pixels (width x height) of a photo file that is decoded."""
+    value = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not value:
+        return MAX_PIXELS
+    try:
+        limit = int(float(value))
+    except ValueError:
+        limit = 0
+    if limit < 1:
+        raise ImageLoadError(f"{MAX_PIXELS_ENV}={value!r} is not a number of pixels; set it to "
+                             f"e.g. {2 * MAX_PIXELS} or unset it (default {MAX_PIXELS})")
+    return limit
+
+
+def check_pixels(path, size):
+    """Refuse a photo whose decoding could exhaust memory, from the size in its header."""
+    limit = max_pixels()
+    w, h = size
+    if w * h > limit:
+        raise ImageLoadError(
+            f"{path}: {w}x{h} is {w * h / 1e6:.1f} megapixels, over the {limit / 1e6:.1f}-"
+            f"megapixel limit ({limit} pixels) that keeps decoding from exhausting memory; "
+            f"shrink the photo, or raise the limit with the environment variable "
+            f"{MAX_PIXELS_ENV}=<pixels>")
+
+
+def _grey_to_l(image):
+    """16-bit, 32-bit and float greys -> 8-bit L: values up to 255 as they are, wider ranges
+    read as 16-bit (v / 257, as v / 65535 * 255), in integers: no float64 copy of a photo."""
+    arr = np.asarray(image)
+    top = 65535 if image.mode.startswith("I;16") or arr.max(initial=0) > 255 else 255
+    arr = np.clip(arr, 0, top)
+    if top == 65535:
+        arr //= 257
+    return Image.fromarray(arr.astype(np.uint8))  # 2-D uint8: mode L
 
 
 def _to_rgb(image):
-    """Any PIL mode -> 8-bit RGB (16-bit and float greys are rescaled, alpha on grey)."""
+    """Any PIL mode -> 8-bit RGB (16-bit and float greys are rescaled, alpha on grey); an RGB
+    image is returned as it is."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        arr = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if image.mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
-        arr = np.clip(arr / top * 255.0, 0, 255).astype(np.uint8)
-        image = Image.fromarray(arr, mode="L")
+        image = _grey_to_l(image)
     if image.mode == "P":
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA"):
+        rgba = image if image.mode == "RGBA" else image.convert("RGBA")
         canvas = Image.new("RGB", image.size, GREY)
-        canvas.paste(image.convert("RGBA"), mask=image.convert("RGBA").getchannel("A"))
+        canvas.paste(rgba, mask=rgba)  # an RGBA mask is its alpha
         return canvas
-    return image.convert("RGB")
+    return image if image.mode == "RGB" else image.convert("RGB")
 
 
 def load_image(source):
@@ -52,16 +95,18 @@ def load_image(source):
     path = os.fspath(source)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # check_pixels rules
             with Image.open(path) as image:
-                if image.width * image.height > MAX_PIXELS:
-                    raise ImageLoadError(f"{path}: {image.width}x{image.height} is too large")
+                check_pixels(path, image.size)
                 image.seek(0)  # first frame of a GIF or multi-page TIFF
                 image.load()
-                image = ImageOps.exif_transpose(image) or image
+                ImageOps.exif_transpose(image, in_place=True)  # no copy of an upright photo
                 return _to_rgb(image)
     except ImageLoadError:
         raise
+    except Image.DecompressionBombError as e:
+        raise ImageLoadError(f"{path}: {e}; Pillow refuses it before {MAX_PIXELS_ENV} is "
+                             f"consulted: raise PIL.Image.MAX_IMAGE_PIXELS as well") from None
     except FileNotFoundError:
         raise ImageLoadError(f"image not found: {path}") from None
     except IsADirectoryError:
