@@ -14,7 +14,7 @@ from conftest import ROOT, run_script
 def test_mirrored_matches_one_device(tmp_path):
     """Two logical CPUs under MirroredStrategy against the same steps on one device."""
     out = tmp_path / "mirrored.json"
-    r = run_script(["tests/distributed_check.py", "mirrored", str(out)], timeout=600)
+    r = run_script(["-m", "tests.distributed_check", "mirrored", str(out)], timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     got = json.load(open(out))
     assert got["max_weight_change"] > 1e-3  # the step did move the weights ...
