@@ -80,21 +80,3 @@ def test_predictor_folds_by_default_with_the_same_embeddings(pretrained_path, lf
     assert folded.inference_model is not folded.model  # the forward pass runs the folded copy
     assert plain.inference_model is plain.model
     assert np.abs(folded.embed(images) - plain.embed(images)).max() < 1e-5
-
-
-def test_auto_precision_follows_folding(monkeypatch):
-    """On a CPU with native bfloat16, "auto" picks it for MobileNet only when its BatchNorms are
-    folded (unfolded, its bfloat16 is slower than float32); Inception-ResNet-V1 either way."""
-    from utils import precision
-
-    monkeypatch.setattr(precision, "gpu_has_native_bf16", lambda: False)
-    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
-    assert precision.resolve_precision("auto", "mobilenet", folded_batchnorm=True) == "bfloat16"
-    assert precision.resolve_precision("auto", "mobilenet", folded_batchnorm=False) == "float32"
-    for folded in (True, False):
-        assert precision.resolve_precision("auto", "inception_resnetv1", folded) == "bfloat16"
-    assert precision.resolve_precision("float32", "mobilenet") == "float32"
-    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
-    assert precision.resolve_precision("auto", "inception_resnetv1") == "float32"
-    with pytest.raises(ValueError, match="precision must be one of"):
-        precision.resolve_precision("float16", "mobilenet")
