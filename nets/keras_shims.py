@@ -1,4 +1,4 @@
-"""Every use of Keras's private API, in one place, each checked against the Keras it was written for.
+"""Every use of private Keras API, in one place, each checked against the Keras it was made for.
 
 Keras 3 offers no public way to walk a functional model's call graph (BatchNorm folding needs
 it) or to run `fit` under MultiWorkerMirroredStrategy (keras-team/keras issue 20585). Each shim
@@ -36,8 +36,8 @@ def require(owner, name, shim):
                              f"(pip install -r requirements.txt) or update the shim.")
     if not hasattr(owner, name):
         raise KerasShimError(f"{where}, but Keras {version} has no `{name}` on "
-                             f"{type(owner).__name__}. Install a Keras that has it "
-                             f"(pip install -r requirements.txt) or update the shim.")
+                             f"{type(owner).__name__}. Update the shim for this Keras or "
+                             f"install an earlier one.")
     return getattr(owner, name)
 
 
