@@ -2,7 +2,7 @@
 
 The photos are linked (not copied) into a temporary RAW_DIR/<person>/ layout.
 
-    python benchmarks/align_dataset_speed.py --lfw-dir ../shared/data/lfw --images 1000
+    python -m benchmarks.align_dataset_speed --lfw-dir ../shared/data/lfw --images 1000
 """
 import argparse
 import os
@@ -11,9 +11,7 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from benchmarks.common import machine, write_result  # noqa: E402
+from benchmarks.common import machine, write_result
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

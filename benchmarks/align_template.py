@@ -6,20 +6,17 @@
 3. LFW 10-fold accuracy of the default model for each recipe: centre crop, box crop, and the
    similarity warp onto the template at a few margins.
 
-    python benchmarks/align_template.py --lfw-dir ../shared/data/lfw \
+    python -m benchmarks.align_template --lfw-dir ../shared/data/lfw \
         --pairs ../shared/data/lfw_meta/pairs.txt
 """
 import argparse
 import json
 import os
-import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from benchmarks.common import RESULTS, machine, write_result  # noqa: E402
+from benchmarks.common import RESULTS, machine, write_result
 
 
 def detections(paths, cache_path):

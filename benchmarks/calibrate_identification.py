@@ -7,18 +7,15 @@ unseen, it is the unknown set of benchmarks/gallery_lfw.py), the distance below 
 share of different-person pairs fall (the false-accept rate of one comparison). The gallery
 divides its target false-accept rate by the number of people and reads the threshold here.
 
-    python benchmarks/calibrate_identification.py --lfw-dir ../shared/data/lfw \
+    python -m benchmarks.calibrate_identification --lfw-dir ../shared/data/lfw \
         --pairs ../shared/data/lfw_meta/pairs.txt
 """
 import argparse
 import os
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from benchmarks.common import machine, write_result  # noqa: E402
+from benchmarks.common import machine, write_result
 
 FARS = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
 

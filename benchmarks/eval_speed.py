@@ -7,20 +7,16 @@ the 7,701 distinct images embedded once, decoded in threads, a compiled forward 
 BatchNorms folded into the convolutions (optionally in bfloat16). Both score the same pairs;
 the distances must agree.
 
-    python benchmarks/eval_speed.py --lfw-dir ../shared/data/lfw \
+    python -m benchmarks.eval_speed --lfw-dir ../shared/data/lfw \
         --pairs ../shared/data/lfw_meta/pairs.txt [--limit 600] [--precisions float32,bfloat16] \
         [--compare-unfolded]
 """
 import argparse
-import os
-import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from benchmarks.common import machine, write_result  # noqa: E402
+from benchmarks.common import machine, write_result
 
 
 def original_method(model, pairs, batch_size):

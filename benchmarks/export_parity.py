@@ -1,22 +1,19 @@
 """Exported models against the Keras model: embedding parity on 200 LFW images, LFW fold-1
 accuracy, file size and single-image latency (median of 50 runs), for each format.
 
-    python benchmarks/export_parity.py --lfw-dir ../shared/data/lfw \
+    python -m benchmarks.export_parity --lfw-dir ../shared/data/lfw \
         --pairs ../shared/data/lfw_meta/pairs.txt
 ONNX is included when tf2onnx and onnxruntime are importable.
 """
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from benchmarks.common import machine, write_result  # noqa: E402
+from benchmarks.common import machine, write_result
 
 
 def size_of(path):

@@ -4,19 +4,16 @@ Enroll the people of View 2 folds 2-10 who have at least 2 images, with the firs
 person's images (at most --max-per-person); query with the other half (known queries) and with
 the people of fold 1, who are never enrolled (every answer but "unknown" is a false accept).
 
-    python benchmarks/gallery_lfw.py --lfw-dir ../shared/data/lfw \
+    python -m benchmarks.gallery_lfw --lfw-dir ../shared/data/lfw \
         --people ../shared/data/lfw_meta/people.txt
 """
 import argparse
 import os
-import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from benchmarks.common import machine, write_result  # noqa: E402
+from benchmarks.common import machine, write_result
 
 
 def split_people(people_path, lfw_dir, max_per_person=10, max_unknown=5):

@@ -3,19 +3,16 @@
 Compares the vectorised search (one matrix product, one reduceat) with a loop over people
 (each person's embeddings compared in turn), in the same run.
 
-    python benchmarks/gallery_search.py --embeddings 100000 --people 10000
+    python -m benchmarks.gallery_search --embeddings 100000 --people 10000
 """
 import argparse
 import os
 import statistics
-import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from benchmarks.common import machine, write_result  # noqa: E402
+from benchmarks.common import machine, write_result
 
 
 def timed(fn, runs):

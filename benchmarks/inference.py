@@ -2,18 +2,14 @@
 as separate layers, as the original ran it, or folded into the convolutions, as the predictor
 runs it), against the original's way (one `model.predict` call per image), in the same run.
 
-    python benchmarks/inference.py                       # both backbones, float32 and bfloat16
-    python benchmarks/inference.py --backbones mobilenet --batch-sizes 32 --precisions float32
+    python -m benchmarks.inference                       # both backbones, float32 and bfloat16
+    python -m benchmarks.inference --backbones mobilenet --batch-sizes 32 --precisions float32
 """
 import argparse
-import os
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from benchmarks.common import images_per_second, machine, write_result  # noqa: E402
+from benchmarks.common import images_per_second, machine, write_result
 
 
 def build(backbone, precision, size):

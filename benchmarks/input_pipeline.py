@@ -1,20 +1,16 @@
 """Training input: the tf.data triplet pipeline from JPEG files against the original's per-image
 PIL loop, and MobileNet training images/s from files against from memory, in the same run.
 
-    python benchmarks/input_pipeline.py --lfw-dir ../shared/data/lfw --people \
+    python -m benchmarks.input_pipeline --lfw-dir ../shared/data/lfw --people \
         ../shared/data/lfw_meta/people.txt
 """
 import argparse
-import os
 import statistics
-import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from benchmarks.common import images_per_second, machine, write_result  # noqa: E402
+from benchmarks.common import images_per_second, machine, write_result
 
 
 def main(argv=None):

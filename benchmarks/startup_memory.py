@@ -1,7 +1,7 @@
 """Start-up time of `predict.py A B` (process start to answer) and peak resident memory of
 `eval_lfw.py` on all of LFW, each run as a user runs it, in a fresh process.
 
-    python benchmarks/startup_memory.py --lfw-dir ../shared/data/lfw \
+    python -m benchmarks.startup_memory --lfw-dir ../shared/data/lfw \
         --pairs ../shared/data/lfw_meta/pairs.txt [--skip-eval]
 """
 import argparse
@@ -11,9 +11,7 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from benchmarks.common import machine, write_result  # noqa: E402
+from benchmarks.common import machine, write_result
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -14,8 +14,6 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 from benchmarks.common import RESULTS, machine, write_result  # noqa: E402
 from facenet.training import OPTIMIZERS  # noqa: E402  (no TensorFlow at import)
 

@@ -8,15 +8,12 @@ without TensorFlow, on JAX (KERAS_BACKEND=jax).
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from benchmarks.common import RESULTS, machine, write_result  # noqa: E402
+from benchmarks.common import RESULTS, machine, write_result
 
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
 

@@ -23,7 +23,7 @@ from utils.image import load_image
 # with a face: the Procrustes mean of their landmarks (the face shape a similarity transform can
 # reach), placed where the crops the pretrained model was trained on put it (MTCNN box + 32 px
 # at 160, FaceNet's own data preparation), made left-right symmetric.
-# `python benchmarks/align_template.py --symmetric --procrustes` measures it again.
+# `python -m benchmarks.align_template --symmetric --procrustes` measures it again.
 TEMPLATE = np.array([
     [0.3452, 0.3835],
     [0.6548, 0.3835],

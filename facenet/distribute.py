@@ -9,7 +9,8 @@
 
 Keras 3's `fit` does not run under MultiWorkerMirroredStrategy as released (keras-team/keras
 issue 20585): it builds the model by all-reducing a whole data batch across workers, and reduces
-scalar logs along an axis they lack. `prepare_multiworker_fit` works around both, for one model.
+scalar logs along an axis they lack. `prepare_multiworker_fit` works around both, for one model
+and one `fit` (the private Keras names it touches live in nets/keras_shims.py).
 """
 import json
 import os
@@ -88,19 +89,24 @@ def is_chief():
 
 def prepare_multiworker_fit(model, strategy, get_sample_batch):
     """Let `model.fit` run under MultiWorkerMirroredStrategy (see the module docstring);
-    `get_sample_batch()` gives one local batch to build the model's training state from."""
+    `get_sample_batch()` gives one local batch to build the model's training state from.
+    Returns the patches made: `with prepare_multiworker_fit(...): model.fit(...)` undoes them.
+
+    Logs: within an epoch each step's are this worker's own; the epoch's (loss, val_loss, what
+    callbacks get) are read from Keras's metric variables, which sum across workers on read, so
+    every worker gets the same cluster-wide means (tests/test_distributed.py) and non-chief
+    early stopping decides as the chief's does. Gradients are all-reduced as ever."""
     import tensorflow as tf
 
+    from nets import keras_shims
+
+    patches = keras_shims.Patches()
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        return
-    sample_batch = get_sample_batch()
-
-    def build_from_local_batch(iterator=None, data_batch=None):
-        with strategy.scope():
-            model._symbolic_build(data_batch=sample_batch)
-
-    model._maybe_symbolic_build = build_from_local_batch
-    # Logged losses are then each worker's own mean; gradients are still all-reduced.
-    from keras.src.backend.tensorflow import trainer
-
-    trainer._collective_all_reduce_multi_worker = lambda strategy: False
+        return patches
+    try:
+        keras_shims.build_from_local_batch(patches, model, strategy, get_sample_batch())
+        keras_shims.reduce_logs_per_worker(patches)
+    except BaseException:
+        patches.close()
+        raise
+    return patches

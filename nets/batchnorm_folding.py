@@ -14,6 +14,8 @@ be trained or saved as the original network.
 import keras
 import numpy as np
 
+from nets.keras_shims import inbound_nodes, outbound_nodes, parent_operations
+
 FOLDABLE = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
 
 
@@ -32,16 +34,17 @@ def foldable_pairs(model):
     activation whose only consumer is that BatchNorm, normalising the last axis."""
     pairs = {}
     for layer in model.layers:
-        if not isinstance(layer, keras.layers.BatchNormalization) or len(layer._inbound_nodes) != 1:
+        if not isinstance(layer, keras.layers.BatchNormalization):
             continue
-        parents = layer._inbound_nodes[0].parent_nodes
+        calls = inbound_nodes(layer)
+        parents = parent_operations(calls[0]) if len(calls) == 1 else []
         if len(parents) != 1:
             continue
-        producer = parents[0].operation
+        producer = parents[0]
         axis = layer.axis if isinstance(layer.axis, int) else None
         rank = len(layer.input.shape)
-        if (isinstance(producer, FOLDABLE) and len(producer._outbound_nodes) == 1
-                and len(producer._inbound_nodes) == 1
+        if (isinstance(producer, FOLDABLE) and len(outbound_nodes(producer)) == 1
+                and len(inbound_nodes(producer)) == 1
                 and producer.get_config().get("activation") == "linear"
                 and axis is not None and axis % rank == rank - 1):
             pairs[layer.name] = producer

@@ -5,7 +5,6 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 SHARED_DATA = os.path.join(ROOT, "..", "shared", "data")
 LFW_DIR = os.path.join(SHARED_DATA, "lfw")
 PAIRS = os.path.join(SHARED_DATA, "lfw_meta", "pairs.txt")

@@ -1,6 +1,6 @@
 """Run in a fresh process by test_distributed.py (the CPU must be split before TensorFlow starts).
 
-    python tests/distributed_check.py mirrored OUT.json
+    python -m tests.distributed_check mirrored OUT.json      (from the repository root)
 
 Trains a small FaceNet two steps under MirroredStrategy over two logical CPUs, and the same
 steps on one device by hand (each replica's share forwarded on its own, gradients averaged),
@@ -10,13 +10,10 @@ weights after the first update. (Beyond one update this network amplifies roundi
 early depthwise kernels, with or without a strategy, so weights are compared after one.)
 """
 import json
-import os
 import sys
 
 ALPHA = 2.5
 LR = 1e-4
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 
 def mirrored(out_path, steps=2, batch=12, size=32, classes=5):

@@ -79,10 +79,25 @@ def test_txt_annotation_leaves_out_unreadable_files(tmp_path):
 
 
 def test_predict_names_the_unreadable_file(tmp_path):
+    """A real (tiny) model with its card, so predict.py gets as far as reading the images."""
+    import json
+
+    from nets.facenet import facenet
+
+    model_path = tmp_path / "tiny.weights.h5"
+    facenet((32, 32, 3), backbone="mobilenet", mode="predict").save_weights(str(model_path))
+    (tmp_path / "tiny.json").write_text(json.dumps(
+        {"backbone": "mobilenet", "input_shape": [32, 32, 3], "preprocessing": "scale01",
+         "threshold": 1.1}))
+    good = tmp_path / "good.png"
+    Image.new("RGB", (32, 32), (120, 90, 60)).save(good)
     bad = tmp_path / "bad.jpg"
     bad.write_text("hello")
-    r = run_script(["predict.py", str(bad), str(bad), "--model-path", str(tmp_path / "no.h5")])
-    assert r.returncode != 0 and "no.h5" in r.stderr and "not found" in r.stderr
+    r = run_script(["predict.py", str(good), str(bad), "--model-path", str(model_path),
+                    "--out", ""])
+    assert r.returncode != 0
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and str(bad) in last and "good.png" not in last
 
 
 def test_training_data_problems_are_caught_before_the_model(tmp_path):

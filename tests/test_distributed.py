@@ -14,7 +14,7 @@ from conftest import ROOT, run_script
 def test_mirrored_matches_one_device(tmp_path):
     """Two logical CPUs under MirroredStrategy against the same steps on one device."""
     out = tmp_path / "mirrored.json"
-    r = run_script(["tests/distributed_check.py", "mirrored", str(out)], timeout=600)
+    r = run_script(["-m", "tests.distributed_check", "mirrored", str(out)], timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     got = json.load(open(out))
     assert got["max_weight_change"] > 1e-3  # the step did move the weights ...
@@ -85,9 +85,10 @@ def test_two_workers_train_resume_and_only_the_chief_writes(small_set, tmp_path)
     assert (run / "last_epoch_weights.weights.h5").exists()
     assert list(run.glob("ep001-loss*.weights.h5"))
     assert not (tmp_path / "save1").exists()  # the other worker wrote nothing
-    # both workers saw the same global losses
-    losses = [re.findall(r"loss: ([0-9.]+)", o)[-1] for o in outputs]
-    assert losses[0] == losses[1]
+    # every epoch log (loss, val_loss and each output's) is the cluster-wide mean, the same on
+    # both workers: what non-chief early stopping relies on (facenet/distribute.py)
+    losses = [re.findall(r"loss: ([0-9.]+)", o) for o in outputs]
+    assert len(losses[0]) >= 2 and losses[0] == losses[1]
     # both resume from the chief's run folder for a second epoch
     outputs = run_workers(["--resume", str(run), "--epochs", "2"], small_set, tmp_path)
     assert all("Resuming" in o and "at epoch 2 of 2" in o for o in outputs)

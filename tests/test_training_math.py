@@ -1,5 +1,5 @@
-"""Triplet loss, learning-rate schedules and batch fit, against the original's formulas
-(docs/design.md) in plain Python."""
+"""Triplet loss (against plain Python), learning-rate schedules and batch fit (against figures
+worked out by hand from the original's formulas in docs/design.md)."""
 import math
 
 import numpy as np
@@ -53,39 +53,52 @@ def test_triplet_loss_all_active_is_the_mean():
     assert batch_loss(emb) == pytest.approx(expected, rel=1e-5)
 
 
-def spec_cos(lr, min_lr, total, it):
-    warmup_total = min(max(0.1 * total, 1), 3)
-    warmup_start = max(0.1 * lr, 1e-6)
-    no_aug = min(max(0.3 * total, 1), 15)
-    if it <= warmup_total:
-        return (lr - warmup_start) * (it / warmup_total) ** 2 + warmup_start
-    if it >= total - no_aug:
-        return min_lr
-    return min_lr + 0.5 * (lr - min_lr) * (
-        1 + math.cos(math.pi * (it - warmup_total) / (total - warmup_total - no_aug)))
+# The schedules at lr 1e-3, min_lr 1e-5, worked out by hand from docs/design.md's formulas:
+# lr - min_lr = 9.9e-4; the cos warm-up starts at s = max(0.1 * 1e-3, 1e-6) = 1e-4.
+COS = {  # total epochs E -> {epoch e: learning rate}
+    # E = 1: w = min(max(0.1, 1), 3) = 1, t = min(max(0.3, 1), 15) = 1; e = 0 <= w: warm-up
+    1: {0: 1e-4},  # (1e-3 - 1e-4) * (0/1)^2 + 1e-4
+    # E = 3: w = 1, t = 1
+    3: {0: 1e-4, 1: 1e-3,  # 9e-4 * (1/1)^2 + 1e-4
+        2: 1e-5},  # e = 2 >= E - t = 2: min_lr
+    # E = 10: w = 1, t = 3; the cosine runs over E - w - t = 6 epochs: angle pi * (e - 1) / 6
+    10: {0: 1e-4, 1: 1e-3,
+         2: 9.336825748732972e-4,  # 1e-5 + 9.9e-4 * (1 + cos(pi/6)) / 2 = 1e-5 + 9.9e-4 * 0.9330127
+         3: 7.525e-4,  # 1e-5 + 9.9e-4 * (1 + 0.5) / 2
+         4: 5.05e-4,  # 1e-5 + 9.9e-4 * (1 + 0) / 2
+         5: 2.575e-4,  # 1e-5 + 9.9e-4 * (1 - 0.5) / 2
+         6: 7.631742512670284e-5,  # 1e-5 + 9.9e-4 * (1 - 0.8660254) / 2 = 1e-5 + 9.9e-4 * 0.0669873
+         7: 1e-5, 8: 1e-5, 9: 1e-5},  # e >= E - t = 7
+    # E = 100: w = min(10, 3) = 3, t = min(30, 15) = 15; cosine over 100 - 3 - 15 = 82 epochs
+    100: {0: 1e-4, 1: 2e-4,  # 9e-4 * (1/3)^2 + 1e-4 = 1e-4 + 1e-4
+          2: 5e-4,  # 9e-4 * (2/3)^2 + 1e-4 = 4e-4 + 1e-4
+          3: 1e-3,
+          44: 5.05e-4,  # angle pi * (44 - 3) / 82 = pi/2: 1e-5 + 9.9e-4 / 2
+          84: 1.036324037984905e-5,  # cos(pi * 81/82) = -0.9992662: 1e-5 + 9.9e-4 * 0.0003669
+          85: 1e-5, 99: 1e-5},  # e >= 100 - 15 = 85
+}
+# step: d = (1e-5 / 1e-3)^(1/9) = 10^(-2/9) = 0.59948425; rate 1e-3 * d^floor(e / (E/10))
+STEP = {
+    1: {0: 1e-3},  # floor(0 / 0.1) = 0
+    3: {0: 1e-3,
+        1: 2.154434690031884e-4,  # floor(1 / 0.3) = 3: 1e-3 * 10^(-6/9)
+        2: 4.64158883361278e-5},  # floor(2 / 0.3) = 6: 1e-3 * 10^(-12/9)
+    10: {0: 1e-3, 1: 5.994842503189411e-4,  # E/10 = 1, so d^e: 1e-3 * 10^(-2e/9)
+         2: 3.593813663804628e-4, 3: 2.154434690031884e-4, 4: 1.2915496650148838e-4,
+         5: 7.74263682681127e-5, 6: 4.64158883361278e-5, 7: 2.7825594022071243e-5,
+         8: 1.6681005372000593e-5, 9: 1e-5},  # 1e-3 * 10^(-18/9)
+    100: {0: 1e-3, 9: 1e-3,  # floor(9 / 10) = 0
+          10: 5.994842503189411e-4, 95: 1e-5, 99: 1e-5},  # floor(95 / 10) = 9: 1e-3 * d^9
+}
 
 
-def spec_step(lr, min_lr, total, it):
-    decay = (min_lr / lr) ** (1 / 9)
-    return lr * decay ** (it // (total / 10))
-
-
+@pytest.mark.parametrize("kind,table", [("cos", COS), ("step", STEP)])
 @pytest.mark.parametrize("total", [1, 3, 10, 100])
-@pytest.mark.parametrize("kind,reference", [("cos", spec_cos), ("step", spec_step)])
-def test_schedules_follow_spec_at_every_epoch(total, kind, reference):
-    lr, min_lr = 1e-3, 1e-5
-    schedule = get_lr_scheduler(kind, lr, min_lr, total)
-    values = [schedule(it) for it in range(total)]
-    assert values == pytest.approx([reference(lr, min_lr, total, it) for it in range(total)],
-                                   rel=1e-12)
-    assert all(min_lr * 0.999 <= v <= lr * 1.001 for v in values)
-
-
-def test_cos_schedule_shape_over_100_epochs():
-    s = get_lr_scheduler("cos", 1e-3, 1e-5, 100)
-    assert s(0) == pytest.approx(1e-4) and s(3) == pytest.approx(1e-3)
-    assert s(85) == s(99) == 1e-5
-    assert s(40) > s(60) > s(80)
+def test_schedules_give_the_hand_worked_rates(kind, table, total):
+    schedule = get_lr_scheduler(kind, 1e-3, 1e-5, total)
+    expected = table[total]
+    assert {e: schedule(e) for e in expected} == pytest.approx(expected, rel=1e-9)
+    assert all(1e-5 * 0.999 <= schedule(e) <= 1e-3 * 1.001 for e in range(total))
 
 
 @pytest.mark.parametrize("batch,optimizer,expected", [

@@ -162,8 +162,7 @@ def test_missing_and_truncated_files(tmp_path, legacy_h5):
 
 
 FRESH = """
-import sys, numpy as np, keras
-sys.path.insert(0, {root!r})
+import numpy as np, keras
 from nets.facenet import facenet
 from nets.weights_io import load_weights
 x = np.load({x!r})
@@ -184,8 +183,9 @@ def test_keras_and_weights_round_trips_in_a_fresh_process(tmp_path):
     np.save(files["x"], x)
     model.save_weights(files["weights"])
     model.save(files["keras_file"])
-    code = FRESH.format(root=ROOT, **files)
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    code = FRESH.format(**files)
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     got = np.load(files["out"])
     np.testing.assert_array_equal(got[0], expected)
