@@ -277,11 +277,12 @@ def train(cfg, log=print):
     if chief:  # one writer of files per run: the chief of a multi-worker cluster
         callbacks.insert(2, keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"),
                                                         update_freq="epoch"))
-    prepare_multiworker_fit(model, strategy, lambda: next(iter(train_ds)))
     log(f"Train on {len(train_lines)} images of {num_classes} classes, validate on "
         f"{len(val_lines)}; {steps} steps of {batch} per epoch; lr {init_lr:.2e} -> {min_lr:.2e} "
         f"({cfg.optimizer}, {cfg.lr_decay_type}); run folder {run_dir}")
-    model.fit(train_ds, steps_per_epoch=steps, epochs=cfg.epochs, initial_epoch=cfg.init_epoch,
-              validation_data=val_ds, validation_steps=val_steps or None, callbacks=callbacks,
-              verbose=cfg.verbose, shuffle=False)
+    with prepare_multiworker_fit(model, strategy, lambda: next(iter(train_ds))):
+        model.fit(train_ds, steps_per_epoch=steps, epochs=cfg.epochs,
+                  initial_epoch=cfg.init_epoch, validation_data=val_ds,
+                  validation_steps=val_steps or None, callbacks=callbacks, verbose=cfg.verbose,
+                  shuffle=False)
     return run_dir, state["history"], model
