@@ -6,13 +6,28 @@ import sys
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
+def cpu_model():
+    """The CPU's model name and its bfloat16 features (speed depends on them)."""
+    from utils.precision import cpu_flags
+
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            name = next((line.split(":", 1)[1].strip() for line in f
+                         if line.startswith("model name")), name)
+    except OSError:
+        pass
+    return {"model": name, "bf16_features": sorted({"amx_bf16", "avx512_bf16"} & cpu_flags())}
+
+
 def machine():
     """Versions and hardware, whichever Keras backend runs."""
     import keras
     import numpy as np
 
     info = {"python": sys.version.split()[0], "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(), "cpu": cpu_model(),
+            "cpus": os.cpu_count(),
             "keras": keras.__version__, "keras_backend": keras.backend.backend(),
             "numpy": np.__version__}
     if keras.backend.backend() == "tensorflow":

