@@ -149,6 +149,7 @@ def main(argv=None):
                         augmentation=augmentation, precision=args.precision,
                         dropout_keep_prob=args.dropout_keep_prob, save_dir=work,
                         lfw_dir=image_dir, lfw_pairs=pairs_file, lfw_crop=crop,
+                        targets_dir=os.path.join(work, "teacher_targets"),  # shared by runs
                         resume=args.resume, verbose=2)
     t = time.perf_counter()
     run_dir, history, _ = distill(cfg)
