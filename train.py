@@ -48,16 +48,18 @@ def add_distillation_args(p):
                         ("contrast", "contrast factor in 1 +- this"),
                         ("saturation", "colour factor in 1 +- this"),
                         ("greyscale", "probability of a grey view"),
-                        ("blur", "probability of a Gaussian blur")):
+                        ("blur", "probability of a Gaussian blur"),
+                        ("blur_sigma", "its sigma in pixels of a 160-pixel view, low and high")):
         default = getattr(aug, name)
-        a(f"--aug-{name}", type=float, default=default, nargs=2 if name == "scale" else None,
-          metavar=("LOW", "HIGH") if name == "scale" else None,
-          help=f"{help_} (default: {' '.join(map(str, default)) if name == 'scale' else default})")
+        pair = isinstance(default, tuple)
+        a(f"--aug-{name.replace('_', '-')}", type=float, default=default,
+          nargs=2 if pair else None, metavar=("LOW", "HIGH") if pair else None,
+          help=f"{help_} (default: {' '.join(map(str, default)) if pair else default})")
 
 
 def distill_config(args):
     """The distillation settings of parsed train.py arguments."""
-    aug = Augmentation(**{k[4:]: (tuple(v) if k == "aug_scale" else v)
+    aug = Augmentation(**{k[4:]: (tuple(v) if isinstance(v, list) else v)
                           for k, v in vars(args).items() if k.startswith("aug_")})
     return DistillConfig(
         images=args.annotation_path, teacher=args.teacher or "", backbone=args.backbone,
