@@ -152,20 +152,19 @@ _DISTANCE = (_distance, "a number above 0 and at most 2 (an L2 distance between 
 
 def _card_rules():
     """{field: (test, what it must be)} for the top level and for the `aligned` section.
-    Built on use: the allowed names come from the modules that use them."""
+    Built on use: the allowed names come from utils/choices.py and facenet.align."""
     from facenet.align import METHODS
-    from nets.weights_io import BACKBONE_MARKERS
-    from utils.image import PREPROCESSING
+    from utils.choices import BACKBONES, PREPROCESSINGS
 
-    backbones = sorted(set(BACKBONE_MARKERS.values()))
     section = {"threshold": _DISTANCE, "lfw": _OBJECT, "identification": _OBJECT}
     top = {**section, "aligned": _OBJECT, "source": _OBJECT, "export": _OBJECT,
            "name": _TEXT, "description": _TEXT, "weights_file": _TEXT,
            "card_version": (_count, "a positive integer"),
            "embedding_size": (_count, "a positive integer"),
-           "backbone": (lambda v: isinstance(v, str) and v in backbones, f"one of {backbones}"),
-           "preprocessing": (lambda v: isinstance(v, str) and v in PREPROCESSING,
-                             f"one of {sorted(PREPROCESSING)}"),
+           "backbone": (lambda v: isinstance(v, str) and v in BACKBONES,
+                        f"one of {list(BACKBONES)}"),
+           "preprocessing": (lambda v: isinstance(v, str) and v in PREPROCESSINGS,
+                             f"one of {list(PREPROCESSINGS)}"),
            "input_shape": (lambda v: isinstance(v, list) and len(v) == 3 and v[2] == 3
                            and all(_count(n) for n in v), "[height, width, 3], whole numbers"),
            "weights_sha256": (lambda v: isinstance(v, str)
