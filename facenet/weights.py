@@ -17,7 +17,7 @@ import tarfile
 import tempfile
 
 from utils.errors import FetchError, WeightFileError
-from utils.fileio import atomic_path, sha256_of, write_json_atomic
+from utils.fileio import atomic_path, card_path_for, sha256_of, write_json_atomic
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL_DATA = os.path.join(PROJECT_ROOT, "model_data")
@@ -105,16 +105,6 @@ DEFAULT_MODEL = "facenet_inception_resnetv1"
 
 def weights_path(name, model_data=MODEL_DATA):
     return os.path.join(model_data, f"{name}.weights.h5")
-
-
-def card_path_for(weights_file):
-    """The card beside a weight file: same stem, `.json`."""
-    stem = os.fspath(weights_file)
-    for suffix in (".weights.h5", ".keras", ".h5"):
-        if stem.endswith(suffix):
-            stem = stem[: -len(suffix)]
-            break
-    return stem + ".json"
 
 
 def read_card(weights_file):
