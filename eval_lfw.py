@@ -10,8 +10,9 @@ import datetime
 import os
 import sys
 
+from facenet.cli import add_model_options
 from utils.errors import FacenetError
-from utils.precision import DEFAULT_PRECISION, PRECISIONS
+from utils.precision import DEFAULT_PRECISION
 from utils.quiet import quiet_tensorflow
 
 
@@ -22,12 +23,7 @@ def parse_args(argv=None):
                    "(default: %(default)s)")
     p.add_argument("--pairs", default="model_data/lfw_pair.txt",
                    help="LFW View 2 pairs file, LF or CRLF (default: %(default)s)")
-    p.add_argument("--model-path", default=None,
-                   help="weights (.weights.h5, .keras or legacy .h5); default: the pretrained model")
-    p.add_argument("--backbone", default=None, choices=["mobilenet", "inception_resnetv1"],
-                   help="network of --model-path (default: from its card, else mobilenet)")
-    p.add_argument("--preprocessing", default=None, choices=["scale01", "standardize"],
-                   help="pixel transform (default: from the model card, else scale01)")
+    add_model_options(p, precision=DEFAULT_PRECISION)
     p.add_argument("--crop", default="lfw",
                    help="'lfw' (the fixed face box of 250x250 LFW images), 'none', or "
                         "x0,y0,x1,y1 fractions (default: %(default)s)")
@@ -40,10 +36,6 @@ def parse_args(argv=None):
     p.add_argument("--align-cache", default=None,
                    help="folder for aligned crops, so a second run costs only the embedding "
                         "(default: aligned/ in the weights cache); 'none' disables it")
-    p.add_argument("--precision", default=DEFAULT_PRECISION, choices=PRECISIONS,
-                   help="float32, bfloat16 (mixed: float32 weights), or auto: bfloat16 where it "
-                        "is faster (a CPU with AMX, a GPU of compute capability 8+), else "
-                        "float32 (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=64, help="images per batch (default: 64)")
     p.add_argument("--flip", action="store_true",
                    help="add the embedding of the mirrored image to each embedding")

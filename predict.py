@@ -10,6 +10,7 @@ import os
 import shlex
 import sys
 
+from facenet.cli import add_model_options
 from utils.errors import FacenetError
 from utils.quiet import quiet_tensorflow
 
@@ -20,20 +21,10 @@ def parse_args(argv=None):
     p.add_argument("images", nargs="*", help="two photos (or face crops) to compare")
     p.add_argument("--example", action="store_true",
                    help="compare the bundled example photos (two of one person, one of another)")
-    p.add_argument("--model-path", default=None,
-                   help="weights (.weights.h5, .keras or legacy .h5); default: the pretrained "
-                        "Inception-ResNet-V1 FaceNet, fetched on first use")
-    p.add_argument("--backbone", default=None, choices=["mobilenet", "inception_resnetv1"],
-                   help="network of --model-path (default: from its card, else mobilenet)")
-    p.add_argument("--preprocessing", default=None, choices=["scale01", "standardize"],
-                   help="pixel transform (default: from the model card, else scale01)")
+    add_model_options(p, precision="float32")
     p.add_argument("--threshold", type=float, default=None,
                    help="distance below which two faces are the same person "
                         "(default: the model card's, calibrated on LFW)")
-    p.add_argument("--precision", default="float32", choices=["float32", "bfloat16", "auto"],
-                   help="float32, bfloat16 (mixed: float32 weights), or auto: bfloat16 where "
-                        "the CPU or GPU does it natively and it is faster for the backbone "
-                        "(default: %(default)s)")
     align = p.add_mutually_exclusive_group()
     align.add_argument("--align", dest="align", action="store_const", const="required",
                        default="auto",

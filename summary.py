@@ -4,13 +4,16 @@
 """
 import argparse
 
+from facenet.cli import add_input_size
+from utils.choices import BACKBONES, MODES
+
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--backbone", default="mobilenet", choices=["mobilenet", "inception_resnetv1"])
-    p.add_argument("--input-size", type=int, default=160, help="input side (default: 160)")
-    p.add_argument("--mode", default="predict", choices=["predict", "train"])
+    p.add_argument("--backbone", default="mobilenet", choices=BACKBONES)
+    add_input_size(p)
+    p.add_argument("--mode", default="predict", choices=MODES)
     p.add_argument("--num-classes", type=int, default=10575,
                    help="classes of the train-mode classifier (default: CASIA-WebFace's 10575)")
     p.add_argument("--no-layers", action="store_true", help="print only the totals")
@@ -20,14 +23,15 @@ def main(argv=None):
     from utils.model_stats import model_stats
 
     try:
-        model = facenet((args.input_size, args.input_size, 3), num_classes=args.num_classes,
+        model = facenet(args.input_shape, num_classes=args.num_classes,
                         backbone=args.backbone, mode=args.mode)
     except ValueError as e:
         p.error(str(e))
     if not args.no_layers:
         model.summary(line_length=110)
     s = model_stats(model)
-    print(f"{args.backbone} {args.mode} at {args.input_size}x{args.input_size}: "
+    height, width = args.input_shape[:2]
+    print(f"{args.backbone} {args.mode} at {height}x{width}: "
           f"{s['params']:,} parameters ({s['trainable_params']:,} trainable), "
           f"{s['flops'] / 1e9:.2f} GFLOPs per image")
     return s

@@ -10,7 +10,9 @@ import sys
 
 from facenet.augment import Augmentation
 from facenet.distillation import LOSSES, DistillConfig
-from facenet.training import BACKBONES, OPTIMIZERS, TrainConfig
+from facenet.cli import add_input_size
+from facenet.training import TrainConfig
+from utils.choices import BACKBONES, LR_DECAY_TYPES, OPTIMIZERS, PREPROCESSINGS, STRATEGIES
 from utils.errors import FacenetError
 from utils.quiet import quiet_tensorflow
 
@@ -84,8 +86,7 @@ def parse_args(argv=None):
     a("--backbone", default=d.backbone, choices=BACKBONES, help="network (default: %(default)s)")
     a("--model-path", default=d.model_path,
       help="start from these weights (by layer name; the classifier may differ); '' = from scratch")
-    a("--input-shape", type=int, nargs=3, default=list(d.input_shape), metavar=("H", "W", "C"),
-      help="input size (default: 160 160 3)")
+    add_input_size(p, d.input_shape)
     a("--init-epoch", type=int, default=d.init_epoch, help="first epoch (default: 0)")
     a("--epochs", type=int, default=None,
       help=f"last epoch (default: {d.epochs}; with --resume, the run's own)")
@@ -101,7 +102,7 @@ def parse_args(argv=None):
     a("--momentum", type=float, default=d.momentum, help="adam beta_1 / sgd momentum (default: 0.9)")
     a("--weight-decay", type=float, default=d.weight_decay,
       help="L2 on conv and dense kernels (default: 0)")
-    a("--lr-decay-type", default=d.lr_decay_type, choices=["cos", "step"],
+    a("--lr-decay-type", default=d.lr_decay_type, choices=LR_DECAY_TYPES,
       help="learning-rate schedule (default: %(default)s)")
     a("--save-period", type=int, default=d.save_period, help="epochs between checkpoints (default: 1)")
     a("--save-dir", default=d.save_dir, help="folder of the run folders (default: %(default)s)")
@@ -118,7 +119,7 @@ def parse_args(argv=None):
            "(e.g. 0.15; default 0: flips only, as the original)")
     a("--seed", type=int, default=d.seed, help="sampling and augmentation seed (default: 0)")
     a("--patience", type=int, default=d.patience, help="early-stopping patience (default: 10)")
-    a("--preprocessing", default=None, choices=["scale01", "standardize"],
+    a("--preprocessing", default=None, choices=PREPROCESSINGS,
       help="default: the start model's card, else scale01 (x/255)")
     a("--precise-bn-batches", type=int, default=d.precise_bn_batches,
       help="re-estimate BatchNorm statistics from N training batches each epoch, so that small "
@@ -126,7 +127,7 @@ def parse_args(argv=None):
     a("--skip-missing", action="store_true",
       help="train without annotation lines whose image no longer exists (default: an error)")
     a("--resume", default="", help="a run folder (or a file in it) to continue")
-    a("--strategy", default=d.strategy, choices=["auto", "single", "mirrored", "multiworker"],
+    a("--strategy", default=d.strategy, choices=STRATEGIES,
       help="auto: several machines when TF_CONFIG names them, else all GPUs when there are "
            "several, else one device (default: %(default)s)")
     a("--quiet", dest="verbose", action="store_const", const=2, default=1,

@@ -18,6 +18,8 @@ import time
 from facenet.align import CHOICES, DEFAULT_MARGIN, METHODS
 from utils.errors import FacenetError
 
+CROP_FORMATS = ("png", "jpg")  # png: lossless
+
 CHUNK = 16  # photos per detector call (photos of one size run as one MTCNN batch)
 _ALIGNER = None  # one per worker process
 SETTINGS_FILE = "align_settings.json"  # what the crops of OUT_DIR were made with
@@ -230,7 +232,7 @@ def main(argv=None):
     p.add_argument("--min-face-size", type=int, default=20,
                    help="smallest face to look for, in pixels (default: 20)")
     p.add_argument("--workers", type=int, default=2, help="processes (default: 2)")
-    p.add_argument("--format", default="png", choices=["png", "jpg"],
+    p.add_argument("--format", default="png", choices=CROP_FORMATS,
                    help="crop file format (default: png, lossless)")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)

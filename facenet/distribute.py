@@ -15,7 +15,7 @@ and one `fit` (the private Keras names it touches live in nets/keras_shims.py).
 import json
 import os
 
-STRATEGIES = ("auto", "single", "mirrored", "multiworker")
+from utils.choices import STRATEGIES
 
 
 def tf_config():

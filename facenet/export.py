@@ -13,6 +13,8 @@ import argparse
 import os
 import sys
 
+from facenet.cli import add_model_options
+
 FORMATS = ("savedmodel", "tflite", "onnx")
 QUANTIZATIONS = ("float32", "float16", "int8")
 
@@ -183,8 +185,7 @@ def main(argv=None):
     p.add_argument("--format", required=True, choices=FORMATS)
     p.add_argument("--quantize", default="float32", choices=QUANTIZATIONS,
                    help="TFLite weights: float32, float16, or dynamic-range int8")
-    p.add_argument("--model-path", default=None, help="default: the pretrained model")
-    p.add_argument("--backbone", default=None, choices=["mobilenet", "inception_resnetv1"])
+    add_model_options(p, preprocessing=False)
     p.add_argument("--out", default=None, help="default: model_data/export/<name>_<format>")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing export (never a model's own weights or card)")

@@ -31,6 +31,8 @@ from facenet.gallery_store import GalleryError
 from utils.errors import FacenetError
 
 TARGET_FAR = 0.01  # chance that a stranger is named someone, over the whole gallery
+# A person's distance to a query: to their nearest enrolled embedding, or to their mean.
+MATCHES = ("nearest", "mean")
 
 
 def identification_threshold(verification, far_table, people, target_far=TARGET_FAR):
@@ -306,7 +308,7 @@ class Gallery:
         elif match == "nearest":
             sims = np.maximum.reduceat(q @ self.embeddings.T, self._starts, axis=1)
         else:
-            raise ValueError(f"match must be 'nearest' or 'mean', got {match!r}")
+            raise ValueError(f"match must be one of {list(MATCHES)}, got {match!r}")
         k = min(top_k, sims.shape[1])
         idx = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         part = np.take_along_axis(sims, idx, axis=1)
@@ -366,13 +368,9 @@ def _open(path, create=False):
     return g
 
 
-def main(argv=None):
+def build_parser():
     import argparse
-    import sys
 
-    from utils.quiet import quiet_tensorflow
-
-    argv = quiet_tensorflow(argv)  # before TensorFlow loads: its chatter off the terminal
     p = argparse.ArgumentParser(prog="python -m facenet.gallery", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
@@ -400,7 +398,7 @@ def main(argv=None):
     sp.add_argument("images", nargs="+")
     sp.add_argument("--top-k", type=int, default=5)
     sp.add_argument("--all-faces", action="store_true", help="every face of each photo")
-    sp.add_argument("--match", default="nearest", choices=["nearest", "mean"],
+    sp.add_argument("--match", default="nearest", choices=MATCHES,
                     help="a person's distance: to their nearest photo or to their mean")
     model_options(sp)
     sp = sub.add_parser("list", help="the people enrolled")
@@ -408,7 +406,16 @@ def main(argv=None):
     sp = sub.add_parser("remove", help="remove people")
     sp.add_argument("gallery")
     sp.add_argument("names", nargs="+")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None):
+    import sys
+
+    from utils.quiet import quiet_tensorflow
+
+    argv = quiet_tensorflow(argv)  # before TensorFlow loads: its chatter off the terminal
+    args = build_parser().parse_args(argv)
     try:
         run(args)
     except (FacenetError, ValueError) as e:

@@ -3,10 +3,8 @@ import dataclasses
 import datetime
 import os
 
+from utils.choices import BACKBONES, LR_DECAY_TYPES, OPTIMIZERS
 from utils.errors import FacenetError
-
-OPTIMIZERS = ("adam", "sgd")
-BACKBONES = ("mobilenet", "inception_resnetv1")
 
 
 @dataclasses.dataclass
@@ -48,7 +46,6 @@ class TrainConfig:
 def check_config(cfg):
     """Reject impossible settings before anything is built, naming the allowed values."""
     from nets.facenet import check_input_shape
-    from nets.facenet_training import LR_DECAY_TYPES
     from utils.dataloader import check_batch_size
 
     if cfg.backbone not in BACKBONES:

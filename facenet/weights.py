@@ -17,7 +17,7 @@ import tarfile
 import tempfile
 
 from utils.errors import FetchError, WeightFileError
-from utils.fileio import atomic_path, sha256_of, write_json_atomic
+from utils.fileio import atomic_path, card_path_for, sha256_of, write_json_atomic
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL_DATA = os.path.join(PROJECT_ROOT, "model_data")
@@ -121,16 +121,6 @@ def weights_path(name, model_data=MODEL_DATA):
     return os.path.join(model_data, f"{name}.weights.h5")
 
 
-def card_path_for(weights_file):
-    """The card beside a weight file: same stem, `.json`."""
-    stem = os.fspath(weights_file)
-    for suffix in (".weights.h5", ".keras", ".h5"):
-        if stem.endswith(suffix):
-            stem = stem[: -len(suffix)]
-            break
-    return stem + ".json"
-
-
 def read_card(weights_file):
     """The model card beside `weights_file`, or None when there is none."""
     import json
@@ -166,20 +156,19 @@ _DISTANCE = (_distance, "a number above 0 and at most 2 (an L2 distance between 
 
 def _card_rules():
     """{field: (test, what it must be)} for the top level and for the `aligned` section.
-    Built on use: the allowed names come from the modules that use them."""
+    Built on use: the allowed names come from utils/choices.py and facenet.align."""
     from facenet.align import METHODS
-    from nets.weights_io import BACKBONE_MARKERS
-    from utils.image import PREPROCESSING
+    from utils.choices import BACKBONES, PREPROCESSINGS
 
-    backbones = sorted(set(BACKBONE_MARKERS.values()))
     section = {"threshold": _DISTANCE, "lfw": _OBJECT, "identification": _OBJECT}
     top = {**section, "aligned": _OBJECT, "source": _OBJECT, "export": _OBJECT,
            "name": _TEXT, "description": _TEXT, "weights_file": _TEXT,
            "card_version": (_count, "a positive integer"),
            "embedding_size": (_count, "a positive integer"),
-           "backbone": (lambda v: isinstance(v, str) and v in backbones, f"one of {backbones}"),
-           "preprocessing": (lambda v: isinstance(v, str) and v in PREPROCESSING,
-                             f"one of {sorted(PREPROCESSING)}"),
+           "backbone": (lambda v: isinstance(v, str) and v in BACKBONES,
+                        f"one of {list(BACKBONES)}"),
+           "preprocessing": (lambda v: isinstance(v, str) and v in PREPROCESSINGS,
+                             f"one of {list(PREPROCESSINGS)}"),
            "input_shape": (lambda v: isinstance(v, list) and len(v) == 3 and v[2] == 3
                            and all(_count(n) for n in v), "[height, width, 3], whole numbers"),
            "weights_sha256": (lambda v: isinstance(v, str)

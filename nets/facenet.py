@@ -4,14 +4,15 @@ from keras import layers
 
 from nets import inception_resnetv1, mobilenet
 from nets.layers import L2Normalize
+from utils.choices import MODES
 
-# backbone -> (convolutional trunk, name of the head's BatchNorm in the original's weight files)
+# backbone -> (convolutional trunk, name of the head's BatchNorm in the original's weight files);
+# its names are utils.choices.BACKBONES, which the scripts offer
 BACKBONES = {
     "mobilenet": (mobilenet.mobilenet_features, mobilenet.HEAD_BATCHNORM_NAME),
     "inception_resnetv1": (inception_resnetv1.inception_resnetv1_features,
                            inception_resnetv1.HEAD_BATCHNORM_NAME),
 }
-MODES = ("train", "predict")
 # Smallest input side each backbone takes (valid convolutions shrink Inception-ResNet-V1).
 MIN_INPUT_SIDE = {"mobilenet": 32, "inception_resnetv1": 75}
 

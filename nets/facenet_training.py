@@ -4,9 +4,10 @@ import math
 
 from keras import ops
 
+from utils.choices import LR_DECAY_TYPES
+
 NOMINAL_BATCH = 64  # nbs: the batch size the base learning rates are meant for
-LR_LIMITS = {"adam": (3e-4, 1e-3), "sgd": (5e-4, 1e-1)}
-LR_DECAY_TYPES = ("cos", "step")
+LR_LIMITS = {"adam": (3e-4, 1e-3), "sgd": (5e-4, 1e-1)}  # per utils.choices.OPTIMIZERS
 
 
 def triplet_loss(alpha=0.2):

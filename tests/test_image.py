@@ -76,22 +76,6 @@ def test_standardize_formula():
     assert np.isfinite(flat).all() and (flat == 0).all()
 
 
-@pytest.mark.parametrize("name", ["scale01", "standardize"])
-def test_tensorflow_preprocessing_matches_numpy(name):
-    """The compiled forward pass and the exports preprocess in TensorFlow: same numbers as the
-    NumPy functions, per image, for a batch and for one image (the training pipeline)."""
-    from utils.image import get_preprocessing
-    from utils.tf_preprocessing import preprocess_tf
-
-    x = np.random.default_rng(1).integers(0, 256, (3, 8, 8, 3), dtype=np.uint8)
-    x[2] = 9  # a constant image: the std floor
-    want = get_preprocessing(name)(x)
-    np.testing.assert_allclose(preprocess_tf(x, name).numpy(), want, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(preprocess_tf(x[0], name).numpy(), want[0], rtol=1e-5, atol=1e-5)
-    with pytest.raises(ValueError, match="unknown preprocessing"):
-        preprocess_tf(x, "imagenet")
-
-
 def test_crop_settings():
     assert parse_crop("none") is None and parse_crop(None) is None
     assert parse_crop("lfw") == pytest.approx((0.22, 0.232, 0.78, 0.792))

@@ -5,10 +5,10 @@ import sys
 from conftest import ROOT
 
 MODULES = ["facenet", "facenet.align", "facenet.align_cache", "facenet.align_dataset",
-           "facenet.batching", "facenet.distribute", "facenet.enrollment",
+           "facenet.batching", "facenet.cli", "facenet.distribute", "facenet.enrollment",
            "facenet.evaluation", "facenet.export", "facenet.gallery", "facenet.predictor",
            "facenet.preparation", "facenet.training", "facenet.weights", "utils.image",
-           "utils.metrics", "utils.precision", "utils.lfw", "utils.annotation"]
+           "utils.metrics", "utils.precision", "utils.lfw", "utils.annotation", "utils.choices"]
 
 
 def test_library_imports_without_tensorflow():

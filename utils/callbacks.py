@@ -9,7 +9,7 @@ import tempfile
 import keras
 import numpy as np
 
-from utils.fileio import atomic_path, sha256_of, write_json_atomic
+from utils.fileio import atomic_path, card_path_for, sha256_of, write_json_atomic
 
 RESUME_DIR = "resume"
 RESUME_POINTER = "resume.json"
@@ -19,8 +19,6 @@ def save_weights_with_card(model, path, card):
     with atomic_path(path) as tmp:
         model.save_weights(tmp)
     if card is not None:
-        from facenet.weights import card_path_for
-
         write_json_atomic(card_path_for(path), {**card, "weights_file": os.path.basename(path),
                                                 "weights_sha256": sha256_of(path)})
 

@@ -1,4 +1,5 @@
-"""Atomic file writes: a file is either its old self or its complete new self, never half."""
+"""Atomic file writes: a file is either its old self or its complete new self, never half.
+Also where a weight file's card lives (`card_path_for`)."""
 import contextlib
 import functools
 import hashlib
@@ -64,6 +65,17 @@ def check_output_file(path, option):
     if not os.access(folder, os.W_OK):
         raise FacenetError(f"{option} {path}: the folder {folder} is not writable; choose "
                            f"another {option}")
+
+
+def card_path_for(weights_file):
+    """The card beside a weight file: same stem, `.json`. (Here, below every writer of
+    weights; facenet.weights re-exports it.)"""
+    stem = os.fspath(weights_file)
+    for suffix in (".weights.h5", ".keras", ".h5"):
+        if stem.endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    return stem + ".json"
 
 
 def write_json_atomic(path, data):

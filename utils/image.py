@@ -156,7 +156,7 @@ def standardize(batch):
     return (x - mean) / np.maximum(std, 1.0 / np.sqrt(size))
 
 
-PREPROCESSING = {"scale01": scale01, "standardize": standardize}
+PREPROCESSING = {"scale01": scale01, "standardize": standardize}  # utils.choices.PREPROCESSINGS
 
 
 def get_preprocessing(name):

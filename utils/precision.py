@@ -8,7 +8,8 @@ casts), while AMX ran it 2.5x faster.
 import contextlib
 import functools
 
-PRECISIONS = ("float32", "bfloat16", "auto")
+from utils.choices import PRECISIONS
+
 DEFAULT_PRECISION = "auto"
 # The backbones whose CPU embedding gets faster in bfloat16. MobileNet's separate BatchNorms are
 # element-wise passes that bfloat16 slows, so it only gains once they are folded into its

@@ -1,5 +1,5 @@
-"""The networks carry the original's layer names (docs/design.md), shapes, parameter counts
-and FLOPs."""
+"""The FaceNet models of each backbone carry the original's layer names (docs/design.md),
+parameter counts and FLOPs, and both outputs; bad settings name the allowed values."""
 import pytest
 
 from nets.facenet import facenet
@@ -69,15 +69,6 @@ def test_layer_names_are_exactly_specs(models, backbone, expected):
     assert ours == spec
     weighted = {layer.name for layer in models[backbone].layers if layer.weights}
     assert weighted <= set(expected())
-
-
-def test_feature_shapes_at_160(models):
-    assert tuple(models["mobilenet"].get_layer("conv_pw_13_relu").output.shape[1:]) == (5, 5, 1024)
-    block8_6 = models["inception_resnetv1"].get_layer("Block8_6_ScaledResidual")
-    assert tuple(block8_6.output.shape[1:]) == (3, 3, 1792)
-    assert tuple(models["inception_resnetv1"].get_layer("Conv2d_4b_3x3_Activation")
-                 .output.shape[1:]) == (17, 17, 256)
-    assert tuple(models["inception_resnetv1"].get_layer("Mixed_6a").output.shape[1:]) == (8, 8, 896)
 
 
 @pytest.mark.parametrize("backbone,params,trainable,gflops", [

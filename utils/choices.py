@@ -1,0 +1,11 @@
+"""The names the library accepts, in one module that imports nothing: the scripts offer them as
+argparse choices without loading TensorFlow, and the code that acts on a name checks it against
+the same tuple (tests/test_choices.py holds each such place to it)."""
+
+BACKBONES = ("mobilenet", "inception_resnetv1")  # built by nets/facenet.py
+MODES = ("train", "predict")  # the outputs of nets.facenet.facenet
+PREPROCESSINGS = ("scale01", "standardize")  # utils/image.py (NumPy), utils/tf_preprocessing.py
+PRECISIONS = ("float32", "bfloat16", "auto")  # utils/precision.py
+STRATEGIES = ("auto", "single", "mirrored", "multiworker")  # facenet/distribute.py
+OPTIMIZERS = ("adam", "sgd")  # facenet/training.py; their learning-rate ranges: nets/facenet_training.py
+LR_DECAY_TYPES = ("cos", "step")  # nets/facenet_training.py
