@@ -59,6 +59,26 @@ def images_per_second(fn, images, repeats, warmup=True):
             "max": round(max(rates), 1), "repeats": repeats}
 
 
+def plot_accuracy(accuracies, reference, out, title, label, reference_label):
+    """Accuracy per epoch (fractions) against a horizontal reference line, saved as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    acc = [100 * a for a in accuracies]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(range(1, len(acc) + 1), acc, "o-", label=label)
+    ax.axhline(100 * reference, color="grey", ls="--", label=reference_label)
+    ax.set_xlabel("Epoch")
+    ax.set_ylabel("Accuracy (%) at best threshold")
+    ax.set_title(title)
+    ax.grid(True)
+    ax.legend(loc="lower right")
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
 def write_result(name, data, folder=RESULTS):
     from utils.fileio import write_json_atomic
 

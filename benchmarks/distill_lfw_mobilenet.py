@@ -15,7 +15,7 @@ import json
 import os
 import time
 
-from benchmarks.common import RESULTS, machine, write_result
+from benchmarks.common import RESULTS, machine, plot_accuracy, write_result
 
 SHARED = os.path.join("..", "shared", "data")
 ALIGN_SIZE, ALIGN_MARGIN = 200, 0.1  # the margin-0 face is the central 160/200 of the crop
@@ -51,25 +51,6 @@ def aligned_lfw_with_room(lfw_dir, out_dir, log=print):
                 fallbacks.append(f"{person}/{name}")
                 write_json_atomic(record, fallbacks)
     return len(fallbacks)
-
-
-def plot(history, teacher, out, title):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    acc = [100 * a for a in history["lfw"]]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(range(1, len(acc) + 1), acc, "o-", label="MobileNet student, LFW fold 1")
-    ax.axhline(100 * teacher, color="grey", ls="--", label="Inception-ResNet-V1 teacher")
-    ax.set_xlabel("Epoch")
-    ax.set_ylabel("Accuracy (%) at best threshold")
-    ax.set_title(title)
-    ax.grid(True)
-    ax.legend(loc="lower right")
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
 
 
 def main(argv=None):
@@ -159,8 +140,9 @@ def main(argv=None):
                   resumed=bool(args.resume), history=history,
                   fold1_per_epoch=history["lfw"], fold1_final=history["lfw"][-1],
                   fold1_best=max(history["lfw"]))
-    plot(history, result["teacher_fold1"], os.path.join(args.out, f"{name}.png"),
-         f"MobileNet {args.input_size}px distilled from Inception-ResNet-V1")
+    plot_accuracy(history["lfw"], result["teacher_fold1"], os.path.join(args.out, f"{name}.png"),
+                  f"MobileNet {args.input_size}px distilled from Inception-ResNet-V1",
+                  "MobileNet student, LFW fold 1", "Inception-ResNet-V1 teacher")
     print("Fold 1 per epoch: " + ", ".join(f"{100 * a:.1f}" for a in history["lfw"]))
     print(f"Final {100 * history['lfw'][-1]:.2f}%, best {100 * result['fold1_best']:.2f}%, "
           f"teacher {100 * result['teacher_fold1']:.2f}%")

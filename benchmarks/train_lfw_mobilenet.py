@@ -9,12 +9,11 @@ Writes benchmarks/results/<name>.json and a plot of accuracy per epoch.
 """
 import argparse
 import os
-import sys
 import time
 
 import numpy as np
 
-from benchmarks.common import RESULTS, machine, write_result  # noqa: E402
+from benchmarks.common import RESULTS, machine, plot_accuracy, write_result  # noqa: E402
 from facenet.training import OPTIMIZERS  # noqa: E402  (no TensorFlow at import)
 
 SHARED = os.path.join("..", "shared", "data")
@@ -72,25 +71,6 @@ def fold1_pairs_file(pairs_path, out):
     with open(out, "w") as f:
         f.write("1 300\n" + "\n".join(lines[1:601]) + "\n")
     return out
-
-
-def plot(history, baseline, out, title):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    acc = [100 * a for a in history["lfw"]]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(range(1, len(acc) + 1), acc, "o-", label="FaceNet MobileNet, LFW fold 1")
-    ax.axhline(100 * baseline, color="grey", ls="--", label="raw-pixel baseline")
-    ax.set_xlabel("Epoch")
-    ax.set_ylabel("Accuracy (%) at best threshold")
-    ax.set_title(title)
-    ax.grid(True)
-    ax.legend(loc="lower right")
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
 
 
 def main(argv=None):
@@ -212,9 +192,10 @@ def main(argv=None):
         print(f"Fold 1 before {100 * result['fold1_before']:.2f}%, after "
               f"{100 * result['fold1_after']:.2f}%")
     else:
-        plot(history, baseline, os.path.join(args.out, f"{name}.png"),
-             f"MobileNet from scratch, {args.input_size}px"
-             + (" aligned" if args.aligned else "") + ", LFW folds 2-10")
+        plot_accuracy(history["lfw"], baseline, os.path.join(args.out, f"{name}.png"),
+                      f"MobileNet from scratch, {args.input_size}px"
+                      + (" aligned" if args.aligned else "") + ", LFW folds 2-10",
+                      "FaceNet MobileNet, LFW fold 1", "raw-pixel baseline")
         print("Fold 1 per epoch: " + ", ".join(f"{100 * a:.1f}" for a in history["lfw"]))
         print(f"Final {100 * history['lfw'][-1]:.2f}% = baseline {100 * baseline:.2f}% "
               f"+ {100 * result['final_minus_baseline']:.2f} points")
