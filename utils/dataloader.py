@@ -1,98 +1,110 @@
 """The training input: triplet batches `[anchors; positives; negatives]` as a tf.data pipeline.
 
-Sampling is done up front in NumPy from a seed (so a run, and a resumed run, sees the same
-batches); decoding (with PIL, the same code as prediction, so training and prediction see the
-same pixels), letterboxing, flipping and preprocessing run in parallel inside tf.data.
+Each epoch's triplets, flips and crop jitters are drawn when the pipeline reaches that epoch,
+from (seed, epoch) alone: a resumed run sees the batches the uninterrupted run would have, and
+memory does not grow with the number of epochs. Files are read, decoded (JPEG, PNG), cropped,
+letterboxed, flipped and preprocessed as TensorFlow ops on tf.data's threads, free of Python's
+lock; a file TensorFlow cannot read, or cannot decode to the pixels PIL gives (other formats
+and modes, EXIF rotation), goes to PIL, the code prediction uses.
 Anchor and positive are two *different* images of one person (the original could draw the same
 image twice); the negative is an image of another person.
 """
-import collections
 import threading
 
 import numpy as np
 import tensorflow as tf
 
 from utils.annotation import AnnotationError
-from utils.tf_preprocessing import preprocess_tf
+from utils.tf_preprocessing import crop_fraction_tf, decode_tf, letterbox_tf, preprocess_tf
+
+
+def group(keys, size):
+    """(members, starts, counts): the indices of `keys` (ints in [0, size)) grouped by key, in
+    their order; key k's are members[starts[k]:starts[k] + counts[k]]."""
+    members = np.argsort(keys, kind="stable")
+    counts = np.bincount(keys, minlength=size)
+    return members, np.cumsum(counts) - counts, counts
 
 
 class TripletSampler:
-    """Draws triplet indices into `labels`. Anchors come from `anchor_indices` (default: all),
-    positives and negatives from every index: validation anchors are held-out images."""
+    """Draws triplet indices into `labels`, each in constant time: a class, an image of it,
+    another image of it, then another class by an offset from the first and an image of that.
+    Anchors come from `anchor_indices` (default: all), positives and negatives from every
+    index: validation anchors are held-out images."""
 
     def __init__(self, labels, seed=0, anchor_indices=None):
-        self.labels = np.asarray(labels)
-        by_class = collections.defaultdict(list)
-        for i, c in enumerate(self.labels):
-            by_class[int(c)].append(i)
-        self.by_class = {c: np.array(v) for c, v in by_class.items()}
-        self.classes = np.array(sorted(self.by_class))
-        anchors = collections.defaultdict(list)
-        for i in (range(len(self.labels)) if anchor_indices is None else anchor_indices):
-            if len(self.by_class[int(self.labels[i])]) >= 2:
-                anchors[int(self.labels[i])].append(i)
-        self.anchor_by_class = {c: np.array(v) for c, v in anchors.items()}
-        self.anchor_classes = np.array(sorted(self.anchor_by_class))
+        self.seed = seed
+        self.classes, klass = np.unique(np.asarray(labels), return_inverse=True)
+        self.klass = klass.ravel()  # each image's place in the sorted classes
+        self.members, self.starts, self.counts = group(self.klass, len(self.classes))
+        self.rank = np.empty(len(self.klass), np.int64)  # each image's place in its class
+        self.rank[self.members] = np.arange(len(self.klass)) - self.starts[self.klass[self.members]]
+        anchors = np.arange(len(self.klass)) if anchor_indices is None else \
+            np.asarray(anchor_indices, np.int64)
+        anchors = anchors[self.counts[self.klass[anchors]] >= 2]
+        self.anchor_classes = np.unique(self.klass[anchors])
+        where = np.searchsorted(self.anchor_classes, self.klass[anchors])
+        order, self.anchor_starts, self.anchor_counts = group(where, len(self.anchor_classes))
+        self.anchors = anchors[order]
         if len(self.anchor_classes) == 0 or len(self.classes) < 2:
             raise AnnotationError(
                 f"triplets need 2 or more classes and one class with 2 or more images; got "
                 f"{len(self.classes)} classes, {len(self.anchor_classes)} with 2 or more images")
-        self.seed = seed
 
-    def batch(self, rng, n):
-        """Indices of one batch: n anchors, then their n positives, then n negatives."""
-        anchors, positives, negatives = [], [], []
-        for c in rng.choice(self.anchor_classes, n):
-            a = rng.choice(self.anchor_by_class[c])
-            same = self.by_class[c]
-            p = rng.choice(same[same != a])
-            others = self.classes[self.classes != c]
-            negatives.append(rng.choice(self.by_class[int(rng.choice(others))]))
-            anchors.append(a)
-            positives.append(p)
-        return np.array(anchors + positives + negatives)
+    def triplets(self, rng, n):
+        """(anchors, positives, negatives), n of each."""
+        k = rng.integers(len(self.anchor_classes), size=n)
+        anchors = self.anchors[self.anchor_starts[k] + rng.integers(self.anchor_counts[k])]
+        c = self.anchor_classes[k]
+        other = (self.rank[anchors] + 1 + rng.integers(self.counts[c] - 1)) % self.counts[c]
+        positives = self.members[self.starts[c] + other]
+        neg = (c + 1 + rng.integers(len(self.classes) - 1, size=n)) % len(self.classes)
+        negatives = self.members[self.starts[neg] + rng.integers(self.counts[neg])]
+        return anchors, positives, negatives
 
     def epoch(self, epoch, steps, batch_size):
+        """One epoch's indices from (seed, epoch): `steps` batches, each n anchors, then their n
+        positives, then n negatives."""
         rng = np.random.default_rng([self.seed, epoch])
-        return np.concatenate([self.batch(rng, batch_size // 3) for _ in range(steps)])
+        n = batch_size // 3
+        a, p, neg = (x.reshape(steps, 1, n) for x in self.triplets(rng, steps * n))
+        return np.concatenate([a, p, neg], axis=1).ravel()
 
 
 def jitter_box(crop, scale, x, y):
-    """A square-scaled sub-box of `crop` (or of the whole image): sides times `scale` (<= 1),
-    placed at fractions `x`, `y` of the room left. (1, .5, .5) is `crop` itself."""
-    if scale >= 1.0:
-        return crop
+    """Square-scaled sub-boxes of `crop` (or of the whole image): sides times `scale` (<= 1),
+    placed at fractions `x`, `y` of the room left; arrays give one box each. (1, .5, .5) is
+    `crop` itself, to the bit."""
     x0, y0, x1, y1 = crop or (0.0, 0.0, 1.0, 1.0)
+    scale = np.asarray(scale, np.float64)
     w, h = (x1 - x0) * scale, (y1 - y0) * scale
     left, top = x0 + (x1 - x0 - w) * x, y0 + (y1 - y0 - h) * y
-    return (left, top, left + w, top + h)
+    return tuple(np.where(scale >= 1.0, whole, part)[()]
+                 for whole, part in zip((x0, y0, x1, y1), (left, top, left + w, top + h)))
 
 
-class TripletImageLoader:
-    """Decodes one training image exactly as prediction does (utils.image.prepare_image).
+class PilDecoder:
+    """Decodes with PIL (utils.image.load_image) what the graph decoder leaves.
 
     An image that fails to decode is reported once, by name, and replaced by another image of
     the same person, so the batch keeps its triplet layout and training goes on.
     """
 
-    def __init__(self, paths, labels, input_shape, crop=None, log=print):
-        self.paths, self.labels = list(paths), np.asarray(labels)
-        self.input_shape, self.crop, self.log = tuple(input_shape), crop, log
+    def __init__(self, paths, labels, log=print):
+        self.paths, self.labels, self.log = list(paths), np.asarray(labels), log
         self.bad = set()
         self.lock = threading.Lock()  # tf.data calls this from several threads
 
-    def __call__(self, index, flip, jitter=(1.0, 0.5, 0.5)):
+    def __call__(self, index):
         from utils.errors import ImageLoadError
-        from utils.image import prepare_image
+        from utils.image import load_image
 
         index = int(index)
-        box = jitter_box(self.crop, *jitter)
         for i in self._candidates(index):
             if i in self.bad:
                 continue
             try:
-                image = prepare_image(self.paths[i], self.input_shape, True, box)
-                return np.ascontiguousarray(image[:, ::-1] if flip else image)
+                return np.asarray(load_image(self.paths[i]), dtype=np.uint8)
             except ImageLoadError as e:
                 with self.lock:
                     first_time = i not in self.bad
@@ -116,6 +128,52 @@ def check_batch_size(batch_size):
                          f"negatives), got {batch_size}")
 
 
+def triplet_plan(sampler, steps, batch_size, epochs, first_epoch=0, augment=True, crop=None,
+                 crop_jitter=0.0, replicas=1):
+    """(index, flip, box) per image for epochs [first_epoch, epochs), each epoch drawn from
+    (seed, epoch) when the dataset reaches it; `box` is the face box, jittered, as fractions."""
+    def draw(epoch):
+        order = sampler.epoch(int(epoch), steps * replicas, batch_size // replicas)
+        flips = np.random.default_rng([sampler.seed, epoch, 1]).random(len(order)) < 0.5
+        jitters = np.random.default_rng([sampler.seed, epoch, 2]).random((len(order), 3))
+        scale = 1.0 - crop_jitter * jitters[:, 0]
+        if not augment:
+            flips[:] = False
+            scale[:] = 1.0  # the whole face box
+        return order, flips, np.stack(jitter_box(crop, scale, jitters[:, 1], jitters[:, 2]), 1)
+
+    def epoch_plan(epoch):
+        order, flips, boxes = tf.numpy_function(draw, [epoch], [tf.int64, tf.bool, tf.float64],
+                                                stateful=False)
+        return tf.data.Dataset.from_tensor_slices((order, flips, tf.ensure_shape(boxes, [None, 4])))
+
+    return tf.data.Dataset.range(first_epoch, epochs).flat_map(epoch_plan)
+
+
+def decoded_images(plan, paths, labels, log=print):
+    """(image, index, flip, box) per plan entry: the file decoded as TensorFlow ops, or by PIL
+    (with its replacement of unreadable images) wherever those fail: another format or mode, a
+    missing or damaged file."""
+    from utils.image import max_pixels
+
+    decoder = PilDecoder(paths, labels, log)
+    path_table, limit = tf.constant(list(paths)), max_pixels()
+
+    def in_graph(index, *rest):
+        return (decode_tf(tf.io.read_file(path_table[index]), limit), index, *rest)
+
+    def by_pil(index, *rest):
+        image = tf.numpy_function(decoder, [index], tf.uint8, stateful=False)
+        return (tf.ensure_shape(image, [None, None, 3]), index, *rest)
+
+    def one(*entry):  # the graph's errors end its dataset empty: PIL takes over
+        entry = tf.data.Dataset.from_tensors(entry)
+        return entry.map(in_graph).ignore_errors().concatenate(entry.map(by_pil)).take(1)
+
+    return plan.interleave(one, block_length=1, num_parallel_calls=tf.data.AUTOTUNE,
+                           deterministic=True)
+
+
 def triplet_dataset(paths, labels, num_classes, input_shape, batch_size, steps, epochs,
                     first_epoch=0, seed=0, augment=True, preprocessing="scale01",
                     anchor_indices=None, crop=None, replicas=1, crop_jitter=0.0, log=print):
@@ -136,25 +194,18 @@ def triplet_dataset(paths, labels, num_classes, input_shape, batch_size, steps, 
     if not 0.0 <= crop_jitter < 1.0:
         raise ValueError(f"crop_jitter must be in [0, 1), got {crop_jitter}")
     sampler = TripletSampler(labels, seed, anchor_indices)
-    order = np.concatenate([sampler.epoch(e, steps * replicas, batch_size // replicas)
-                            for e in range(first_epoch, epochs)])
-    flips = np.random.default_rng([seed, first_epoch, 1]).random(len(order)) < 0.5
-    jitters = np.random.default_rng([seed, first_epoch, 2]).random((len(order), 3))
-    jitters[:, 0] = 1.0 - crop_jitter * jitters[:, 0]
-    if not augment:
-        flips[:] = False
-        jitters[:, 0] = 1.0  # the whole face box
-    height, width = int(input_shape[0]), int(input_shape[1])
-    loader = TripletImageLoader(paths, labels, (height, width, 3), crop, log)
+    plan = triplet_plan(sampler, steps, batch_size, epochs, first_epoch, augment, crop,
+                        crop_jitter, replicas)
+    size = int(input_shape[0]), int(input_shape[1])
     label_table = tf.constant(np.asarray(labels, dtype=np.int32))
 
-    def load(index, flip, jitter):
-        image = tf.numpy_function(loader, [index, flip, jitter], tf.uint8, stateful=False)
-        image = tf.ensure_shape(image, [height, width, 3])
+    def finish(image, index, flip, box):
+        image = letterbox_tf(crop_fraction_tf(image, box), size)
+        image = tf.cond(flip, lambda: tf.reverse(image, [1]), lambda: image)
         return preprocess_tf(image, preprocessing), tf.one_hot(label_table[index], num_classes)
 
-    ds = tf.data.Dataset.from_tensor_slices((order, flips, jitters))
-    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = decoded_images(plan, paths, labels, log)
+    ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.batch(batch_size, drop_remainder=True)
     ds = ds.map(lambda x, y: (x, (y, y)))
     return ds.prefetch(tf.data.AUTOTUNE)
