@@ -6,6 +6,7 @@ BatchNorm folded, the predictor's forward pass), in the same run.
 Random uint8 crops, so decoding and alignment are left out: this is the network's cost.
 """
 import argparse
+import os
 
 import numpy as np
 
@@ -15,7 +16,8 @@ from benchmarks.common import images_per_second, machine, write_result
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", default="facenet_mobilenet,facenet_inception_resnetv1")
+    p.add_argument("--models", default="facenet_mobilenet,facenet_inception_resnetv1",
+                   help="registered model names or weight files (with their cards), comma-separated")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--batches", type=int, default=8, help="batches per timed call (default: 8)")
     p.add_argument("--repeats", type=int, default=5)
@@ -30,8 +32,9 @@ def main(argv=None):
     for precision in args.precisions.split(","):
         rates = {}
         for name in args.models.split(","):
-            predictor = Facenet(model_path=weights.fetch(name, log=lambda *a: None),
-                                align="off", precision=precision, log=lambda *a: None)
+            path = name if os.path.exists(name) else weights.fetch(name, log=lambda *a: None)
+            predictor = Facenet(model_path=path, align="off", precision=precision,
+                                log=lambda *a: None)
             h, w, _ = predictor.input_shape
             batch = rng.integers(0, 256, (args.batch_size, h, w, 3), dtype=np.uint8)
 
