@@ -9,8 +9,10 @@ fold 1 (the distillation benchmark's aligned crops) and the spread of the embedd
 - "population": the true statistics of inference-mode features (what precise BN computes);
 - "dropout 0.5": the variance the original's Dropout(0.5) before the bottleneck gives during
   training, which is what the moving variance converges to when it is trained with it;
-- "lag k steps": moving averages k steps (momentum 0.995, from mean 0 / variance 1) after
-  the statistics last changed.
+- "lag k steps": the head's moving averages k steps (momentum 0.995, from mean 0 / variance
+  1) after the statistics last changed;
+- "all lag k steps": every BatchNorm's moving averages (the backbone's momentum 0.99, the
+  head's 0.995) k steps from their start, as a run without precise BN has them after k steps.
 """
 import argparse
 import os
@@ -35,6 +37,7 @@ def main(argv=None):
 
     import keras
 
+    from utils.tf_preprocessing import preprocess_tf
     from benchmarks.train_lfw_mobilenet import fold1_pairs_file
     from facenet.evaluation import evaluate_pairs
     from facenet.predictor import Facenet
@@ -55,8 +58,6 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     paths = [entries[i][1] for i in rng.choice(len(entries), args.stat_images, replace=False)]
     crops = np.stack([student.prepare(path) for path in paths])
-    from utils.tf_preprocessing import preprocess_tf
-
     features = pooled.predict(preprocess_tf(crops, student.preprocessing), verbose=0,
                               batch_size=64)
     pre = features @ kernel
@@ -78,10 +79,35 @@ def main(argv=None):
               "signal_std": float(np.sqrt(true_var).mean()),
               "dropout_std": float(np.sqrt(pre_dropout.var(0)).mean()),
               "mean_norm": float(np.linalg.norm(true_mean)), "variants": {}}
-    saved = [v.numpy() for v in (bn.moving_mean, bn.moving_variance)]
-    for name, (mean, var) in variants.items():
-        bn.moving_mean.assign(mean.astype("float32"))
-        bn.moving_variance.assign(var.astype("float32"))
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    saved = {id(n): [v.numpy() for v in (n.moving_mean, n.moving_variance)] for n in norms}
+    probe = keras.Model(model.input, [n.input for n in norms])
+    x = preprocess_tf(crops, student.preprocessing)
+    sums = [[0.0, 0.0] for _ in norms]
+    for lo in range(0, len(crops), 64):  # batch statistics, as training-mode BatchNorm sees
+        for k, out in enumerate(probe(x[lo:lo + 64], training=True)):
+            out = np.asarray(out, np.float64).reshape(-1, out.shape[-1])
+            sums[k][0] += out.mean(0) * len(out)
+            sums[k][1] += (out ** 2).mean(0) * len(out)
+    layer_stats = [(a / len(crops), b / len(crops) - (a / len(crops)) ** 2) for a, b in sums]
+
+    def lagged_everywhere(steps):
+        for n, (mean, var) in zip(norms, layer_stats):
+            w = n.momentum ** steps
+            n.moving_mean.assign(((1 - w) * mean).astype("float32"))
+            n.moving_variance.assign((w + (1 - w) * np.maximum(var, 0)).astype("float32"))
+
+    for steps in (185, 370, 740):
+        variants[f"all lag {steps} steps"] = steps
+    for name, stats in variants.items():
+        for n in norms:
+            for v, value in zip((n.moving_mean, n.moving_variance), saved[id(n)]):
+                v.assign(value)
+        if isinstance(stats, int):
+            lagged_everywhere(stats)
+        else:
+            bn.moving_mean.assign(stats[0].astype("float32"))
+            bn.moving_variance.assign(stats[1].astype("float32"))
         student._build_forward()
         report = evaluate_pairs(student, pairs, progress=False)
         emb = student.embed(sorted({q for pair in pairs for q in (pair.path_1, pair.path_2)}))
@@ -91,8 +117,9 @@ def main(argv=None):
                                     "mean_pairwise_cosine": spread}
         print(f"{name:>16}: fold 1 {100 * report['best_threshold_accuracy']:.2f}%, mean "
               f"cosine between faces {spread:.4f}")
-    for v, value in zip((bn.moving_mean, bn.moving_variance), saved):
-        v.assign(value)
+    for n in norms:
+        for v, value in zip((n.moving_mean, n.moving_variance), saved[id(n)]):
+            v.assign(value)
     print(f"|beta| {result['beta_norm']:.3f}, |mean| {result['mean_norm']:.3f}, per-unit std "
           f"{result['signal_std']:.4f} (with dropout 0.5: {result['dropout_std']:.4f})")
     write_result("distill_collapse", result, args.out)
