@@ -170,3 +170,18 @@ def test_train_py_teacher_runs_a_distillation(faces, pretrained_path, tmp_path):
     with open(os.path.join(run_dir, "best.json")) as f:
         card = json.load(f)
     assert card["backbone"] == "mobilenet" and card["distilled_from"]["views"] == 1
+
+
+def test_without_precise_batchnorm_a_young_student_collapses(faces, pretrained_path, tmp_path):
+    """The control for the test above: the same tiny run with the BatchNorm statistics left to
+    their moving averages maps every face to one embedding (docs/distillation.md says why)."""
+    from facenet.distillation import distill
+    from facenet.predictor import Facenet
+
+    run_dir, _, _ = distill(tiny_config(faces, tmp_path, epochs=1, precise_bn_batches=0),
+                            log=lambda *a: None)
+    student = Facenet(model_path=os.path.join(run_dir, "last.weights.h5"), crop="lfw",
+                      align="off", threshold=1.0, log=lambda *a: None)
+    emb = student.embed(sorted(glob.glob(os.path.join(faces, "*.jpg")))[:8])
+    cos = emb @ emb.T
+    assert cos[~np.eye(len(emb), dtype=bool)].mean() > 0.99
