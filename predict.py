@@ -10,7 +10,7 @@ import os
 import shlex
 import sys
 
-from utils.errors import FacenetError
+from utils.errors import FacenetError, cli_errors
 from utils.quiet import quiet_tensorflow
 
 
@@ -205,7 +205,7 @@ def check_before_loading(args):
 def main(argv=None):
     argv = quiet_tensorflow(argv)  # before TensorFlow loads: its chatter off the terminal
     args = parse_args(argv)
-    try:
+    with cli_errors():
         check_before_loading(args)
         from facenet import Facenet
 
@@ -223,8 +223,6 @@ def main(argv=None):
             compare(model, *args.images, args.out, args.show)
         else:
             interactive(model, args.out, args.show)
-    except (FacenetError, ValueError) as e:
-        sys.exit(f"error: {e}")
 
 
 if __name__ == "__main__":

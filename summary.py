@@ -4,6 +4,8 @@
 """
 import argparse
 
+from utils.errors import FacenetError
+
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
@@ -22,7 +24,7 @@ def main(argv=None):
     try:
         model = facenet((args.input_size, args.input_size, 3), num_classes=args.num_classes,
                         backbone=args.backbone, mode=args.mode)
-    except ValueError as e:
+    except FacenetError as e:
         p.error(str(e))
     if not args.no_layers:
         model.summary(line_length=110)

@@ -6,12 +6,11 @@
     python train.py --teacher --annotation-path faces/   # distil the pretrained model (no labels)
 """
 import argparse
-import sys
 
 from facenet.augment import Augmentation
 from facenet.distillation import LOSSES, DistillConfig
 from facenet.training import BACKBONES, OPTIMIZERS, TrainConfig
-from utils.errors import FacenetError
+from utils.errors import FacenetError, cli_errors
 from utils.quiet import quiet_tensorflow
 
 DISTILL_ONLY = ("teacher", "distill_loss", "relation_weight", "views", "dropout_keep_prob",
@@ -155,7 +154,7 @@ def is_distillation_run(resume):
 
 def main(argv=None):
     argv = quiet_tensorflow(argv)  # before TensorFlow loads: its chatter off the terminal
-    try:
+    with cli_errors():
         cfg = parse_args(argv)
         if isinstance(cfg, DistillConfig):
             from facenet.distillation import distill
@@ -165,8 +164,6 @@ def main(argv=None):
             from facenet.training import train
 
             run_dir, history, _ = train(cfg)
-    except (FacenetError, ValueError) as e:
-        sys.exit(f"error: {e}")
     print(f"Done: {run_dir}")
 
 

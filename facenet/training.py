@@ -3,7 +3,7 @@ import dataclasses
 import datetime
 import os
 
-from utils.errors import FacenetError
+from utils.errors import FacenetError, SettingError
 
 OPTIMIZERS = ("adam", "sgd")
 BACKBONES = ("mobilenet", "inception_resnetv1")
@@ -52,23 +52,23 @@ def check_config(cfg):
     from utils.dataloader import check_batch_size
 
     if cfg.backbone not in BACKBONES:
-        raise ValueError(f"unknown backbone {cfg.backbone!r}; choose one of {list(BACKBONES)}")
+        raise SettingError(f"unknown backbone {cfg.backbone!r}; choose one of {list(BACKBONES)}")
     if cfg.optimizer not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {cfg.optimizer!r}; choose one of {list(OPTIMIZERS)}")
+        raise SettingError(f"unknown optimizer {cfg.optimizer!r}; choose one of {list(OPTIMIZERS)}")
     if cfg.lr_decay_type not in LR_DECAY_TYPES:
-        raise ValueError(f"unknown lr_decay_type {cfg.lr_decay_type!r}; "
-                         f"choose one of {list(LR_DECAY_TYPES)}")
+        raise SettingError(f"unknown lr_decay_type {cfg.lr_decay_type!r}; "
+                           f"choose one of {list(LR_DECAY_TYPES)}")
     check_batch_size(cfg.batch_size)
     check_input_shape(tuple(cfg.input_shape), cfg.backbone)
     if cfg.init_lr <= 0 or (cfg.min_lr is not None and cfg.min_lr <= 0):
-        raise ValueError(f"learning rates must be positive, got init_lr={cfg.init_lr}, "
-                         f"min_lr={cfg.min_lr}")
+        raise SettingError(f"learning rates must be positive, got init_lr={cfg.init_lr}, "
+                           f"min_lr={cfg.min_lr}")
     if not 0 <= cfg.init_epoch < cfg.epochs:
-        raise ValueError(f"need 0 <= init_epoch < epochs, got {cfg.init_epoch} and {cfg.epochs}")
+        raise SettingError(f"need 0 <= init_epoch < epochs, got {cfg.init_epoch} and {cfg.epochs}")
     if not 0 <= cfg.val_split < 1:
-        raise ValueError(f"val_split must be in [0, 1), got {cfg.val_split}")
+        raise SettingError(f"val_split must be in [0, 1), got {cfg.val_split}")
     if cfg.save_period < 1:
-        raise ValueError(f"save_period must be at least 1, got {cfg.save_period}")
+        raise SettingError(f"save_period must be at least 1, got {cfg.save_period}")
 
 
 def remove_partial_files(run_dir, completed_epochs):

@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from utils.annotation import AnnotationError
+from utils.errors import SettingError
 from utils.tf_preprocessing import preprocess_tf
 
 
@@ -112,8 +113,8 @@ class TripletImageLoader:
 
 def check_batch_size(batch_size):
     if batch_size < 3 or batch_size % 3:
-        raise ValueError(f"batch_size must be a positive multiple of 3 (anchors, positives, "
-                         f"negatives), got {batch_size}")
+        raise SettingError(f"batch_size must be a positive multiple of 3 (anchors, positives, "
+                           f"negatives), got {batch_size}")
 
 
 def triplet_dataset(paths, labels, num_classes, input_shape, batch_size, steps, epochs,
@@ -130,11 +131,11 @@ def triplet_dataset(paths, labels, num_classes, input_shape, batch_size, steps, 
     negatives]`.
     """
     if batch_size % (3 * replicas):
-        raise ValueError(f"batch_size must be a multiple of 3 x {replicas} replicas, "
-                         f"got {batch_size}")
+        raise SettingError(f"batch_size must be a multiple of 3 x {replicas} replicas, "
+                           f"got {batch_size}")
     check_batch_size(batch_size)
     if not 0.0 <= crop_jitter < 1.0:
-        raise ValueError(f"crop_jitter must be in [0, 1), got {crop_jitter}")
+        raise SettingError(f"crop_jitter must be in [0, 1), got {crop_jitter}")
     sampler = TripletSampler(labels, seed, anchor_indices)
     order = np.concatenate([sampler.epoch(e, steps * replicas, batch_size // replicas)
                             for e in range(first_epoch, epochs)])

@@ -8,6 +8,8 @@ casts), while AMX ran it 2.5x faster.
 import contextlib
 import functools
 
+from utils.errors import SettingError
+
 PRECISIONS = ("float32", "bfloat16", "auto")
 DEFAULT_PRECISION = "auto"
 # The backbones whose CPU embedding gets faster in bfloat16. MobileNet's separate BatchNorms are
@@ -55,7 +57,7 @@ def resolve_precision(precision, backbone, folded_batchnorm=True):
     """"float32" or "bfloat16" for `precision` in PRECISIONS ("auto": `choose_precision` on
     this machine)."""
     if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        raise SettingError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if precision != "auto":
         return precision
     return choose_precision(cpu_flags(), gpu_capability(), backbone, folded_batchnorm)

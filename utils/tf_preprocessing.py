@@ -3,6 +3,7 @@
 Used inside graphs: the training pipeline (one image at a time), the predictor's compiled
 forward pass and the exports (batches of uint8 images), so preprocessing runs on TensorFlow's
 threads instead of Python's."""
+from utils.errors import SettingError
 
 
 def preprocess_tf(x, preprocessing):
@@ -19,4 +20,4 @@ def preprocess_tf(x, preprocessing):
         std = tf.math.reduce_std(x, axis=axes, keepdims=True)
         size = tf.cast(tf.reduce_prod(tf.shape(x)[-3:]), tf.float32)
         return (x - mean) / tf.maximum(std, 1.0 / tf.sqrt(size))
-    raise ValueError(f"unknown preprocessing {preprocessing!r}; choose scale01 or standardize")
+    raise SettingError(f"unknown preprocessing {preprocessing!r}; choose scale01 or standardize")
