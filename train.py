@@ -154,7 +154,7 @@ def is_distillation_run(resume):
 
 def main(argv=None):
     argv = quiet_tensorflow(argv)  # before TensorFlow loads: its chatter off the terminal
-    with cli_errors():
+    with cli_errors():  # Ctrl-C in a run: TrainingInterrupted says how to resume it
         cfg = parse_args(argv)
         if isinstance(cfg, DistillConfig):
             from facenet.distillation import distill

@@ -169,17 +169,13 @@ def make_lfw_eval(cfg, preprocessing, log=print):
 
 
 def train(cfg, log=print):
-    """Run (or resume) a training run; returns (run folder, history, trained model)."""
-    import keras
+    """Run (or resume) a training run; returns (run folder, history, trained model).
 
-    from facenet.distribute import is_chief, pick_strategy, prepare_multiworker_fit
-    from facenet.weights import read_card
-    from nets.facenet_training import (fit_learning_rates, get_lr_scheduler, lr_fit_notes,
-                                       triplet_loss)
-    from utils.callbacks import (EpochRecorder, PreciseBatchNorm, find_resume_state,
-                                 restore_resume_state)
-    from utils.dataloader import split_lines, triplet_dataset
-    from utils.image import parse_crop
+    A run that fails before its first epoch is saved removes the folder it made, so a failed
+    start leaves none behind. Ctrl-C raises TrainingInterrupted, which names the folder and
+    the epochs saved in it."""
+    from facenet.distribute import is_chief, pick_strategy
+    from utils.callbacks import find_resume_state, run_guard
 
     state, state_dir = None, None
     if cfg.resume:
@@ -200,10 +196,28 @@ def train(cfg, log=print):
         run_dir = os.path.join(cfg.save_dir, f"loss_{stamp}")
     strategy = pick_strategy(cfg.strategy, log)
     chief = is_chief() if cfg.strategy != "single" else True
+    made_here = chief and not os.path.exists(run_dir)
     if chief:  # the one process that writes (or cleans up) the run folder
         if cfg.resume:
             remove_partial_files(run_dir, cfg.init_epoch)
         check_writable(run_dir)
+    with run_guard(run_dir, made_here):
+        history, model = _train(cfg, run_dir, state, state_dir, strategy, chief, log)
+    return run_dir, history, model
+
+
+def _train(cfg, run_dir, state, state_dir, strategy, chief, log):
+    """The run in its folder: the data checks, the model, the fit; returns (history, model)."""
+    import keras
+
+    from facenet.distribute import prepare_multiworker_fit
+    from facenet.weights import read_card
+    from nets.facenet_training import (fit_learning_rates, get_lr_scheduler, lr_fit_notes,
+                                       triplet_loss)
+    from utils.callbacks import EpochRecorder, PreciseBatchNorm, restore_resume_state
+    from utils.dataloader import split_lines, triplet_dataset
+    from utils.image import parse_crop
+
     if cfg.preprocessing is None:
         card = read_card(cfg.model_path) if cfg.model_path else None
         cfg.preprocessing = (card or {}).get("preprocessing", "scale01")
@@ -285,4 +299,4 @@ def train(cfg, log=print):
                   initial_epoch=cfg.init_epoch, validation_data=val_ds,
                   validation_steps=val_steps or None, callbacks=callbacks, verbose=cfg.verbose,
                   shuffle=False)
-    return run_dir, state["history"], model
+    return state["history"], model

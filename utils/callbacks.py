@@ -1,14 +1,18 @@
 """End-of-epoch bookkeeping: checkpoints, resume state, loss history and plot, LFW accuracy,
 TensorBoard scalars, early stopping. Every file is written atomically; the resume state is
 written last, so a run killed at any moment resumes from its last complete epoch."""
+import contextlib
+import gc
 import json
 import os
 import shutil
 import tempfile
+import traceback
 
 import keras
 import numpy as np
 
+from utils.errors import FacenetError, TrainingInterrupted
 from utils.fileio import atomic_path, sha256_of, write_json_atomic
 
 RESUME_DIR = "resume"
@@ -54,14 +58,44 @@ def find_resume_state(path):
     run_dir = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
     pointer = os.path.join(run_dir, RESUME_POINTER)
     if not os.path.exists(pointer):
-        from utils.errors import FacenetError
-
         raise FacenetError(f"{path} is not a training run that can be resumed (no {RESUME_POINTER}"
                            f" in {run_dir}); pass the run folder under the save dir")
-    with open(pointer, encoding="utf-8") as f:
-        state_dir = os.path.join(run_dir, json.load(f)["state"])
-    with open(os.path.join(state_dir, "state.json"), encoding="utf-8") as f:
-        return run_dir, state_dir, json.load(f)
+    try:
+        with open(pointer, encoding="utf-8") as f:
+            state_dir = os.path.join(run_dir, json.load(f)["state"])
+        with open(os.path.join(state_dir, "state.json"), encoding="utf-8") as f:
+            return run_dir, state_dir, json.load(f)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise FacenetError(f"the resume state of {run_dir} is unreadable ({e}); resume from a "
+                           f"copy of the run, or start it again") from None
+
+
+def saved_epochs(run_dir):
+    """How many epochs of the run in `run_dir` are saved for a resume (0: none yet)."""
+    try:
+        return find_resume_state(run_dir)[2]["epoch"]
+    except FacenetError:
+        return 0
+
+
+@contextlib.contextmanager
+def run_guard(run_dir, made_here):
+    """Around a run's work once its folder exists. A failure before an epoch is saved removes
+    a folder this run made (a failed start leaves no empty run folder behind); Ctrl-C becomes
+    TrainingInterrupted, naming the folder and the epochs saved in it."""
+    try:
+        yield
+    except BaseException as e:
+        saved = saved_epochs(run_dir)
+        if made_here and not saved:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        if isinstance(e, KeyboardInterrupt) and not isinstance(e, TrainingInterrupted):
+            # Free the interrupted fit's data pipeline now: left to the interpreter's exit,
+            # its threads (waiting to run Python) can hang the process for minutes.
+            traceback.clear_frames(e.__traceback__)
+            gc.collect()
+            raise TrainingInterrupted(run_dir, saved) from None
+        raise
 
 
 def restore_resume_state(model, state_dir):

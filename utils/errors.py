@@ -1,6 +1,7 @@
 """The library's own error types: every bad input ends in one of these, with a clear message.
 Commands catch only these (`cli_errors`): any other exception is a bug and keeps its traceback."""
 import contextlib
+import shlex
 import sys
 
 
@@ -27,6 +28,21 @@ class PairsFileError(FacenetError):
 
 class FetchError(FacenetError):
     """Fetching pretrained weights failed (no network, checksum mismatch, ...)."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a training run, naming its folder and the epochs saved in it, so that the
+    command can say how to go on. A KeyboardInterrupt: code that catches Exception lets it
+    through, as it does a plain Ctrl-C."""
+
+    def __init__(self, run_dir, saved_epochs):
+        self.run_dir, self.saved_epochs = run_dir, saved_epochs
+        if saved_epochs:
+            text = (f"interrupted in epoch {saved_epochs + 1}; resume with "
+                    f"`python train.py --resume {shlex.quote(str(run_dir))}`")
+        else:
+            text = "interrupted in epoch 1, before any epoch was saved: nothing to resume"
+        super().__init__(text)
 
 
 @contextlib.contextmanager
