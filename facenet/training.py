@@ -168,6 +168,19 @@ def make_lfw_eval(cfg, preprocessing, log=print):
     return evaluate
 
 
+def validation_plan(held_out, batch_size):
+    """(validation steps, what picks best_epoch_weights, a note for the log or None).
+
+    Validation needs one full batch of held-out images: on fewer (one image, on a small
+    dataset) its loss, and so the choice of the best epoch, is chance."""
+    if held_out >= batch_size:
+        return held_out // batch_size, "val_loss", None
+    why = (f"{held_out} held-out images are fewer than one batch of {batch_size}" if held_out
+           else "--val-split is 0")
+    return 0, "loss", (f"no validation ({why}): best_epoch_weights is the epoch of the lowest "
+                       f"training loss; raise --val-split or lower --batch-size to validate")
+
+
 def train(cfg, log=print):
     """Run (or resume) a training run; returns (run folder, history, trained model).
 
@@ -232,7 +245,7 @@ def _train(cfg, run_dir, state, state_dir, strategy, chief, log):
     if steps == 0:
         raise FacenetError(f"{len(train_lines)} training images are fewer than one batch of "
                            f"{batch}; lower --batch-size or add images")
-    val_steps = max(1, len(val_lines) // batch) if val_lines else 0
+    val_steps, best_by, validation_note = validation_plan(len(val_lines), batch)
 
     replicas = strategy.num_replicas_in_sync
     if batch % (3 * replicas):
@@ -241,6 +254,8 @@ def _train(cfg, run_dir, state, state_dir, strategy, chief, log):
     init_lr, min_lr = fit_learning_rates(batch, cfg.init_lr, cfg.min_lr, cfg.optimizer)
     for note in lr_fit_notes(batch, cfg.init_lr, cfg.min_lr, cfg.optimizer):
         log(f"note: {note}")
+    if validation_note:
+        log(f"note: {validation_note}")
     with strategy.scope():
         model = build_model(cfg, num_classes, log)
         if cfg.optimizer == "adam":
@@ -252,9 +267,10 @@ def _train(cfg, run_dir, state, state_dir, strategy, chief, log):
         if state_dir:
             restore_resume_state(model, state_dir)
     if not state_dir:
-        state = {"epoch": cfg.init_epoch, "best_val_loss": float("inf"), "wait": 0,
+        state = {"epoch": cfg.init_epoch, "best_by": best_by, "wait": 0,
                  "history": {"loss": [], "val_loss": [], "lr": [], "lfw": []},
                  "config": dataclasses.asdict(cfg)}
+    state.setdefault("best_by", best_by)  # a resumed run keeps its own measure of the best
     state["config"]["epochs"] = cfg.epochs
 
     crop = parse_crop(cfg.crop)
@@ -291,9 +307,11 @@ def _train(cfg, run_dir, state, state_dir, strategy, chief, log):
     if chief:  # one writer of files per run: the chief of a multi-worker cluster
         callbacks.insert(2, keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"),
                                                         update_freq="epoch"))
-    log(f"Train on {len(train_lines)} images of {num_classes} classes, validate on "
-        f"{len(val_lines)}; {steps} steps of {batch} per epoch; lr {init_lr:.2e} -> {min_lr:.2e} "
-        f"({cfg.optimizer}, {cfg.lr_decay_type}); run folder {run_dir}")
+    validation = (f"validate on {len(val_lines)}" if val_steps
+                  else "no validation: best epoch by training loss")
+    log(f"Train on {len(train_lines)} images of {num_classes} classes, {validation}; {steps} "
+        f"steps of {batch} per epoch; lr {init_lr:.2e} -> {min_lr:.2e} ({cfg.optimizer}, "
+        f"{cfg.lr_decay_type}); run folder {run_dir}")
     with prepare_multiworker_fit(model, strategy, lambda: next(iter(train_ds))):
         model.fit(train_ds, steps_per_epoch=steps, epochs=cfg.epochs,
                   initial_epoch=cfg.init_epoch, validation_data=val_ds,

@@ -175,19 +175,19 @@ class EpochRecorder(keras.callbacks.Callback):
             history[key].append(value)
         card = self.card
         if not self.write:
-            self._update_state(val_loss, done)
+            self._improved(loss, val_loss)
+            self.state["epoch"] = done
+            self._maybe_stop()
             return
         if done % self.save_period == 0:
             name = f"ep{done:03d}-loss{loss:.3f}-val_loss{val_loss:.3f}.weights.h5"
             save_weights_with_card(self.model, os.path.join(self.run_dir, name), card)
         save_weights_with_card(self.model, os.path.join(self.run_dir,
                                                         "last_epoch_weights.weights.h5"), card)
-        if val_loss < self.state["best_val_loss"]:
-            self.state["best_val_loss"], self.state["wait"] = val_loss, 0
+        if self._improved(loss, val_loss):
             save_weights_with_card(self.model, os.path.join(self.run_dir,
-                                                            "best_epoch_weights.weights.h5"), card)
-        else:
-            self.state["wait"] += 1
+                                                            "best_epoch_weights.weights.h5"),
+                                   {**card, "best_by": self.best_by})
         self.state["epoch"] = done
         save_resume_state(self.run_dir, self.model, self.state)  # the commit point of the epoch
         write_history(self.run_dir, history)
@@ -200,17 +200,25 @@ class EpochRecorder(keras.callbacks.Callback):
         self.writer.flush()
         self._maybe_stop()
 
-    def _update_state(self, val_loss, done):
-        if val_loss < self.state["best_val_loss"]:
-            self.state["best_val_loss"], self.state["wait"] = val_loss, 0
-        else:
-            self.state["wait"] += 1
-        self.state["epoch"] = done
-        self._maybe_stop()
+    @property
+    def best_by(self):
+        """What picks the best epoch: "val_loss", or "loss" in a run without validation."""
+        return self.state.get("best_by", "val_loss")
+
+    def _improved(self, loss, val_loss):
+        """Whether this epoch is the best so far (kept in the state as best_<measure>); counts
+        the epochs since the last that was."""
+        value, key = (loss if self.best_by == "loss" else val_loss), f"best_{self.best_by}"
+        if value < self.state.get(key, float("inf")):
+            self.state[key], self.state["wait"] = value, 0
+            return True
+        self.state["wait"] += 1
+        return False
 
     def _maybe_stop(self):
         if self.state["wait"] >= self.patience:
-            self.log(f"Early stopping: val_loss has not improved for {self.patience} epochs.")
+            self.log(f"Early stopping: {self.best_by} has not improved for {self.patience} "
+                     f"epochs.")
             self.model.stop_training = True
 
 
