@@ -11,7 +11,7 @@ import os
 import sys
 
 from facenet.cli import add_model_options
-from utils.errors import FacenetError
+from utils.errors import FacenetError, cli_errors
 from utils.precision import DEFAULT_PRECISION
 from utils.quiet import quiet_tensorflow
 
@@ -133,10 +133,8 @@ def update_card(predictor, card, report, command):
 def main(argv=None):
     argv = quiet_tensorflow(argv)  # before TensorFlow loads: its chatter off the terminal
     args = parse_args(argv)
-    try:
+    with cli_errors():
         return run(args, argv)
-    except (FacenetError, ValueError) as e:
-        sys.exit(f"error: {e}")
 
 
 def run(args, argv):

@@ -6,12 +6,13 @@
     python predict.py                    ask for two file names in a loop (the original's way)
 """
 import argparse
+import functools
 import os
 import shlex
 import sys
 
 from facenet.cli import add_model_options
-from utils.errors import FacenetError
+from utils.errors import FacenetError, cli_errors
 from utils.quiet import quiet_tensorflow
 
 
@@ -40,8 +41,9 @@ def parse_args(argv=None):
                         "face box of a 250x250 LFW image), or x0,y0,x1,y1 fractions "
                         "(default: %(default)s)")
     p.add_argument("--out", default=os.path.join("logs", "predict.png"),
-                   help="where to save the side-by-side figure (default: %(default)s); "
-                        "'' saves none")
+                   help="where to save the figure: the faces side by side, or with --all-faces "
+                        "the photos with their faces named as in the printout (default: "
+                        "%(default)s); '' saves none")
     p.add_argument("--show", action="store_true", help="also open the figure in a window")
     args = p.parse_args(argv)
     if args.all_faces:
@@ -82,15 +84,16 @@ def compare(model, a, b, out, show):
             print(f"  {os.path.basename(str(name))}: {describe_face(record)}")
     print(f"  distance {result.distance:.4f}, threshold {result.threshold:.4f}: {result.verdict}")
     if out or show:  # after the verdict: a figure that cannot be saved must not lose it
-        draw(result, out, show)
+        from utils.plots import draw_pair
+
+        save_figure(functools.partial(draw_pair, *result.crops, result), out, show)
     return result
 
 
-def draw(result, out, show):
-    from utils.plots import draw_pair
-
+def save_figure(draw, out, show):
+    """`draw(out=..., show=...)`; a figure that cannot be saved is one error naming --out."""
     try:
-        draw_pair(*result.crops, result, out=out, show=show)
+        draw(out=out, show=show)
     except OSError as e:
         raise FacenetError(f"cannot save the figure to {out}: {e.strerror or e}; choose another "
                            f"--out, or --out '' for none") from None
@@ -98,20 +101,32 @@ def draw(result, out, show):
         print(f"  figure: {out}")
 
 
-def compare_all_faces(model, a, b=None):
+def compare_all_faces(model, a, b=None, out="", show=False):
+    """Every face of photo A against every face of B (one photo: each pair of its faces).
+    Faces are named A1, A2, ... B1, ... (largest first) alike in the printout and the
+    figure, which shows the photos with the named boxes and the verdicts."""
     faces_a, faces_b, results = model.compare_all(a, b)
-    for name, faces in ((a, faces_a), (b, faces_b)) if b is not None else ((a, faces_a),):
+    photos = [("A", a, faces_a)] + ([("B", b, faces_b)] if b is not None else [])
+    for letter, name, faces in photos:
         print(f"{name}: {len(faces)} face(s)" + ("" if faces else " - no face found"))
         for k, f in enumerate(faces, start=1):
             x0, y0, x1, y1 = f.face.box
-            print(f"  face {k}: box ({x0:.0f}, {y0:.0f}, {x1:.0f}, {y1:.0f}), "
+            print(f"  {letter}{k}: box ({x0:.0f}, {y0:.0f}, {x1:.0f}, {y1:.0f}), "
                   f"confidence {f.face.confidence:.3f}")
-    other = "B" if b is not None else "A"
-    for i, j, r in results:
-        print(f"  A{i + 1} vs {other}{j + 1}: distance {r.distance:.4f}: {r.verdict}")
+    other = photos[-1][0]
+    pairs = [(f"A{i + 1}", f"{other}{j + 1}", r) for i, j, r in results]
+    for name_1, name_2, r in pairs:
+        print(f"  {name_1} vs {name_2}: distance {r.distance:.4f}: {r.verdict}")
     if not results:
         print("  nothing to compare: " + ("a photo has no face" if b is not None
                                           else "fewer than two faces"))
+    if out or show:
+        from utils.image import load_image
+        from utils.plots import draw_faces
+
+        drawn = [(letter, load_image(name), [f.face.box for f in faces])
+                 for letter, name, faces in photos]
+        save_figure(functools.partial(draw_faces, drawn, pairs, model.threshold), out, show)
     return results
 
 
@@ -189,14 +204,14 @@ def check_before_loading(args):
     if not (args.images or args.example) and (sys.stdin is None or sys.stdin.closed):
         raise FacenetError("no images given, and no input to ask for them (stdin is closed): "
                            "give two image paths, or --example")
-    if args.out and not args.all_faces:
+    if args.out:
         check_output_file(args.out, "--out")
 
 
 def main(argv=None):
     argv = quiet_tensorflow(argv)  # before TensorFlow loads: its chatter off the terminal
     args = parse_args(argv)
-    try:
+    with cli_errors():
         check_before_loading(args)
         from facenet import Facenet
 
@@ -206,7 +221,7 @@ def main(argv=None):
                         # a few images: folding BatchNorm (1.4 s) costs more than it saves
                         fold_batchnorm=False)
         if args.all_faces:
-            compare_all_faces(model, *args.images)
+            compare_all_faces(model, *args.images, out=args.out, show=args.show)
         elif args.example:
             for k, (a, b) in enumerate(example_pairs(), start=1):
                 compare(model, a, b, numbered(args.out, k) if args.out else "", args.show)
@@ -214,8 +229,6 @@ def main(argv=None):
             compare(model, *args.images, args.out, args.show)
         else:
             interactive(model, args.out, args.show)
-    except (FacenetError, ValueError) as e:
-        sys.exit(f"error: {e}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import argparse
 
 from facenet.cli import add_input_size
 from utils.choices import BACKBONES, MODES
+from utils.errors import FacenetError
 
 
 def main(argv=None):
@@ -25,7 +26,7 @@ def main(argv=None):
     try:
         model = facenet(args.input_shape, num_classes=args.num_classes,
                         backbone=args.backbone, mode=args.mode)
-    except ValueError as e:
+    except FacenetError as e:
         p.error(str(e))
     if not args.no_layers:
         model.summary(line_length=110)

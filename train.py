@@ -6,14 +6,13 @@
     python train.py --teacher --annotation-path faces/   # distil the pretrained model (no labels)
 """
 import argparse
-import sys
 
 from facenet.augment import Augmentation
 from facenet.distillation import LOSSES, DistillConfig
 from facenet.cli import add_input_size
 from facenet.training import TrainConfig
 from utils.choices import BACKBONES, LR_DECAY_TYPES, OPTIMIZERS, PREPROCESSINGS, STRATEGIES
-from utils.errors import FacenetError
+from utils.errors import FacenetError, cli_errors
 from utils.quiet import quiet_tensorflow
 
 DISTILL_ONLY = ("teacher", "distill_loss", "relation_weight", "views", "dropout_keep_prob",
@@ -158,7 +157,7 @@ def is_distillation_run(resume):
 
 def main(argv=None):
     argv = quiet_tensorflow(argv)  # before TensorFlow loads: its chatter off the terminal
-    try:
+    with cli_errors():  # Ctrl-C in a run: TrainingInterrupted says how to resume it
         cfg = parse_args(argv)
         if isinstance(cfg, DistillConfig):
             from facenet.distillation import distill
@@ -168,8 +167,6 @@ def main(argv=None):
             from facenet.training import train
 
             run_dir, history, _ = train(cfg)
-    except (FacenetError, ValueError) as e:
-        sys.exit(f"error: {e}")
     print(f"Done: {run_dir}")
 
 

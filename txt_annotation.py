@@ -8,7 +8,7 @@ import sys
 
 from utils.annotation import (AnnotationError, find_unreadable, scan_dataset, split_listable,
                               write_annotation)
-from utils.errors import FacenetError
+from utils.errors import cli_errors
 from utils.fileio import check_output_file
 
 
@@ -23,10 +23,8 @@ def main(argv=None):
     p.add_argument("--no-check", dest="check", action="store_false",
                    help="do not decode each image to leave out unreadable ones (faster)")
     args = p.parse_args(argv)
-    try:
+    with cli_errors():
         annotate(args)
-    except FacenetError as e:
-        sys.exit(f"error: {e}")
 
 
 def annotate(args):

@@ -15,7 +15,7 @@ import dataclasses
 import numpy as np
 from PIL import Image
 
-from utils.errors import FacenetError
+from utils.errors import FacenetError, SettingError
 from utils.image import load_image
 
 # Five landmarks (left eye, right eye, nose, left mouth corner, right mouth corner, as seen in
@@ -87,7 +87,7 @@ def template_points(size, margin=DEFAULT_MARGIN):
     w, h = size
     scale = 1.0 - 2.0 * margin
     if scale <= 0:
-        raise ValueError(f"margin must be below 0.5, got {margin}")
+        raise SettingError(f"margin must be below 0.5, got {margin}")
     pts = 0.5 + (TEMPLATE - 0.5) * scale
     return pts * np.array([w, h], dtype=np.float64)
 
@@ -158,7 +158,7 @@ def align_face(image, face, size=(160, 160), margin=DEFAULT_MARGIN, method="simi
     elif method == "box":
         matrix = box_matrix(face, size)
     else:
-        raise ValueError(f"unknown alignment method {method!r}; choose one of {METHODS}")
+        raise SettingError(f"unknown alignment method {method!r}; choose one of {METHODS}")
     return AlignedFace(warp(image, matrix, size), face, matrix)
 
 
@@ -260,7 +260,7 @@ def choose_face(faces, image_size, choice="largest"):
     if choice == "largest":
         return max(faces, key=lambda f: f.area)
     if choice != "central":
-        raise ValueError(f"unknown face choice {choice!r}; choose one of {CHOICES}")
+        raise SettingError(f"unknown face choice {choice!r}; choose one of {CHOICES}")
     cx, cy = image_size[0] / 2, image_size[1] / 2
 
     def score(f):
@@ -277,9 +277,9 @@ class FaceAligner:
     def __init__(self, size=(160, 160), margin=DEFAULT_MARGIN, method="similarity",
                  choice="largest", detector=None):
         if method not in METHODS:
-            raise ValueError(f"unknown alignment method {method!r}; choose one of {METHODS}")
+            raise SettingError(f"unknown alignment method {method!r}; choose one of {METHODS}")
         if choice not in CHOICES:
-            raise ValueError(f"unknown face choice {choice!r}; choose one of {CHOICES}")
+            raise SettingError(f"unknown face choice {choice!r}; choose one of {CHOICES}")
         self.choice = choice
         self.size = tuple(int(v) for v in size)
         self.margin = float(margin)

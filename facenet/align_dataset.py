@@ -12,11 +12,10 @@ import argparse
 import json
 import os
 import re
-import sys
 import time
 
 from facenet.align import CHOICES, DEFAULT_MARGIN, METHODS
-from utils.errors import FacenetError
+from utils.errors import FacenetError, cli_errors
 
 CROP_FORMATS = ("png", "jpg")  # png: lossless
 
@@ -238,12 +237,10 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.size < 32:
         p.error(f"--size must be at least 32, got {args.size}")
-    try:
+    with cli_errors():
         align_dataset(args.raw_dir, args.out_dir, args.size, args.margin, args.method,
                       args.choice, args.min_face_size, args.workers, args.format,
                       progress=not args.no_progress)
-    except (FacenetError, ValueError) as e:
-        sys.exit(f"error: {e}")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ import math
 import numpy as np
 from PIL import Image, ImageFilter
 
+from utils.errors import SettingError
+
 
 @dataclasses.dataclass(frozen=True)
 class Augmentation:
@@ -27,14 +29,14 @@ class Augmentation:
     def __post_init__(self):
         low, high = self.scale
         if not 0 < low <= high:
-            raise ValueError(f"augmentation scale must be 0 < low <= high, got {self.scale}")
+            raise SettingError(f"augmentation scale must be 0 < low <= high, got {self.scale}")
         for name in ("flip", "greyscale", "blur"):
             if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"augmentation {name} is a probability in [0, 1], got "
-                                 f"{getattr(self, name)}")
+                raise SettingError(f"augmentation {name} is a probability in [0, 1], got "
+                                   f"{getattr(self, name)}")
         for name in ("rotation", "shift", "brightness", "contrast", "saturation"):
             if getattr(self, name) < 0:
-                raise ValueError(f"augmentation {name} must be >= 0, got {getattr(self, name)}")
+                raise SettingError(f"augmentation {name} must be >= 0, got {getattr(self, name)}")
 
     def draw(self, rng):
         """One view's parameters."""

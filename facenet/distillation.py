@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from facenet.augment import Augmentation, render, view_params
-from utils.errors import FacenetError
+from utils.errors import FacenetError, SettingError
 from utils.fileio import atomic_path, sha256_of, write_json_atomic
 
 LOSSES = ("cosine", "relation", "cosine+relation")
@@ -179,7 +179,7 @@ def distill_loss(kind, relation_weight=1.0):
     from keras import ops
 
     if kind not in LOSSES:
-        raise ValueError(f"unknown distillation loss {kind!r}; choose one of {list(LOSSES)}")
+        raise SettingError(f"unknown distillation loss {kind!r}; choose one of {list(LOSSES)}")
 
     def cosine(t, s):
         return 1.0 - ops.mean(ops.sum(s * t, axis=-1))
@@ -204,18 +204,18 @@ def check_config(cfg):
     from nets.facenet import BACKBONES, check_input_shape
 
     if cfg.backbone not in BACKBONES:
-        raise ValueError(f"unknown backbone {cfg.backbone!r}; choose one of {sorted(BACKBONES)}")
+        raise SettingError(f"unknown backbone {cfg.backbone!r}; choose one of {sorted(BACKBONES)}")
     check_input_shape(tuple(cfg.input_shape), cfg.backbone)
     if cfg.loss not in LOSSES:
-        raise ValueError(f"unknown distillation loss {cfg.loss!r}; choose one of {list(LOSSES)}")
+        raise SettingError(f"unknown distillation loss {cfg.loss!r}; choose one of {list(LOSSES)}")
     if cfg.views < 1:
-        raise ValueError(f"views must be at least 1, got {cfg.views}")
+        raise SettingError(f"views must be at least 1, got {cfg.views}")
     if cfg.batch_size < 2:
-        raise ValueError(f"batch_size must be at least 2, got {cfg.batch_size}")
+        raise SettingError(f"batch_size must be at least 2, got {cfg.batch_size}")
     if not 0 < cfg.dropout_keep_prob <= 1:
-        raise ValueError(f"dropout_keep_prob must be in (0, 1], got {cfg.dropout_keep_prob}")
+        raise SettingError(f"dropout_keep_prob must be in (0, 1], got {cfg.dropout_keep_prob}")
     if cfg.epochs < 1:
-        raise ValueError(f"epochs must be at least 1, got {cfg.epochs}")
+        raise SettingError(f"epochs must be at least 1, got {cfg.epochs}")
 
 
 def _student_batches(renderer, targets, n, cfg, first_epoch):
@@ -265,7 +265,7 @@ def distill(cfg, evaluate=None, log=print):
     from nets.facenet import facenet
     from nets.facenet_training import get_lr_scheduler
     from utils.callbacks import (PreciseBatchNorm, find_resume_state, restore_resume_state,
-                                 save_resume_state, save_weights_with_card)
+                                 run_guard, save_resume_state, save_weights_with_card)
     from utils.image import parse_crop
     from utils.precision import dtype_policy
 
@@ -386,8 +386,11 @@ def distill(cfg, evaluate=None, log=print):
     log(f"Distil {cfg.backbone} {cfg.input_shape[0]}px from {os.path.basename(teacher_path)} "
         f"on {n} images, {cfg.views} views, {steps} steps of {cfg.batch_size} per epoch, "
         f"loss {cfg.loss}; run folder {run_dir}")
-    model.fit(train_ds, steps_per_epoch=steps, epochs=cfg.epochs, initial_epoch=first,
-              callbacks=[keras.callbacks.LearningRateScheduler(schedule),
-                         PreciseBatchNorm(bn_ds, cfg.precise_bn_batches), Recorder()],
-              verbose=cfg.verbose, shuffle=False)
+    # Ctrl-C: TrainingInterrupted, naming the epoch and the --resume command; the folder
+    # stays (it holds the teacher's cached targets)
+    with run_guard(run_dir, made_here=False):
+        model.fit(train_ds, steps_per_epoch=steps, epochs=cfg.epochs, initial_epoch=first,
+                  callbacks=[keras.callbacks.LearningRateScheduler(schedule),
+                             PreciseBatchNorm(bn_ds, cfg.precise_bn_batches), Recorder()],
+                  verbose=cfg.verbose, shuffle=False)
     return run_dir, state["history"], model

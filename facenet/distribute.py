@@ -16,6 +16,7 @@ import json
 import os
 
 from utils.choices import STRATEGIES
+from utils.errors import FacenetError, SettingError
 
 
 def tf_config():
@@ -26,8 +27,6 @@ def tf_config():
     try:
         return json.loads(raw)
     except ValueError as e:
-        from utils.errors import FacenetError
-
         raise FacenetError(f"TF_CONFIG is not valid JSON ({e}): {raw[:200]}") from None
 
 
@@ -41,7 +40,7 @@ def pick_strategy(name="auto", log=print):
     import tensorflow as tf
 
     if name not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {STRATEGIES}, got {name!r}")
+        raise SettingError(f"strategy must be one of {STRATEGIES}, got {name!r}")
     if name == "auto" and cluster_workers() > 1:
         name = "multiworker"
     if name == "multiworker":  # before anything else touches TensorFlow's runtime
@@ -62,8 +61,6 @@ def _multiworker(log):
     import tensorflow as tf
 
     if cluster_workers() < 1:
-        from utils.errors import FacenetError
-
         raise FacenetError("--strategy multiworker needs TF_CONFIG naming the cluster's workers "
                            "and this process's task (see the README)")
     strategy = tf.distribute.MultiWorkerMirroredStrategy()

@@ -14,6 +14,7 @@ import os
 import sys
 
 from facenet.cli import add_model_options
+from utils.errors import FacenetError, SettingError, cli_errors
 
 FORMATS = ("savedmodel", "tflite", "onnx")
 QUANTIZATIONS = ("float32", "float16", "int8")
@@ -52,7 +53,7 @@ def export_tflite(savedmodel_dir, out_path, quantize="float32"):
     import tensorflow as tf
 
     if quantize not in QUANTIZATIONS:
-        raise ValueError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}")
+        raise SettingError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}")
     converter = tf.lite.TFLiteConverter.from_saved_model(savedmodel_dir)
     if quantize in ("float16", "int8"):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -70,8 +71,6 @@ def export_onnx(savedmodel_dir, out_path):
     import importlib.util
 
     if importlib.util.find_spec("tf2onnx") is None:
-        from utils.errors import FacenetError
-
         raise FacenetError("ONNX export needs tf2onnx: python -m pip install tf2onnx "
                            "onnxruntime (tested: tf2onnx 1.17, onnxruntime 1.32)") from None
     import subprocess
@@ -79,8 +78,6 @@ def export_onnx(savedmodel_dir, out_path):
     r = subprocess.run([sys.executable, "-m", "tf2onnx.convert", "--saved-model",
                         savedmodel_dir, "--output", out_path], capture_output=True, text=True)
     if r.returncode:
-        from utils.errors import FacenetError
-
         raise FacenetError(f"tf2onnx could not convert the model:\n{r.stderr[-2000:]}")
     return out_path
 
@@ -105,8 +102,6 @@ def protected_paths(model_path=None):
 def check_out(out, fmt, overwrite=False, model_path=None):
     """Refuse, before any work, an `out` that cannot be written, would replace a model's own
     files, or would replace anything unasked: one FacenetError that says what to do."""
-    from utils.errors import FacenetError
-
     out = os.fspath(out)
     card = card_path(out, fmt)
     folder = os.path.dirname(os.path.abspath(out))
@@ -158,7 +153,7 @@ def export(predictor, fmt, out, quantize="float32", log=print, overwrite=False):
     import tempfile
 
     if fmt not in FORMATS:
-        raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+        raise SettingError(f"format must be one of {FORMATS}, got {fmt!r}")
     check_out(out, fmt, overwrite, getattr(predictor, "model_path", None))
     if fmt == "savedmodel":
         path = export_savedmodel(predictor, out)
@@ -190,9 +185,7 @@ def main(argv=None):
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing export (never a model's own weights or card)")
     args = p.parse_args(argv)
-    from utils.errors import FacenetError
-
-    try:
+    with cli_errors():
         if args.out:  # before the model loads: a refusal should not take a minute
             check_out(args.out, args.format, args.overwrite, args.model_path)
         from facenet import Facenet
@@ -202,8 +195,6 @@ def main(argv=None):
         export(predictor, args.format,
                args.out or default_out(predictor, args.format, args.quantize), args.quantize,
                overwrite=args.overwrite)
-    except (FacenetError, ValueError) as e:
-        sys.exit(f"error: {e}")
 
 
 if __name__ == "__main__":

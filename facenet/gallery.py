@@ -28,7 +28,7 @@ import numpy as np
 
 from facenet import gallery_store
 from facenet.gallery_store import GalleryError
-from utils.errors import FacenetError
+from utils.errors import SettingError, cli_errors
 
 TARGET_FAR = 0.01  # chance that a stranger is named someone, over the whole gallery
 # A person's distance to a query: to their nearest enrolled embedding, or to their mean.
@@ -82,7 +82,7 @@ def model_identity(predictor):
 def check_top_k(top_k):
     """Refuse a top-k that would leave no candidate to answer with."""
     if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
-        raise ValueError(f"top-k must be a whole number of 1 or more, got {top_k!r}")
+        raise SettingError(f"top-k must be a whole number of 1 or more, got {top_k!r}")
 
 
 class Gallery:
@@ -308,7 +308,7 @@ class Gallery:
         elif match == "nearest":
             sims = np.maximum.reduceat(q @ self.embeddings.T, self._starts, axis=1)
         else:
-            raise ValueError(f"match must be one of {list(MATCHES)}, got {match!r}")
+            raise SettingError(f"match must be one of {list(MATCHES)}, got {match!r}")
         k = min(top_k, sims.shape[1])
         idx = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         part = np.take_along_axis(sims, idx, axis=1)
@@ -410,16 +410,12 @@ def build_parser():
 
 
 def main(argv=None):
-    import sys
-
     from utils.quiet import quiet_tensorflow
 
     argv = quiet_tensorflow(argv)  # before TensorFlow loads: its chatter off the terminal
     args = build_parser().parse_args(argv)
-    try:
+    with cli_errors():
         run(args)
-    except (FacenetError, ValueError) as e:
-        sys.exit(f"error: {e}")
 
 
 def run(args):

@@ -13,6 +13,7 @@ import numpy as np
 
 from facenet.align import Face, choose_face
 from facenet.batching import iter_batches
+from utils.errors import SettingError
 from utils.image import load_image
 
 ALIGN_MODES = ("auto", "required", "off")
@@ -25,7 +26,7 @@ def align_mode(value):
     if value is False or value is None:
         return "off"
     if value not in ALIGN_MODES:
-        raise ValueError(f"align must be one of {ALIGN_MODES} (or True/False), got {value!r}")
+        raise SettingError(f"align must be one of {ALIGN_MODES} (or True/False), got {value!r}")
     return value
 
 

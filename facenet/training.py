@@ -4,7 +4,7 @@ import datetime
 import os
 
 from utils.choices import BACKBONES, LR_DECAY_TYPES, OPTIMIZERS
-from utils.errors import FacenetError
+from utils.errors import FacenetError, SettingError
 
 
 @dataclasses.dataclass
@@ -49,23 +49,23 @@ def check_config(cfg):
     from utils.dataloader import check_batch_size
 
     if cfg.backbone not in BACKBONES:
-        raise ValueError(f"unknown backbone {cfg.backbone!r}; choose one of {list(BACKBONES)}")
+        raise SettingError(f"unknown backbone {cfg.backbone!r}; choose one of {list(BACKBONES)}")
     if cfg.optimizer not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {cfg.optimizer!r}; choose one of {list(OPTIMIZERS)}")
+        raise SettingError(f"unknown optimizer {cfg.optimizer!r}; choose one of {list(OPTIMIZERS)}")
     if cfg.lr_decay_type not in LR_DECAY_TYPES:
-        raise ValueError(f"unknown lr_decay_type {cfg.lr_decay_type!r}; "
-                         f"choose one of {list(LR_DECAY_TYPES)}")
+        raise SettingError(f"unknown lr_decay_type {cfg.lr_decay_type!r}; "
+                           f"choose one of {list(LR_DECAY_TYPES)}")
     check_batch_size(cfg.batch_size)
     check_input_shape(tuple(cfg.input_shape), cfg.backbone)
     if cfg.init_lr <= 0 or (cfg.min_lr is not None and cfg.min_lr <= 0):
-        raise ValueError(f"learning rates must be positive, got init_lr={cfg.init_lr}, "
-                         f"min_lr={cfg.min_lr}")
+        raise SettingError(f"learning rates must be positive, got init_lr={cfg.init_lr}, "
+                           f"min_lr={cfg.min_lr}")
     if not 0 <= cfg.init_epoch < cfg.epochs:
-        raise ValueError(f"need 0 <= init_epoch < epochs, got {cfg.init_epoch} and {cfg.epochs}")
+        raise SettingError(f"need 0 <= init_epoch < epochs, got {cfg.init_epoch} and {cfg.epochs}")
     if not 0 <= cfg.val_split < 1:
-        raise ValueError(f"val_split must be in [0, 1), got {cfg.val_split}")
+        raise SettingError(f"val_split must be in [0, 1), got {cfg.val_split}")
     if cfg.save_period < 1:
-        raise ValueError(f"save_period must be at least 1, got {cfg.save_period}")
+        raise SettingError(f"save_period must be at least 1, got {cfg.save_period}")
 
 
 def remove_partial_files(run_dir, completed_epochs):
@@ -165,18 +165,27 @@ def make_lfw_eval(cfg, preprocessing, log=print):
     return evaluate
 
 
-def train(cfg, log=print):
-    """Run (or resume) a training run; returns (run folder, history, trained model)."""
-    import keras
+def validation_plan(held_out, batch_size):
+    """(validation steps, what picks best_epoch_weights, a note for the log or None).
 
-    from facenet.distribute import is_chief, pick_strategy, prepare_multiworker_fit
-    from facenet.weights import read_card
-    from nets.facenet_training import (fit_learning_rates, get_lr_scheduler, lr_fit_notes,
-                                       triplet_loss)
-    from utils.callbacks import (EpochRecorder, PreciseBatchNorm, find_resume_state,
-                                 restore_resume_state)
-    from utils.dataloader import split_lines, triplet_dataset
-    from utils.image import parse_crop
+    Validation needs one full batch of held-out images: on fewer (one image, on a small
+    dataset) its loss, and so the choice of the best epoch, is chance."""
+    if held_out >= batch_size:
+        return held_out // batch_size, "val_loss", None
+    why = (f"{held_out} held-out images are fewer than one batch of {batch_size}" if held_out
+           else "--val-split is 0")
+    return 0, "loss", (f"no validation ({why}): best_epoch_weights is the epoch of the lowest "
+                       f"training loss; raise --val-split or lower --batch-size to validate")
+
+
+def train(cfg, log=print):
+    """Run (or resume) a training run; returns (run folder, history, trained model).
+
+    A run that fails before its first epoch is saved removes the folder it made, so a failed
+    start leaves none behind. Ctrl-C raises TrainingInterrupted, which names the folder and
+    the epochs saved in it."""
+    from facenet.distribute import is_chief, pick_strategy
+    from utils.callbacks import find_resume_state, run_guard
 
     state, state_dir = None, None
     if cfg.resume:
@@ -197,10 +206,28 @@ def train(cfg, log=print):
         run_dir = os.path.join(cfg.save_dir, f"loss_{stamp}")
     strategy = pick_strategy(cfg.strategy, log)
     chief = is_chief() if cfg.strategy != "single" else True
+    made_here = chief and not os.path.exists(run_dir)
     if chief:  # the one process that writes (or cleans up) the run folder
         if cfg.resume:
             remove_partial_files(run_dir, cfg.init_epoch)
         check_writable(run_dir)
+    with run_guard(run_dir, made_here):
+        history, model = _train(cfg, run_dir, state, state_dir, strategy, chief, log)
+    return run_dir, history, model
+
+
+def _train(cfg, run_dir, state, state_dir, strategy, chief, log):
+    """The run in its folder: the data checks, the model, the fit; returns (history, model)."""
+    import keras
+
+    from facenet.distribute import prepare_multiworker_fit
+    from facenet.weights import read_card
+    from nets.facenet_training import (fit_learning_rates, get_lr_scheduler, lr_fit_notes,
+                                       triplet_loss)
+    from utils.callbacks import EpochRecorder, PreciseBatchNorm, restore_resume_state
+    from utils.dataloader import split_lines, triplet_dataset
+    from utils.image import parse_crop
+
     if cfg.preprocessing is None:
         card = read_card(cfg.model_path) if cfg.model_path else None
         cfg.preprocessing = (card or {}).get("preprocessing", "scale01")
@@ -215,7 +242,7 @@ def train(cfg, log=print):
     if steps == 0:
         raise FacenetError(f"{len(train_lines)} training images are fewer than one batch of "
                            f"{batch}; lower --batch-size or add images")
-    val_steps = max(1, len(val_lines) // batch) if val_lines else 0
+    val_steps, best_by, validation_note = validation_plan(len(val_lines), batch)
 
     replicas = strategy.num_replicas_in_sync
     if batch % (3 * replicas):
@@ -224,6 +251,8 @@ def train(cfg, log=print):
     init_lr, min_lr = fit_learning_rates(batch, cfg.init_lr, cfg.min_lr, cfg.optimizer)
     for note in lr_fit_notes(batch, cfg.init_lr, cfg.min_lr, cfg.optimizer):
         log(f"note: {note}")
+    if validation_note:
+        log(f"note: {validation_note}")
     with strategy.scope():
         model = build_model(cfg, num_classes, log)
         if cfg.optimizer == "adam":
@@ -235,9 +264,10 @@ def train(cfg, log=print):
         if state_dir:
             restore_resume_state(model, state_dir)
     if not state_dir:
-        state = {"epoch": cfg.init_epoch, "best_val_loss": float("inf"), "wait": 0,
+        state = {"epoch": cfg.init_epoch, "best_by": best_by, "wait": 0,
                  "history": {"loss": [], "val_loss": [], "lr": [], "lfw": []},
                  "config": dataclasses.asdict(cfg)}
+    state.setdefault("best_by", best_by)  # a resumed run keeps its own measure of the best
     state["config"]["epochs"] = cfg.epochs
 
     crop = parse_crop(cfg.crop)
@@ -274,12 +304,14 @@ def train(cfg, log=print):
     if chief:  # one writer of files per run: the chief of a multi-worker cluster
         callbacks.insert(2, keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"),
                                                         update_freq="epoch"))
-    log(f"Train on {len(train_lines)} images of {num_classes} classes, validate on "
-        f"{len(val_lines)}; {steps} steps of {batch} per epoch; lr {init_lr:.2e} -> {min_lr:.2e} "
-        f"({cfg.optimizer}, {cfg.lr_decay_type}); run folder {run_dir}")
+    validation = (f"validate on {len(val_lines)}" if val_steps
+                  else "no validation: best epoch by training loss")
+    log(f"Train on {len(train_lines)} images of {num_classes} classes, {validation}; {steps} "
+        f"steps of {batch} per epoch; lr {init_lr:.2e} -> {min_lr:.2e} ({cfg.optimizer}, "
+        f"{cfg.lr_decay_type}); run folder {run_dir}")
     with prepare_multiworker_fit(model, strategy, lambda: next(iter(train_ds))):
         model.fit(train_ds, steps_per_epoch=steps, epochs=cfg.epochs,
                   initial_epoch=cfg.init_epoch, validation_data=val_ds,
                   validation_steps=val_steps or None, callbacks=callbacks, verbose=cfg.verbose,
                   shuffle=False)
-    return run_dir, state["history"], model
+    return state["history"], model

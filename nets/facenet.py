@@ -5,6 +5,7 @@ from keras import layers
 from nets import inception_resnetv1, mobilenet
 from nets.layers import L2Normalize
 from utils.choices import MODES
+from utils.errors import SettingError
 
 # backbone -> (convolutional trunk, name of the head's BatchNorm in the original's weight files);
 # its names are utils.choices.BACKBONES, which the scripts offer
@@ -29,11 +30,11 @@ def bottleneck_head(features, batchnorm_name, embedding_size=128, dropout_keep_p
 def check_input_shape(input_shape, backbone):
     """Reject shapes the backbone cannot take, with the rule, before any layer is built."""
     if len(input_shape) != 3 or input_shape[2] != 3:
-        raise ValueError(f"input_shape must be (height, width, 3), got {tuple(input_shape)}")
+        raise SettingError(f"input_shape must be (height, width, 3), got {tuple(input_shape)}")
     low = MIN_INPUT_SIDE[backbone]
     if min(input_shape[:2]) < low:
-        raise ValueError(f"backbone {backbone!r} needs an input side of at least {low}, "
-                         f"got {tuple(input_shape)}")
+        raise SettingError(f"backbone {backbone!r} needs an input side of at least {low}, "
+                           f"got {tuple(input_shape)}")
 
 
 def facenet(input_shape=(160, 160, 3), num_classes=None, backbone="mobilenet", mode="train",
@@ -45,11 +46,11 @@ def facenet(input_shape=(160, 160, 3), num_classes=None, backbone="mobilenet", m
     from the pre-normalisation embedding, and the same normalised embedding.
     """
     if backbone not in BACKBONES:
-        raise ValueError(f"unknown backbone {backbone!r}; choose one of {sorted(BACKBONES)}")
+        raise SettingError(f"unknown backbone {backbone!r}; choose one of {sorted(BACKBONES)}")
     if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}; choose one of {list(MODES)}")
+        raise SettingError(f"unknown mode {mode!r}; choose one of {list(MODES)}")
     if mode == "train" and (num_classes is None or int(num_classes) < 2):
-        raise ValueError(f"train mode needs num_classes >= 2, got {num_classes!r}")
+        raise SettingError(f"train mode needs num_classes >= 2, got {num_classes!r}")
     input_shape = tuple(int(s) for s in input_shape)
     check_input_shape(input_shape, backbone)
 

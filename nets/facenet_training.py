@@ -5,6 +5,7 @@ import math
 from keras import ops
 
 from utils.choices import LR_DECAY_TYPES
+from utils.errors import SettingError
 
 NOMINAL_BATCH = 64  # nbs: the batch size the base learning rates are meant for
 LR_LIMITS = {"adam": (3e-4, 1e-3), "sgd": (5e-4, 1e-1)}  # per utils.choices.OPTIMIZERS
@@ -49,7 +50,7 @@ def fit_learning_rates(batch_size, init_lr, min_lr, optimizer="adam"):
 def _fit_ranges(optimizer):
     """The ranges the batch-scaled init and min rates are clipped to (min: 1% of init's)."""
     if optimizer not in LR_LIMITS:
-        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {sorted(LR_LIMITS)}")
+        raise SettingError(f"unknown optimizer {optimizer!r}; choose one of {sorted(LR_LIMITS)}")
     low, high = LR_LIMITS[optimizer]
     return (low, high), (low * 1e-2, high * 1e-2)
 
@@ -96,4 +97,5 @@ def get_lr_scheduler(lr_decay_type, lr, min_lr, total_iters, warmup_iters_ratio=
             return lr * decay_rate ** (iters // step_size)
 
         return schedule
-    raise ValueError(f"unknown lr_decay_type {lr_decay_type!r}; choose one of {list(LR_DECAY_TYPES)}")
+    raise SettingError(f"unknown lr_decay_type {lr_decay_type!r}; "
+                       f"choose one of {list(LR_DECAY_TYPES)}")

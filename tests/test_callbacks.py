@@ -86,7 +86,7 @@ def test_early_stopping_and_what_each_worker_writes(tmp_path, write):
     best = tmp_path / "run" / "best_epoch_weights.weights.h5"
     with open(tmp_path / "run" / "best_epoch_weights.json") as f:
         card = json.load(f)
-    assert card == {"backbone": "test", "weights_file": best.name,
+    assert card == {"backbone": "test", "best_by": "val_loss", "weights_file": best.name,
                     "weights_sha256": sha256_of(str(best))}
     assert (tmp_path / "run" / "epoch_val_loss.txt").read_text().split() == [
         str(v) for v in VAL_LOSSES]

@@ -1,14 +1,18 @@
 """End-of-epoch bookkeeping: checkpoints, resume state, loss history and plot, LFW accuracy,
 TensorBoard scalars, early stopping. Every file is written atomically; the resume state is
 written last, so a run killed at any moment resumes from its last complete epoch."""
+import contextlib
+import gc
 import json
 import os
 import shutil
 import tempfile
+import traceback
 
 import keras
 import numpy as np
 
+from utils.errors import FacenetError, TrainingInterrupted
 from utils.fileio import atomic_path, card_path_for, sha256_of, write_json_atomic
 
 RESUME_DIR = "resume"
@@ -52,14 +56,44 @@ def find_resume_state(path):
     run_dir = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
     pointer = os.path.join(run_dir, RESUME_POINTER)
     if not os.path.exists(pointer):
-        from utils.errors import FacenetError
-
         raise FacenetError(f"{path} is not a training run that can be resumed (no {RESUME_POINTER}"
                            f" in {run_dir}); pass the run folder under the save dir")
-    with open(pointer, encoding="utf-8") as f:
-        state_dir = os.path.join(run_dir, json.load(f)["state"])
-    with open(os.path.join(state_dir, "state.json"), encoding="utf-8") as f:
-        return run_dir, state_dir, json.load(f)
+    try:
+        with open(pointer, encoding="utf-8") as f:
+            state_dir = os.path.join(run_dir, json.load(f)["state"])
+        with open(os.path.join(state_dir, "state.json"), encoding="utf-8") as f:
+            return run_dir, state_dir, json.load(f)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise FacenetError(f"the resume state of {run_dir} is unreadable ({e}); resume from a "
+                           f"copy of the run, or start it again") from None
+
+
+def saved_epochs(run_dir):
+    """How many epochs of the run in `run_dir` are saved for a resume (0: none yet)."""
+    try:
+        return find_resume_state(run_dir)[2]["epoch"]
+    except FacenetError:
+        return 0
+
+
+@contextlib.contextmanager
+def run_guard(run_dir, made_here):
+    """Around a run's work once its folder exists. A failure before an epoch is saved removes
+    a folder this run made (a failed start leaves no empty run folder behind); Ctrl-C becomes
+    TrainingInterrupted, naming the folder and the epochs saved in it."""
+    try:
+        yield
+    except BaseException as e:
+        saved = saved_epochs(run_dir)
+        if made_here and not saved:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        if isinstance(e, KeyboardInterrupt) and not isinstance(e, TrainingInterrupted):
+            # Free the interrupted fit's data pipeline now: left to the interpreter's exit,
+            # its threads (waiting to run Python) can hang the process for minutes.
+            traceback.clear_frames(e.__traceback__)
+            gc.collect()
+            raise TrainingInterrupted(run_dir, saved) from None
+        raise
 
 
 def restore_resume_state(model, state_dir):
@@ -139,19 +173,19 @@ class EpochRecorder(keras.callbacks.Callback):
             history[key].append(value)
         card = self.card
         if not self.write:
-            self._update_state(val_loss, done)
+            self._improved(loss, val_loss)
+            self.state["epoch"] = done
+            self._maybe_stop()
             return
         if done % self.save_period == 0:
             name = f"ep{done:03d}-loss{loss:.3f}-val_loss{val_loss:.3f}.weights.h5"
             save_weights_with_card(self.model, os.path.join(self.run_dir, name), card)
         save_weights_with_card(self.model, os.path.join(self.run_dir,
                                                         "last_epoch_weights.weights.h5"), card)
-        if val_loss < self.state["best_val_loss"]:
-            self.state["best_val_loss"], self.state["wait"] = val_loss, 0
+        if self._improved(loss, val_loss):
             save_weights_with_card(self.model, os.path.join(self.run_dir,
-                                                            "best_epoch_weights.weights.h5"), card)
-        else:
-            self.state["wait"] += 1
+                                                            "best_epoch_weights.weights.h5"),
+                                   {**card, "best_by": self.best_by})
         self.state["epoch"] = done
         save_resume_state(self.run_dir, self.model, self.state)  # the commit point of the epoch
         write_history(self.run_dir, history)
@@ -164,17 +198,25 @@ class EpochRecorder(keras.callbacks.Callback):
         self.writer.flush()
         self._maybe_stop()
 
-    def _update_state(self, val_loss, done):
-        if val_loss < self.state["best_val_loss"]:
-            self.state["best_val_loss"], self.state["wait"] = val_loss, 0
-        else:
-            self.state["wait"] += 1
-        self.state["epoch"] = done
-        self._maybe_stop()
+    @property
+    def best_by(self):
+        """What picks the best epoch: "val_loss", or "loss" in a run without validation."""
+        return self.state.get("best_by", "val_loss")
+
+    def _improved(self, loss, val_loss):
+        """Whether this epoch is the best so far (kept in the state as best_<measure>); counts
+        the epochs since the last that was."""
+        value, key = (loss if self.best_by == "loss" else val_loss), f"best_{self.best_by}"
+        if value < self.state.get(key, float("inf")):
+            self.state[key], self.state["wait"] = value, 0
+            return True
+        self.state["wait"] += 1
+        return False
 
     def _maybe_stop(self):
         if self.state["wait"] >= self.patience:
-            self.log(f"Early stopping: val_loss has not improved for {self.patience} epochs.")
+            self.log(f"Early stopping: {self.best_by} has not improved for {self.patience} "
+                     f"epochs.")
             self.model.stop_training = True
 
 

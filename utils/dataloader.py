@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from utils.annotation import AnnotationError
+from utils.errors import SettingError
 from utils.tf_preprocessing import crop_fraction_tf, decode_tf, letterbox_tf, preprocess_tf
 
 
@@ -124,8 +125,8 @@ class PilDecoder:
 
 def check_batch_size(batch_size):
     if batch_size < 3 or batch_size % 3:
-        raise ValueError(f"batch_size must be a positive multiple of 3 (anchors, positives, "
-                         f"negatives), got {batch_size}")
+        raise SettingError(f"batch_size must be a positive multiple of 3 (anchors, positives, "
+                           f"negatives), got {batch_size}")
 
 
 def triplet_plan(sampler, steps, batch_size, epochs, first_epoch=0, augment=True, crop=None,
@@ -188,11 +189,11 @@ def triplet_dataset(paths, labels, num_classes, input_shape, batch_size, steps, 
     negatives]`.
     """
     if batch_size % (3 * replicas):
-        raise ValueError(f"batch_size must be a multiple of 3 x {replicas} replicas, "
-                         f"got {batch_size}")
+        raise SettingError(f"batch_size must be a multiple of 3 x {replicas} replicas, "
+                           f"got {batch_size}")
     check_batch_size(batch_size)
     if not 0.0 <= crop_jitter < 1.0:
-        raise ValueError(f"crop_jitter must be in [0, 1), got {crop_jitter}")
+        raise SettingError(f"crop_jitter must be in [0, 1), got {crop_jitter}")
     sampler = TripletSampler(labels, seed, anchor_indices)
     plan = triplet_plan(sampler, steps, batch_size, epochs, first_epoch, augment, crop,
                         crop_jitter, replicas)

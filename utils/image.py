@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps
 
-from utils.errors import ImageLoadError
+from utils.errors import ImageLoadError, SettingError
 
 GREY = (128, 128, 128)
 # The centre box of a 250x250 LFW (deep-funneled) image that holds the face, as fractions.
@@ -161,7 +161,7 @@ PREPROCESSING = {"scale01": scale01, "standardize": standardize}  # utils.choice
 
 def get_preprocessing(name):
     if name not in PREPROCESSING:
-        raise ValueError(f"unknown preprocessing {name!r}; choose one of {sorted(PREPROCESSING)}")
+        raise SettingError(f"unknown preprocessing {name!r}; choose one of {sorted(PREPROCESSING)}")
     return PREPROCESSING[name]
 
 
@@ -179,8 +179,8 @@ def parse_crop(crop):
     else:
         box = tuple(float(v) for v in crop)
     if len(box) != 4 or not (0 <= box[0] < box[2] <= 1 and 0 <= box[1] < box[3] <= 1):
-        raise ValueError(f"crop must be 'none', 'lfw' or 'x0,y0,x1,y1' fractions with "
-                         f"0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1, got {crop!r}")
+        raise SettingError(f"crop must be 'none', 'lfw' or 'x0,y0,x1,y1' fractions with "
+                           f"0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1, got {crop!r}")
     return box
 
 

@@ -9,6 +9,7 @@ import contextlib
 import functools
 
 from utils.choices import PRECISIONS
+from utils.errors import SettingError
 
 DEFAULT_PRECISION = "auto"
 # The backbones whose CPU embedding gets faster in bfloat16. MobileNet's separate BatchNorms are
@@ -56,7 +57,7 @@ def resolve_precision(precision, backbone, folded_batchnorm=True):
     """"float32" or "bfloat16" for `precision` in PRECISIONS ("auto": `choose_precision` on
     this machine)."""
     if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        raise SettingError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if precision != "auto":
         return precision
     return choose_precision(cpu_flags(), gpu_capability(), backbone, folded_batchnorm)

@@ -6,6 +6,7 @@ Decoding gives the pixels PIL gives; the resize differs from PIL's by rounding a
 (tests/test_dataloader.py bounds it)."""
 
 from utils.choices import PREPROCESSINGS
+from utils.errors import SettingError
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -94,5 +95,5 @@ def preprocess_tf(x, preprocessing):
         std = tf.math.reduce_std(x, axis=axes, keepdims=True)
         size = tf.cast(tf.reduce_prod(tf.shape(x)[-3:]), tf.float32)
         return (x - mean) / tf.maximum(std, 1.0 / tf.sqrt(size))
-    raise ValueError(f"unknown preprocessing {preprocessing!r}; choose one of "
-                     f"{list(PREPROCESSINGS)}")
+    raise SettingError(f"unknown preprocessing {preprocessing!r}; choose one of "
+                       f"{list(PREPROCESSINGS)}")

@@ -1,0 +1,62 @@
+"""The start of a training run: a failed start leaves no run folder behind, and a run whose
+held-out images do not fill one batch says that its best epoch is chosen by training loss."""
+import json
+import os
+
+import pytest
+
+from facenet.training import TrainConfig, train, validation_plan
+from test_crashes import make_dataset
+from utils.errors import FacenetError
+
+TINY = dict(input_shape=(32, 32, 3), batch_size=6, lfw_eval=False, precise_bn_batches=1,
+            verbose=0)
+
+
+@pytest.fixture(scope="module")
+def annotation(tmp_path_factory):
+    """10 people with 6 images each: 60 lines."""
+    return make_dataset(tmp_path_factory.mktemp("tiny") / "data")
+
+
+def lines_with_a_missing_image(annotation, tmp_path):
+    path = tmp_path / "missing.txt"
+    path.write_text(open(annotation).read() + f"1;{tmp_path / 'gone.png'}\n")
+    return str(path)
+
+
+@pytest.mark.parametrize("problem", ["missing image", "batch above the data", "bad weights"])
+def test_a_failed_start_leaves_no_run_folder(annotation, tmp_path, problem):
+    save_dir = tmp_path / "logs"
+    settings = {"missing image": dict(annotation_path=lines_with_a_missing_image(annotation,
+                                                                                 tmp_path)),
+                "batch above the data": dict(annotation_path=annotation, batch_size=96),
+                # fails once the model is built, after the run folder was made: it goes again
+                "bad weights": dict(annotation_path=annotation,
+                                    model_path=str(tmp_path / "none.weights.h5"))}[problem]
+    cfg = TrainConfig(**{**TINY, **settings, "save_dir": str(save_dir)})
+    with pytest.raises(FacenetError):
+        train(cfg, log=lambda *a: None)
+    assert not save_dir.exists() or os.listdir(save_dir) == []
+
+
+def test_validation_needs_one_full_batch():
+    assert validation_plan(200, 96) == (2, "val_loss", None)
+    steps, best_by, note = validation_plan(1, 96)
+    assert (steps, best_by) == (0, "loss")
+    assert "1 held-out images are fewer than one batch of 96" in note
+    assert validation_plan(0, 96)[2].startswith("no validation (--val-split is 0)")
+
+
+def test_a_tiny_run_picks_its_best_epoch_by_training_loss(annotation, tmp_path):
+    messages = []
+    cfg = TrainConfig(**{**TINY, "annotation_path": annotation, "batch_size": 12, "epochs": 1,
+                         "val_split": 0.1, "save_dir": str(tmp_path / "logs")})
+    run_dir, history, _ = train(cfg, log=messages.append)  # 6 held-out images, batch of 12
+    assert any("best_epoch_weights is the epoch of the lowest training loss" in m
+               for m in messages)
+    with open(os.path.join(run_dir, "best_epoch_weights.json")) as f:
+        assert json.load(f)["best_by"] == "loss"
+    with open(os.path.join(run_dir, "resume", "epoch_001", "state.json")) as f:
+        state = json.load(f)
+    assert state["best_by"] == "loss" and state["best_loss"] == pytest.approx(history["loss"][0])
