@@ -143,7 +143,6 @@ def main(argv=None):
     plot_accuracy(history["lfw"], result["teacher_fold1"], os.path.join(args.out, f"{name}.png"),
                   f"MobileNet {args.input_size}px distilled from Inception-ResNet-V1",
                   "MobileNet student, LFW fold 1", "Inception-ResNet-V1 teacher")
-    print("Fold 1 per epoch: " + ", ".join(f"{100 * a:.1f}" for a in history["lfw"]))
     print(f"Final {100 * history['lfw'][-1]:.2f}%, best {100 * result['fold1_best']:.2f}%, "
           f"teacher {100 * result['teacher_fold1']:.2f}%")
     write_result(name, result, args.out)

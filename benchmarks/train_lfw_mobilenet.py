@@ -196,7 +196,6 @@ def main(argv=None):
                       f"MobileNet from scratch, {args.input_size}px"
                       + (" aligned" if args.aligned else "") + ", LFW folds 2-10",
                       "FaceNet MobileNet, LFW fold 1", "raw-pixel baseline")
-        print("Fold 1 per epoch: " + ", ".join(f"{100 * a:.1f}" for a in history["lfw"]))
         print(f"Final {100 * history['lfw'][-1]:.2f}% = baseline {100 * baseline:.2f}% "
               f"+ {100 * result['final_minus_baseline']:.2f} points")
     write_result(name, result, args.out)

@@ -200,6 +200,14 @@ def distill_loss(kind, relation_weight=1.0):
     return loss
 
 
+def _saved_value(key, value):
+    """A setting of a saved run, back from JSON to its type."""
+    if key == "augmentation":
+        return Augmentation(**{k: tuple(v) if isinstance(v, list) else v
+                               for k, v in value.items()})
+    return tuple(value) if key == "input_shape" else value
+
+
 def check_config(cfg):
     from nets.facenet import BACKBONES, check_input_shape
 
@@ -265,27 +273,16 @@ def distill(cfg, evaluate=None, log=print):
     from nets.facenet import facenet
     from nets.facenet_training import get_lr_scheduler
     from utils.callbacks import (PreciseBatchNorm, find_resume_state, restore_resume_state,
-                                 run_guard, save_resume_state, save_weights_with_card)
+                                 resume_settings, run_guard, save_resume_state,
+                                 save_weights_with_card)
     from utils.image import parse_crop
     from utils.precision import dtype_policy
 
     state_dir = None
     if cfg.resume:
         run_dir, state_dir, state = find_resume_state(cfg.resume)
-        epochs = cfg.epochs
-        for key, value in state["config"].items():
-            if key == "augmentation":
-                value = Augmentation(**{k: tuple(v) if isinstance(v, list) else v
-                                        for k, v in value.items()})
-            elif key == "input_shape":
-                value = tuple(value)
-            if key not in ("resume", "epochs", "verbose", "workers"):
-                setattr(cfg, key, value)
-        cfg.epochs = epochs or state["config"]["epochs"]
-        if state["epoch"] >= cfg.epochs:
-            raise FacenetError(f"{run_dir} already finished {state['epoch']} of {cfg.epochs} "
-                               f"epochs; pass --epochs N to train further")
-        log(f"Resuming {run_dir} at epoch {state['epoch'] + 1} of {cfg.epochs}.")
+        cfg.epochs = resume_settings(cfg, state, run_dir, ("resume", "epochs", "verbose",
+                                                           "workers"), log, _saved_value)
     check_config(cfg)
     if not cfg.resume:
         import datetime

@@ -15,6 +15,7 @@ import sys
 
 from facenet.cli import add_model_options
 from utils.errors import FacenetError, SettingError, cli_errors
+from utils.fileio import nearest_existing
 
 FORMATS = ("savedmodel", "tflite", "onnx")
 QUANTIZATIONS = ("float32", "float16", "int8")
@@ -104,9 +105,7 @@ def check_out(out, fmt, overwrite=False, model_path=None):
     files, or would replace anything unasked: one FacenetError that says what to do."""
     out = os.fspath(out)
     card = card_path(out, fmt)
-    folder = os.path.dirname(os.path.abspath(out))
-    while not os.path.exists(folder):
-        folder = os.path.dirname(folder)
+    folder = nearest_existing(out)
     if not os.path.isdir(folder):
         raise FacenetError(f"cannot export to {out}: {folder} is a file, not a folder; "
                            f"choose another --out")

@@ -185,21 +185,15 @@ def train(cfg, log=print):
     start leaves none behind. Ctrl-C raises TrainingInterrupted, which names the folder and
     the epochs saved in it."""
     from facenet.distribute import is_chief, pick_strategy
-    from utils.callbacks import find_resume_state, run_guard
+    from utils.callbacks import find_resume_state, resume_settings, run_guard
 
     state, state_dir = None, None
     if cfg.resume:
         run_dir, state_dir, state = find_resume_state(cfg.resume)
-        saved = state["config"]
-        for key, value in saved.items():  # the run's own settings, except how long and how loud
-            if key not in ("resume", "epochs", "init_epoch", "verbose", "strategy"):
-                setattr(cfg, key, tuple(value) if key == "input_shape" else value)
-        cfg.epochs = cfg.epochs or saved["epochs"]  # None: the run's own length
+        cfg.epochs = resume_settings(  # the run's own settings, except how long and how loud
+            cfg, state, run_dir, ("resume", "epochs", "init_epoch", "verbose", "strategy"), log,
+            lambda key, value: tuple(value) if key == "input_shape" else value)
         cfg.init_epoch = state["epoch"]
-        if cfg.init_epoch >= cfg.epochs:
-            raise FacenetError(f"{run_dir} already finished {cfg.init_epoch} of {cfg.epochs} "
-                               f"epochs; pass --epochs N to train further")
-        log(f"Resuming {run_dir} at epoch {cfg.init_epoch + 1} of {cfg.epochs}.")
     check_config(cfg)
     if not cfg.resume:
         stamp = datetime.datetime.now().strftime("%Y_%m_%d_%H_%M_%S")

@@ -96,6 +96,24 @@ def run_guard(run_dir, made_here):
         raise
 
 
+def resume_settings(cfg, state, run_dir, keep, log=print, convert=None):
+    """Give `cfg` the run's own saved settings, except those in `keep` (how long, how loud);
+    `convert(key, value)` turns a saved JSON value back into its type. Returns the run's total
+    epochs (`cfg.epochs` when given, else the saved ones); a finished run is refused."""
+    from utils.errors import FacenetError
+
+    saved = state["config"]
+    for key, value in saved.items():
+        if key not in keep:
+            setattr(cfg, key, convert(key, value) if convert else value)
+    epochs = cfg.epochs or saved["epochs"]
+    if state["epoch"] >= epochs:
+        raise FacenetError(f"{run_dir} already finished {state['epoch']} of {epochs} epochs; "
+                           f"pass --epochs N to train further")
+    log(f"Resuming {run_dir} at epoch {state['epoch'] + 1} of {epochs}.")
+    return epochs
+
+
 def restore_resume_state(model, state_dir):
     """Weights and optimizer variables (iterations, moments) of a compiled model: a Keras 3
     weights file of a compiled model holds both, once the optimizer is built to receive them."""

@@ -51,14 +51,21 @@ def read_text_lines(path, error, what):
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
+def nearest_existing(path):
+    """The closest existing folder (or file in the way) above `path`: where writing it would
+    start, or fail."""
+    folder = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(folder):
+        folder = os.path.dirname(folder)
+    return folder
+
+
 def check_output_file(path, option):
     """Fail before the work, not after it: `path` (given as `option`) must name a file, in a
     folder that exists or can be made and is writable."""
     if os.path.isdir(path) or path.endswith(("/", os.sep)):
         raise FacenetError(f"{option} {path} is a folder; give a file name in it")
-    folder = os.path.dirname(os.path.abspath(path))
-    while not os.path.exists(folder):
-        folder = os.path.dirname(folder)
+    folder = nearest_existing(path)
     if not os.path.isdir(folder):
         raise FacenetError(f"{option} {path}: {folder} is a file, not a folder; choose another "
                            f"{option}")
