@@ -6,7 +6,6 @@ Compares the vectorised search (one matrix product, one reduceat) with a loop ov
     python -m benchmarks.gallery_search --embeddings 100000 --people 10000
 """
 import argparse
-import os
 import statistics
 import time
 
