@@ -5,8 +5,11 @@ import argparse
 
 from utils.choices import BACKBONES, PRECISIONS, PREPROCESSINGS
 
-MODEL_PATH_HELP = ("weights (.weights.h5, .keras or legacy .h5); default: the pretrained "
-                   "Inception-ResNet-V1 FaceNet, fetched on first use")
+MODEL_PATH_HELP = ("weights (.weights.h5, .keras or legacy .h5); default: the pretrained model "
+                   "of --backbone (Inception-ResNet-V1, fetched on first use; MobileNet, "
+                   "shipped)")
+BACKBONE_HELP = ("network: with --model-path, the file's (default: from its card); without "
+                 "it, which pretrained model (default: inception_resnetv1)")
 PRECISION_HELP = ("float32, bfloat16 (mixed: float32 weights), or auto: bfloat16 where it is "
                   "faster (a CPU with AMX, a GPU of compute capability 8+), else float32 "
                   "(default: %(default)s)")
@@ -16,8 +19,7 @@ def add_model_options(p, precision=None, preprocessing=True):
     """--model-path, --backbone and --preprocessing (unless preprocessing=False), each None by
     default so the model's card decides; --precision when given its default."""
     p.add_argument("--model-path", default=None, help=MODEL_PATH_HELP)
-    p.add_argument("--backbone", default=None, choices=BACKBONES,
-                   help="network of --model-path (default: from its card, else mobilenet)")
+    p.add_argument("--backbone", default=None, choices=BACKBONES, help=BACKBONE_HELP)
     if preprocessing:
         p.add_argument("--preprocessing", default=None, choices=PREPROCESSINGS,
                        help="pixel transform (default: from the model card, else scale01)")

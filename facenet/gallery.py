@@ -28,6 +28,8 @@ import numpy as np
 
 from facenet import gallery_store
 from facenet.gallery_store import GalleryError
+from facenet.cli import BACKBONE_HELP
+from utils.choices import BACKBONES
 from utils.errors import SettingError, cli_errors
 
 TARGET_FAR = 0.01  # chance that a stranger is named someone, over the whole gallery
@@ -357,7 +359,8 @@ class Gallery:
 def _predictor(args):
     from facenet import Facenet
 
-    return Facenet(model_path=args.model_path, align="off" if args.no_align else "auto")
+    return Facenet(model_path=args.model_path, backbone=args.backbone,
+                   align="off" if args.no_align else "auto")
 
 
 def _open(path, create=False):
@@ -377,7 +380,9 @@ def build_parser():
 
     def model_options(sp):
         sp.add_argument("--model-path", default=None,
-                        help="weights (default: the pretrained model); must be the gallery's")
+                        help="weights (default: the pretrained model of --backbone); must be "
+                             "the gallery's")
+        sp.add_argument("--backbone", default=None, choices=BACKBONES, help=BACKBONE_HELP)
         sp.add_argument("--no-align", action="store_true",
                         help="the photos are face crops already: no face search")
         sp.add_argument("--threshold", type=float, default=None,

@@ -53,7 +53,7 @@ SCRIPTS = {  # script: (what builds and parses its arguments, {option: the libra
     "facenet/export.py": (lambda: export.main([]), {
         "--backbone": BACKBONES, "--format": export.FORMATS, "--quantize": export.QUANTIZATIONS}),
     "facenet/gallery.py": (lambda: gallery.build_parser().parse_args([]),
-                           {"--match": gallery.MATCHES}),
+                           {"--match": gallery.MATCHES, "--backbone": BACKBONES}),
     "facenet/align_dataset.py": (lambda: align_dataset.main([]), {
         "--method": align.METHODS, "--choice": align.CHOICES,
         "--format": align_dataset.CROP_FORMATS}),
