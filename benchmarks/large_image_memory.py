@@ -2,16 +2,13 @@
 size the library accepts by default (8000x8000: an LFW face upscaled, saved as JPEG), in a
 fresh process as a user runs it. The target is under 2 GB.
 
-    python benchmarks/large_image_memory.py --lfw-dir ../shared/data/lfw [--side 8000]
+    python -m benchmarks.large_image_memory --lfw-dir LFW_DIR [--side 8000]
 """
 import argparse
 import os
-import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from benchmarks.common import machine, write_result  # noqa: E402
+from benchmarks.common import machine, write_result
 from benchmarks.startup_memory import run  # noqa: E402
 from utils.quiet import quiet_tensorflow  # noqa: E402
 

@@ -1,8 +1,8 @@
 """Run in fresh processes by test_gallery_store.py: a writer that enrolls made-up embeddings
 (no model, so many can start at once in a second), one transaction per person.
 
-    python tests/gallery_writer.py GALLERY NAME [NAME ...] [--start-file F] [--photos N]
-    python tests/gallery_writer.py GALLERY --forever [--photos N]   # person_0, 1, ... until killed
+    python -m tests.gallery_writer GALLERY NAME [NAME ...] [--start-file F] [--photos N]
+    python -m tests.gallery_writer GALLERY --forever [--photos N]   # person_0, 1, ... until killed
 
 Prints "ready" once imported (then waits for --start-file to appear, so that writers begin
 together), and each person's name once their enroll has returned.
@@ -10,14 +10,11 @@ together), and each person's name once their enroll has returned.
 import argparse
 import itertools
 import os
-import sys
 import time
 import zlib
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 
 def rows(name, n):

@@ -27,7 +27,7 @@ def narrow(x):
 
 def writer(*args):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "tests/gallery_writer.py", *map(str, args)],
+    return subprocess.Popen([sys.executable, "-m", "tests.gallery_writer", *map(str, args)],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
 
