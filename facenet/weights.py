@@ -90,7 +90,7 @@ MODELS = {
                  "identification": {
                      "impostor_far": {"0.01": 1.1102, "0.001": 0.9851, "0.0001": 0.8737,
                                       "1e-05": 0.7697, "1e-06": 0.6674},
-                     "command": "python benchmarks/calibrate_identification.py "
+                     "command": "python -m benchmarks.calibrate_identification "
                                 "--lfw-dir LFW_DIR --pairs PAIRS"}},
         examples={
             "jerry_seinfeld_1.jpg": (f"{_CELEBS}/jerry_seinfeld/httpafilesbiographycomimageupload"
