@@ -76,7 +76,8 @@ def test_images_in_memory_are_aligned_but_never_cached(tmp_path):
     (path,) = write_photos(tmp_path, [FACE_SIZE])
     aligner = stub_aligner()
     cache = AlignCache(aligner.settings(), root=str(tmp_path / "cache"))
+    image = load_image(path)
     _, _, (record,) = prepare_all(FacePreparer(fixed_prepare, aligner, "auto", cache),
-                                  [load_image(path)], 1)
-    assert record.how == "aligned" and record.source == "<Image>"
+                                  [image], 1)
+    assert record.how == "aligned" and record.source == f"<{type(image).__name__}>"
     assert [f for f in os.listdir(cache.folder) if f.endswith(".png")] == []
