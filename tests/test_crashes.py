@@ -33,10 +33,18 @@ def make_dataset(root, people=10, per_person=6):
     return str(annotation)
 
 
+def _default_sigint():
+    """A child of a background job inherits SIGINT ignored, and Python then never raises
+    KeyboardInterrupt: give train.py the terminal's default, as a user's shell does."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(args, log):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen([sys.executable, "train.py", *args], cwd=ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
+                            stdout=log, stderr=subprocess.STDOUT, preexec_fn=_default_sigint)
 
 
 def run_dir_of(save_dir):
