@@ -11,7 +11,7 @@ the teacher is scored the same way for reference. Resumable with --resume RUN_DI
 Writes benchmarks/results/<name>.json and a plot of accuracy per epoch.
 """
 import argparse
-import json
+import dataclasses
 import os
 import time
 
@@ -22,40 +22,9 @@ ALIGN_SIZE, ALIGN_MARGIN = 200, 0.1  # the margin-0 face is the central 160/200 
 FACE_BOX = (ALIGN_MARGIN, ALIGN_MARGIN, 1 - ALIGN_MARGIN, 1 - ALIGN_MARGIN)
 
 
-def aligned_lfw_with_room(lfw_dir, out_dir, log=print):
-    """Aligned 200-pixel crops of every LFW image (made once); an image without a face gets
-    LFW's fixed face box grown to the same framing. Returns the fallback count."""
-    from facenet.align_dataset import align_dataset
-    from utils.fileio import write_json_atomic
-    from utils.image import LFW_CROP, crop_fraction, load_image
-
-    align_dataset(lfw_dir, out_dir, size=ALIGN_SIZE, margin=ALIGN_MARGIN, choice="central",
-                  ext="jpg", progress=False, log=log)
-    x0, y0, x1, y1 = LFW_CROP
-    grow = (x1 - x0) * ALIGN_MARGIN / (1 - 2 * ALIGN_MARGIN)
-    box = (max(0, x0 - grow), max(0, y0 - grow), min(1, x1 + grow), min(1, y1 + grow))
-    record = os.path.join(out_dir, "fallback_images.json")
-    fallbacks = []
-    if os.path.exists(record):
-        with open(record, encoding="utf-8") as f:
-            fallbacks = json.load(f)
-    for person in sorted(os.listdir(lfw_dir)):
-        if not os.path.isdir(os.path.join(lfw_dir, person)):
-            continue
-        for name in sorted(os.listdir(os.path.join(lfw_dir, person))):
-            target = os.path.join(out_dir, person, os.path.splitext(name)[0] + ".jpg")
-            if not os.path.exists(target):
-                image = crop_fraction(load_image(os.path.join(lfw_dir, person, name)), box)
-                os.makedirs(os.path.dirname(target), exist_ok=True)
-                image.resize((ALIGN_SIZE, ALIGN_SIZE)).save(target, quality=95)
-                fallbacks.append(f"{person}/{name}")
-                write_json_atomic(record, fallbacks)
-    return len(fallbacks)
-
-
 def main(argv=None):
-    from benchmarks.train_lfw_mobilenet import fold1_pairs_file
-    from facenet.augment import Augmentation
+    from benchmarks.train_lfw_mobilenet import aligned_lfw, fold1_pairs_file
+    from facenet.augment import NO_AUGMENTATION, Augmentation
     from facenet.distillation import LOSSES
 
     p = argparse.ArgumentParser(description=__doc__,
@@ -94,7 +63,7 @@ def main(argv=None):
     image_dir = args.aligned_dir or os.path.join(os.path.expanduser("~"), ".cache", "facenet",
                                                  f"lfw_aligned{ALIGN_SIZE}_m{ALIGN_MARGIN}")
     t = time.perf_counter()
-    fallbacks = aligned_lfw_with_room(args.lfw_dir, image_dir)
+    fallbacks = aligned_lfw(args.lfw_dir, image_dir, ALIGN_SIZE, ALIGN_MARGIN)
     print(f"Aligned crops in {image_dir} ({time.perf_counter() - t:.0f} s); {fallbacks} "
           f"image(s) without a face use the fixed face box")
     folds = read_people_folds(os.path.join(args.meta_dir, "people.txt"))
@@ -121,9 +90,8 @@ def main(argv=None):
     print(f"Teacher on fold 1 (same crops): {100 * result['teacher_fold1']:.2f}%")
     del teacher
 
-    augmentation = Augmentation() if not args.no_augment else Augmentation(
-        scale=(1.0, 1.0), rotation=0, shift=0, flip=0.5, brightness=0, contrast=0,
-        saturation=0, greyscale=0, blur=0)
+    augmentation = (dataclasses.replace(NO_AUGMENTATION, flip=0.5) if args.no_augment
+                    else Augmentation())
     cfg = DistillConfig(images=images, input_shape=(args.input_size, args.input_size, 3),
                         epochs=args.epochs, batch_size=args.batch_size, init_lr=args.init_lr,
                         min_lr=args.min_lr, loss=args.loss, views=args.views, crop=crop,

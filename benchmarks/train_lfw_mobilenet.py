@@ -42,28 +42,40 @@ def raw_pixel_accuracy(pairs, side=32, crop=True):
     return float(acc.max())
 
 
-def aligned_lfw(lfw_dir, out_dir, size, log=print):
+def aligned_lfw(lfw_dir, out_dir, size, margin=0.0, log=print):
     """MTCNN-aligned crops of every LFW image in `out_dir` (same layout, .jpg), made once.
 
-    Images where no face is found get LFW's fixed face box instead, as eval_lfw.py --align
-    does, so training and the fold-1 pairs keep every image. Returns that fallback count."""
+    Images where no face is found get LFW's fixed face box instead (grown by `margin` as the
+    aligned crops are), as eval_lfw.py --align does, so training and the fold-1 pairs keep
+    every image. They are listed in `fallback_images.json`; returns their count."""
+    import json
+
     from facenet.align_dataset import align_dataset
+    from utils.fileio import write_json_atomic
     from utils.image import LFW_CROP, crop_fraction, load_image
 
-    align_dataset(lfw_dir, out_dir, size=size, choice="central", ext="jpg", progress=False,
-                  log=log)
-    fallbacks = 0
+    align_dataset(lfw_dir, out_dir, size=size, margin=margin, choice="central", ext="jpg",
+                  progress=False, log=log)
+    x0, y0, x1, y1 = LFW_CROP
+    grow = (x1 - x0) * margin / (1 - 2 * margin)
+    box = (max(0, x0 - grow), max(0, y0 - grow), min(1, x1 + grow), min(1, y1 + grow))
+    record = os.path.join(out_dir, "fallback_images.json")
+    fallbacks = []
+    if os.path.exists(record):
+        with open(record, encoding="utf-8") as f:
+            fallbacks = json.load(f)
     for person in sorted(os.listdir(lfw_dir)):
         if not os.path.isdir(os.path.join(lfw_dir, person)):
             continue
         for name in sorted(os.listdir(os.path.join(lfw_dir, person))):
             target = os.path.join(out_dir, person, os.path.splitext(name)[0] + ".jpg")
             if not os.path.exists(target):
+                image = crop_fraction(load_image(os.path.join(lfw_dir, person, name)), box)
                 os.makedirs(os.path.dirname(target), exist_ok=True)
-                box = crop_fraction(load_image(os.path.join(lfw_dir, person, name)), LFW_CROP)
-                box.resize((size, size)).save(target, quality=95)
-                fallbacks += 1
-    return fallbacks
+                image.resize((size, size)).save(target, quality=95)
+                fallbacks.append(f"{person}/{name}")
+                write_json_atomic(record, fallbacks)
+    return len(fallbacks)
 
 
 def fold1_pairs_file(pairs_path, out):

@@ -19,6 +19,7 @@ import numpy as np
 from facenet.augment import Augmentation, render, view_params
 from utils.errors import FacenetError, SettingError
 from utils.fileio import atomic_path, sha256_of, write_json_atomic
+from utils.image import load_image
 
 LOSSES = ("cosine", "relation", "cosine+relation")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -74,12 +75,6 @@ def list_images(source):
     return [path for _, path in read_annotation(source)]
 
 
-def load_rgb(path):
-    from utils.image import load_image
-
-    return load_image(path)
-
-
 def face_box(image, crop):
     """The face box of `image` in pixels: the crop fractions, or the whole image."""
     x0, y0, x1, y1 = crop if crop is not None else (0.0, 0.0, 1.0, 1.0)
@@ -96,7 +91,7 @@ class ViewRenderer:
 
     def one(self, index, view, size):
         try:
-            image = load_rgb(self.paths[index])
+            image = load_image(self.paths[index])
         except Exception as e:  # a broken image: grey, named once, the run goes on
             if index not in self.failed:
                 self.failed.add(index)
@@ -269,7 +264,8 @@ def distill(cfg, evaluate=None, log=print):
 
     from facenet import weights as registry
     from facenet.predictor import Facenet
-    from facenet.training import check_writable, make_lfw_eval, remove_partial_files
+    from facenet.training import (add_weight_decay, check_writable, make_lfw_eval,
+                                  remove_partial_files)
     from nets.facenet import facenet
     from nets.facenet_training import get_lr_scheduler
     from utils.callbacks import (PreciseBatchNorm, find_resume_state, restore_resume_state,
@@ -322,11 +318,7 @@ def distill(cfg, evaluate=None, log=print):
     with dtype_policy("mixed_bfloat16" if cfg.precision == "bfloat16" else "float32"):
         model = facenet(tuple(cfg.input_shape), backbone=cfg.backbone, mode="predict",
                         dropout_keep_prob=cfg.dropout_keep_prob)
-    if cfg.weight_decay > 0:
-        kinds = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
-        for layer in model.layers:
-            if isinstance(layer, kinds):
-                layer.kernel.regularizer = keras.regularizers.L2(cfg.weight_decay)
+    add_weight_decay(model, cfg.weight_decay)
     model.compile(optimizer=keras.optimizers.Adam(cfg.init_lr),
                   loss=distill_loss(cfg.loss, cfg.relation_weight))
     if state_dir:

@@ -120,19 +120,24 @@ def load_lines(annotation_path, skip_missing=False, log=print):
     return entries
 
 
-def build_model(cfg, num_classes, log=print):
+def add_weight_decay(model, weight_decay):
+    """L2 on conv, depthwise and dense kernels, as the original; 0: none."""
     import keras
 
+    if weight_decay > 0:
+        kinds = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
+        for layer in model.layers:
+            if isinstance(layer, kinds):
+                layer.kernel.regularizer = keras.regularizers.L2(weight_decay)
+
+
+def build_model(cfg, num_classes, log=print):
     from nets.facenet import facenet
     from nets.weights_io import load_weights
 
     model = facenet(tuple(cfg.input_shape), num_classes=num_classes, backbone=cfg.backbone,
                     mode="train")
-    if cfg.weight_decay > 0:  # L2 on conv, depthwise and dense kernels, as the original
-        kinds = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
-        for layer in model.layers:
-            if isinstance(layer, kinds):
-                layer.kernel.regularizer = keras.regularizers.L2(cfg.weight_decay)
+    add_weight_decay(model, cfg.weight_decay)
     if cfg.model_path and not cfg.resume:
         report = load_weights(model, cfg.model_path, partial=True)
         log(f"Start weights: {report}")
