@@ -51,7 +51,7 @@ def test_a_library_error_is_one_line(monkeypatch, capsys, command):
 def test_ctrl_c_is_one_line_and_status_130(monkeypatch, capsys, command):
     try:
         run_raising(monkeypatch, command, KeyboardInterrupt())
-    except KeyboardInterrupt:  # caught here, or it would stop the whole test session
+    except KeyboardInterrupt:  # caught here, or it would stop the whole pytest run
         pytest.fail("Ctrl-C went through the command as a traceback")
     except SystemExit as exit_:
         assert exit_.code == 130
