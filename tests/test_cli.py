@@ -10,7 +10,7 @@ import summary
 import train
 from facenet import align, align_dataset, export, gallery
 from facenet.cli import add_input_size
-from facenet.distillation import LOSSES
+from facenet.training.distillation import LOSSES
 from utils.choices import (BACKBONES, LR_DECAY_TYPES, MODES, OPTIMIZERS, PRECISIONS,
                            PREPROCESSINGS, STRATEGIES)
 
