@@ -17,9 +17,10 @@ Each way reads the bytes only, and also decodes and letterboxes to `--size` (the
 loader's whole per-image work). The ways alternate, each is repeated `--repeats` times, the
 median is reported; the load average is recorded, as other work shares the CPU.
 
-A network disk is modelled last (warm cache, bytes and decoding): a fixed delay per request (`--latency-ms`:
-each file, each shard open, each random-access read), files read with tf.data's default
-parallelism and with `--parallel-reads`.
+A network disk is modelled last (warm cache, bytes and decoding, the first `--model-images`
+images): a fixed delay per request (`--latency-ms`: each file, each shard open, each
+random-access read), files and records read with tf.data's default parallelism and with
+`--parallel-reads`.
 
     python -m benchmarks.packed_input --lfw-dir ../shared/data/lfw
     python -m benchmarks.packed_input --images 2000 --repeats 1      # a quick check that it runs
@@ -192,9 +193,9 @@ def with_threads(ds, parallel):
     return ds.with_options(options)
 
 
-def one_pass(way, decode, size, data, batch_size):
-    """Read every image once `way`; seconds, images and JPEG bytes seen, load before and
-    after."""
+def one_pass(data, decode, size, batch_size):
+    """Read every image of the dataset `data()` once; seconds, images and JPEG bytes seen, load
+    before and after."""
     import tensorflow as tf
 
     from utils.image import max_pixels
@@ -205,6 +206,7 @@ def one_pass(way, decode, size, data, batch_size):
     def work(jpeg):
         if decode:
             image = letterbox_tf(decode_tf(jpeg, limit), (size, size))
+            # a value that needs the pixels, so that the decode is not left out of the graph
             return tf.strings.length(jpeg), tf.reduce_sum(tf.cast(image[::16, ::16], tf.int32))
         return tf.strings.length(jpeg), tf.constant(0)
 
@@ -283,9 +285,9 @@ def main(argv=None):
                         if cache == "cold":
                             drop_page_cache()
                         key = f"{'decode + letterbox' if decode else 'bytes'} | {cache} | {way}"
-                        run = one_pass(way, decode, args.size, lambda: images_from(
+                        run = one_pass(lambda: images_from(
                             way, paths, names, where, args.shuffle_buffer, 0, auto),
-                            args.batch_size)
+                            decode, args.size, args.batch_size)
                         passes.setdefault(key, []).append(run)
                         print(f"{key:52s} {run['images'] / run['seconds']:8.1f} img/s "
                               f"{run['bytes'] / run['seconds'] / 1e6:7.1f} MB/s  "
@@ -309,9 +311,9 @@ def main(argv=None):
                 for label, way, parallel in model[r % 5:] + model[:r % 5]:
                     key = (f"{args.latency_ms:g} ms per request | "
                            f"{'decode + letterbox' if decode else 'bytes'} | {label}")
-                    run = one_pass(way, decode, args.size, lambda: images_from(
+                    run = one_pass(lambda: images_from(
                         way, paths[:few], model_names, model_where, args.shuffle_buffer, latency,
-                        parallel), args.batch_size)
+                        parallel), decode, args.size, args.batch_size)
                     passes.setdefault(key, []).append(run)
                     print(f"{key:64s} {run['images'] / run['seconds']:8.1f} img/s", flush=True)
     finally:
