@@ -7,10 +7,10 @@
 """
 import argparse
 
-from facenet.augment import Augmentation
-from facenet.distillation import LOSSES, DistillConfig
 from facenet.cli import add_input_size
 from facenet.training import TrainConfig
+from facenet.training.augment import Augmentation
+from facenet.training.distillation import LOSSES, DistillConfig
 from utils.choices import BACKBONES, LR_DECAY_TYPES, OPTIMIZERS, PREPROCESSINGS, STRATEGIES
 from utils.errors import FacenetError, cli_errors
 from utils.quiet import quiet_tensorflow
@@ -20,7 +20,7 @@ DISTILL_ONLY = ("teacher", "distill_loss", "relation_weight", "views", "dropout_
 
 
 def add_distillation_args(p):
-    """--teacher and the options that only distillation reads (facenet/distillation.py)."""
+    """--teacher and the options that only distillation reads (facenet/training/distillation.py)."""
     d, aug = DistillConfig(), Augmentation()
     g = p.add_argument_group("distillation (with --teacher)")
     a = g.add_argument
@@ -147,7 +147,7 @@ def is_distillation_run(resume):
     """Whether a --resume folder holds a distillation run (its saved settings name views)."""
     if not resume:
         return False
-    from utils.callbacks import find_resume_state
+    from facenet.training.checkpoints import find_resume_state
 
     try:
         return "views" in find_resume_state(resume)[2]["config"]
@@ -160,7 +160,7 @@ def main(argv=None):
     with cli_errors():  # Ctrl-C in a run: TrainingInterrupted says how to resume it
         cfg = parse_args(argv)
         if isinstance(cfg, DistillConfig):
-            from facenet.distillation import distill
+            from facenet.training.distillation import distill
 
             run_dir, history, _ = distill(cfg)
         else:

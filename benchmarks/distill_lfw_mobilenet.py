@@ -24,8 +24,8 @@ FACE_BOX = (ALIGN_MARGIN, ALIGN_MARGIN, 1 - ALIGN_MARGIN, 1 - ALIGN_MARGIN)
 
 def main(argv=None):
     from benchmarks.train_lfw_mobilenet import aligned_lfw, fold1_pairs_file
-    from facenet.augment import NO_AUGMENTATION, Augmentation
-    from facenet.distillation import LOSSES
+    from facenet.training.augment import NO_AUGMENTATION, Augmentation
+    from facenet.training.distillation import LOSSES
 
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -51,7 +51,7 @@ def main(argv=None):
     p.add_argument("--out", default=RESULTS)
     args = p.parse_args(argv)
 
-    from facenet.distillation import DistillConfig, distill
+    from facenet.training.distillation import DistillConfig, distill
     from facenet.evaluation import evaluate_pairs
     from facenet.predictor import Facenet
     from utils.lfw import read_pairs

@@ -29,8 +29,8 @@ def main(argv=None):
     import tensorflow as tf
 
     from nets.facenet import facenet
-    from nets.facenet_training import triplet_loss
-    from utils.dataloader import TripletSampler, triplet_dataset
+    from nets.losses import triplet_loss
+    from facenet.training.data import TripletSampler, triplet_dataset
     from utils.image import letterbox, load_image
     from utils.lfw_people import fold_entries, read_people_folds
 

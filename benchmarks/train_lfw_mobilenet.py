@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from benchmarks.common import RESULTS, machine, plot_accuracy, write_result  # noqa: E402
-from facenet.training import OPTIMIZERS  # noqa: E402  (no TensorFlow at import)
+from utils.choices import OPTIMIZERS  # noqa: E402
 
 SHARED = os.path.join("..", "shared", "data")
 

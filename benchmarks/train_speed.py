@@ -40,7 +40,7 @@ def train_rate(backbone, precision, batch, steps, side, classes=1000):
     import keras
 
     from nets.facenet import facenet
-    from nets.facenet_training import triplet_loss
+    from nets.losses import triplet_loss
 
     keras.mixed_precision.set_dtype_policy(POLICIES[precision])
     try:

@@ -25,9 +25,9 @@ def mirrored(out_path, steps=2, batch=12, size=32, classes=5):
     import keras
     import numpy as np
 
-    from facenet.distribute import pick_strategy
+    from facenet.training.distribute import pick_strategy
     from nets.facenet import facenet
-    from nets.facenet_training import triplet_loss
+    from nets.losses import triplet_loss
 
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)

@@ -21,7 +21,7 @@ def test_each_preprocessing_has_its_numpy_transform():
 
 
 def test_each_optimizer_has_learning_rate_ranges_and_each_schedule_runs():
-    from nets.facenet_training import LR_LIMITS, fit_learning_rates, get_lr_scheduler
+    from nets.schedules import LR_LIMITS, fit_learning_rates, get_lr_scheduler
 
     assert tuple(LR_LIMITS) == choices.OPTIMIZERS
     for optimizer in choices.OPTIMIZERS:
@@ -31,7 +31,7 @@ def test_each_optimizer_has_learning_rate_ranges_and_each_schedule_runs():
 
 
 def test_training_settings_are_checked_against_the_same_names():
-    from facenet.training import TrainConfig, check_config
+    from facenet.training.config import TrainConfig, check_config
 
     for backbone in choices.BACKBONES:
         for optimizer in choices.OPTIMIZERS:
@@ -56,7 +56,7 @@ def test_model_cards_accept_exactly_these_names():
 
 
 def test_precisions_and_strategies_are_the_ones_checked():
-    from facenet import distribute
+    from facenet.training import distribute
     from utils import precision
 
     assert precision.PRECISIONS is choices.PRECISIONS

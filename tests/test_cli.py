@@ -13,7 +13,7 @@ import train
 from facenet import align, align_dataset, export, gallery
 from facenet import cli
 from facenet.cli import add_input_size, add_logging_options, configure_logging
-from facenet.distillation import LOSSES
+from facenet.training.distillation import LOSSES
 from utils.choices import (BACKBONES, LR_DECAY_TYPES, MODES, OPTIMIZERS, PRECISIONS,
                            PREPROCESSINGS, STRATEGIES)
 

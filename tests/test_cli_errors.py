@@ -51,7 +51,7 @@ def test_a_library_error_is_one_line(monkeypatch, capsys, command):
 def test_ctrl_c_is_one_line_and_status_130(monkeypatch, capsys, command):
     try:
         run_raising(monkeypatch, command, KeyboardInterrupt())
-    except KeyboardInterrupt:  # caught here, or it would stop the whole test session
+    except KeyboardInterrupt:  # caught here, or it would stop the whole pytest run
         pytest.fail("Ctrl-C went through the command as a traceback")
     except SystemExit as exit_:
         assert exit_.code == 130
@@ -59,12 +59,12 @@ def test_ctrl_c_is_one_line_and_status_130(monkeypatch, capsys, command):
 
 
 def bad_settings():
-    from facenet.distribute import pick_strategy
     from facenet.preparation import align_mode
-    from facenet.training import TrainConfig, check_config
+    from facenet.training.config import TrainConfig, check_config
+    from facenet.training.data import check_batch_size
+    from facenet.training.distribute import pick_strategy
     from nets.facenet import check_input_shape
-    from nets.facenet_training import get_lr_scheduler
-    from utils.dataloader import check_batch_size
+    from nets.schedules import get_lr_scheduler
     from utils.image import parse_crop
     from utils.precision import resolve_precision
 

@@ -131,7 +131,7 @@ def test_sigkill_mid_epoch_and_at_epoch_end_then_resume(tmp_path):
 
 
 def test_resume_removes_what_an_unfinished_epoch_left(tmp_path):
-    from facenet.training import remove_partial_files
+    from facenet.training.checkpoints import remove_partial_files
 
     names = ["ep001-loss1.000-val_loss1.000.weights.h5", "ep002-loss1.000-val_loss1.000.json",
              "ep003-loss0.900-val_loss0.900.weights.h5", ".tmp-abc.weights.h5",

@@ -86,7 +86,7 @@ def test_two_workers_train_resume_and_only_the_chief_writes(small_set, tmp_path)
     assert list(run.glob("ep001-loss*.weights.h5"))
     assert not (tmp_path / "save1").exists()  # the other worker wrote nothing
     # every epoch log (loss, val_loss and each output's) is the cluster-wide mean, the same on
-    # both workers: what non-chief early stopping relies on (facenet/distribute.py)
+    # both workers: what non-chief early stopping relies on (facenet/training/distribute.py)
     losses = [re.findall(r"loss: ([0-9.]+)", o) for o in outputs]
     assert len(losses[0]) >= 2 and losses[0] == losses[1]
     # both resume from the chief's run folder for a second epoch

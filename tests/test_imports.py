@@ -5,10 +5,12 @@ import sys
 from conftest import ROOT
 
 MODULES = ["facenet", "facenet.align", "facenet.align_cache", "facenet.align_dataset",
-           "facenet.batching", "facenet.cli", "facenet.distribute", "facenet.enrollment",
-           "facenet.evaluation", "facenet.export", "facenet.gallery", "facenet.predictor",
-           "facenet.preparation", "facenet.training", "facenet.weights", "utils.image",
-           "utils.metrics", "utils.precision", "utils.lfw", "utils.annotation", "utils.choices"]
+           "facenet.batching", "facenet.cli", "facenet.enrollment", "facenet.evaluation",
+           "facenet.export", "facenet.gallery", "facenet.predictor", "facenet.preparation",
+           "facenet.training", "facenet.training.checkpoints", "facenet.training.config",
+           "facenet.training.distillation", "facenet.training.distribute", "facenet.weights",
+           "utils.image", "utils.metrics", "utils.precision", "utils.lfw", "utils.annotation",
+           "utils.choices"]
 
 
 def test_library_imports_without_tensorflow():

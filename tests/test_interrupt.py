@@ -13,7 +13,7 @@ from utils.errors import TrainingInterrupted
 def test_ctrl_c_mid_epoch_says_how_to_resume_and_keeps_the_last_epoch(tmp_path):
     from nets.facenet import facenet
     from nets.weights_io import load_weights
-    from utils.callbacks import find_resume_state
+    from facenet.training.checkpoints import find_resume_state
 
     annotation = make_dataset(tmp_path / "data")
     save_dir = str(tmp_path / "logs")
@@ -45,13 +45,13 @@ def test_ctrl_c_mid_epoch_says_how_to_resume_and_keeps_the_last_epoch(tmp_path):
 
 
 def test_ctrl_c_in_a_distillation_run_says_how_to_resume(monkeypatch, capsys, tmp_path):
-    import facenet.distillation
+    import facenet.training.distillation
     import train
 
     def interrupted(cfg, *args, **kwargs):
         raise TrainingInterrupted(str(tmp_path / "distill_x"), 3)
 
-    monkeypatch.setattr(facenet.distillation, "distill", interrupted)
+    monkeypatch.setattr(facenet.training.distillation, "distill", interrupted)
     with pytest.raises(SystemExit) as exit_:
         train.main(["--teacher", "--annotation-path", str(tmp_path)])
     assert exit_.value.code == 130
@@ -60,7 +60,7 @@ def test_ctrl_c_in_a_distillation_run_says_how_to_resume(monkeypatch, capsys, tm
 
 
 def test_ctrl_c_before_any_epoch_is_saved_says_so(tmp_path):
-    from utils.callbacks import run_guard
+    from facenet.training.checkpoints import run_guard
 
     run_dir = tmp_path / "loss_1"
     with pytest.raises(TrainingInterrupted, match="before any epoch was saved") as error:

@@ -92,7 +92,7 @@ def test_patches_are_undone_when_the_block_fails():
 def test_prepare_multiworker_fit_patches_nothing_under_another_strategy():
     import tensorflow as tf
 
-    from facenet.distribute import prepare_multiworker_fit
+    from facenet.training.distribute import prepare_multiworker_fit
 
     model = tiny_model()
     with prepare_multiworker_fit(model, tf.distribute.get_strategy(), lambda: 1 / 0) as patches:

@@ -28,7 +28,8 @@ def upward_imports(path, above):
 
 @pytest.mark.parametrize("package", sorted(ABOVE))
 def test_lower_layers_never_import_the_layers_above(package):
-    found = [hit for path in sorted(glob.glob(os.path.join(ROOT, package, "*.py")))
+    found = [hit for path in sorted(glob.glob(os.path.join(ROOT, package, "**", "*.py"),
+                                              recursive=True))
              for hit in upward_imports(path, ABOVE[package])]
     assert found == [], f"{package}/ imports {ABOVE[package]}: move what it needs down"
 

@@ -1,26 +1,28 @@
-"""Every module of facenet/, nets/ and utils/ has its tests in tests/test_<module>.py, so that
-a module's tests are found by its name."""
+"""Every module of facenet/, nets/ and utils/ has its tests in a file named after it, so that a
+module's tests are found by its name: tests/test_<module>.py, and for a module of a subpackage
+tests/test_<subpackage>_<module>.py (facenet/training/data.py: tests/test_training_data.py)."""
 import glob
 import os
 
 from conftest import ROOT
 
-# Modules whose tests sit in another file, and that file.
-ELSEWHERE = {
-    # the augmented views exist for distillation, and are tested through it
-    "facenet/augment.py": "test_distillation.py",
-}
+PACKAGES = ("facenet", "nets", "utils")
 
 
 def modules():
-    """'package/module.py' for each module of the three library packages."""
-    return [os.path.relpath(path, ROOT) for package in ("facenet", "nets", "utils")
-            for path in sorted(glob.glob(os.path.join(ROOT, package, "*.py")))
-            if os.path.basename(path) != "__init__.py"]
+    """'package/[subpackage/]module.py' for each module of the three library packages."""
+    found = []
+    for package in PACKAGES:
+        for path in sorted(glob.glob(os.path.join(ROOT, package, "**", "*.py"), recursive=True)):
+            if os.path.basename(path) != "__init__.py":
+                found.append(os.path.relpath(path, ROOT).replace(os.sep, "/"))
+    return found
 
 
 def file_for(module):
-    return ELSEWHERE.get(module, f"test_{os.path.basename(module)}")
+    """The test file of `module`: its path below the top package, joined by underscores."""
+    parts = module[:-len(".py")].split("/")[1:]
+    return f"test_{'_'.join(parts)}.py"
 
 
 def test_every_module_has_a_test_file_named_after_it():
@@ -29,5 +31,7 @@ def test_every_module_has_a_test_file_named_after_it():
     assert missing == [], "modules without their test file"
 
 
-def test_every_exception_names_a_module_that_exists():
-    assert set(ELSEWHERE) <= set(modules())
+def test_subpackage_modules_are_found_and_named_with_their_subpackage():
+    assert "facenet/training/data.py" in modules()
+    assert file_for("facenet/training/data.py") == "test_training_data.py"
+    assert file_for("nets/losses.py") == "test_losses.py"

@@ -13,9 +13,9 @@ from facenet.predictor import FALLBACK_THRESHOLD, Facenet, Verification
 @pytest.fixture(scope="module")
 def weights_file(tmp_path_factory):
     """Random weights, with BatchNorm statistics of random images so that embeddings differ
-    (fresh statistics map every image to one point: utils.callbacks.PreciseBatchNorm)."""
+    (fresh statistics map every image to one point: facenet.training.callbacks.PreciseBatchNorm)."""
     from nets.facenet import facenet
-    from utils.callbacks import PreciseBatchNorm
+    from facenet.training.callbacks import PreciseBatchNorm
 
     model = facenet((32, 32, 3), backbone="mobilenet", mode="predict")
     images = np.random.default_rng(0).uniform(0, 1, (2, 8, 32, 32, 3)).astype(np.float32)

@@ -5,7 +5,8 @@ import os
 
 import pytest
 
-from facenet.training import TrainConfig, train, validation_plan
+from facenet.training import TrainConfig, train
+from facenet.training.data import validation_plan
 from test_crashes import make_dataset
 from utils.errors import FacenetError
 

@@ -3,7 +3,7 @@
 Used inside graphs: the training pipeline (one image at a time, on tf.data's threads, free of
 Python's lock), the predictor's compiled forward pass and the exports (batches of uint8 images).
 Decoding gives the pixels PIL gives; the resize differs from PIL's by rounding and kernel detail
-(tests/test_dataloader.py bounds it)."""
+(tests/test_training_data.py bounds it)."""
 
 from utils.choices import PREPROCESSINGS
 from utils.errors import SettingError

@@ -1,123 +1,9 @@
-"""Training FaceNet: settings, checks, model, data and the fit, resumable at any epoch."""
+"""The training run: the model, the LFW check, and the fit, resumable at any epoch."""
 import dataclasses
 import datetime
 import os
 
-from utils.choices import BACKBONES, LR_DECAY_TYPES, OPTIMIZERS
-from utils.errors import FacenetError, SettingError
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    """Every constant at the top of the original train.py, with its default."""
-    annotation_path: str = "cls_train.txt"
-    backbone: str = "mobilenet"
-    model_path: str = ""
-    input_shape: tuple = (160, 160, 3)
-    init_epoch: int = 0
-    epochs: int = 100
-    batch_size: int = 96
-    init_lr: float = 1e-3
-    min_lr: float = None  # None: init_lr * 0.01
-    optimizer: str = "adam"
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    lr_decay_type: str = "cos"
-    save_period: int = 1
-    save_dir: str = "logs"
-    num_workers: int = 0  # tf.data decodes in parallel (AUTOTUNE); kept for the original's option
-    lfw_eval: bool = True
-    lfw_dir: str = "lfw"
-    lfw_pairs: str = "model_data/lfw_pair.txt"
-    lfw_crop: str = "none"
-    crop: str = "none"  # face box of the training images, e.g. "lfw" for 250x250 LFW images
-    crop_jitter: float = 0.0  # random sub-box of the face box, side down to 1 - this; 0 = original
-    val_split: float = 0.01
-    seed: int = 0
-    patience: int = 10
-    preprocessing: str = None  # None: the pretrained card's when starting from it, else scale01
-    skip_missing: bool = False  # train without annotation lines whose image is gone
-    precise_bn_batches: int = 20  # re-estimate BatchNorm statistics each epoch; 0 = original
-    resume: str = ""
-    strategy: str = "auto"  # auto | single | mirrored | multiworker (facenet/distribute.py)
-    verbose: int = 1
-
-
-def check_config(cfg):
-    """Reject impossible settings before anything is built, naming the allowed values."""
-    from nets.facenet import check_input_shape
-    from utils.dataloader import check_batch_size
-
-    if cfg.backbone not in BACKBONES:
-        raise SettingError(f"unknown backbone {cfg.backbone!r}; choose one of {list(BACKBONES)}")
-    if cfg.optimizer not in OPTIMIZERS:
-        raise SettingError(f"unknown optimizer {cfg.optimizer!r}; choose one of {list(OPTIMIZERS)}")
-    if cfg.lr_decay_type not in LR_DECAY_TYPES:
-        raise SettingError(f"unknown lr_decay_type {cfg.lr_decay_type!r}; "
-                           f"choose one of {list(LR_DECAY_TYPES)}")
-    check_batch_size(cfg.batch_size)
-    check_input_shape(tuple(cfg.input_shape), cfg.backbone)
-    if cfg.init_lr <= 0 or (cfg.min_lr is not None and cfg.min_lr <= 0):
-        raise SettingError(f"learning rates must be positive, got init_lr={cfg.init_lr}, "
-                           f"min_lr={cfg.min_lr}")
-    if not 0 <= cfg.init_epoch < cfg.epochs:
-        raise SettingError(f"need 0 <= init_epoch < epochs, got {cfg.init_epoch} and {cfg.epochs}")
-    if not 0 <= cfg.val_split < 1:
-        raise SettingError(f"val_split must be in [0, 1), got {cfg.val_split}")
-    if cfg.save_period < 1:
-        raise SettingError(f"save_period must be at least 1, got {cfg.save_period}")
-
-
-def remove_partial_files(run_dir, completed_epochs):
-    """Delete what a killed run left of an epoch it did not complete: temporary files, and
-    checkpoints of later epochs (the epoch is redone, and its checkpoint written again)."""
-    import re
-    import shutil
-
-    for folder in (run_dir, os.path.join(run_dir, "resume")):
-        if os.path.isdir(folder):
-            for name in os.listdir(folder):
-                path = os.path.join(folder, name)
-                match = re.match(r"ep(\d{3})-", name)
-                if name.startswith(".tmp-") or (match and int(match.group(1)) > completed_epochs):
-                    shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
-
-
-def check_writable(folder):
-    """Fail at start, not after hours of training, when checkpoints cannot be written."""
-    try:
-        os.makedirs(folder, exist_ok=True)
-        probe = os.path.join(folder, ".write-test")
-        with open(probe, "wb") as f:
-            f.write(b"\0" * 1024)
-        os.remove(probe)
-    except OSError as e:
-        raise FacenetError(f"cannot write to the save folder {folder}: {e}. Choose another "
-                           f"--save-dir or free some space.") from None
-
-
-def load_lines(annotation_path, skip_missing=False, log=print):
-    """The annotation's lines, checked before any model is built."""
-    import collections
-
-    from utils.annotation import AnnotationError, read_annotation
-
-    entries = read_annotation(annotation_path)
-    missing = [p for _, p in entries if not os.path.exists(p)]
-    if missing and not skip_missing:
-        raise AnnotationError(f"{len(missing)} images of {annotation_path} do not exist, e.g. "
-                              f"{missing[:3]}; run txt_annotation.py again, or pass "
-                              f"--skip-missing to train without them")
-    if missing:
-        log(f"warning: skipping {len(missing)} images that no longer exist, e.g. {missing[0]}")
-        gone = set(missing)
-        entries = [(c, p) for c, p in entries if p not in gone]
-    counts = collections.Counter(label for label, _ in entries)
-    if len(counts) < 2 or max(counts.values(), default=0) < 2:
-        raise AnnotationError(f"{annotation_path} has {len(counts)} classes with images and "
-                              f"{sum(n >= 2 for n in counts.values())} with 2 or more: training "
-                              f"needs at least 2 classes and one with 2 images")
-    return entries
+from utils.errors import FacenetError
 
 
 def add_weight_decay(model, weight_decay):
@@ -170,27 +56,16 @@ def make_lfw_eval(cfg, preprocessing, log=print):
     return evaluate
 
 
-def validation_plan(held_out, batch_size):
-    """(validation steps, what picks best_epoch_weights, a note for the log or None).
-
-    Validation needs one full batch of held-out images: on fewer (one image, on a small
-    dataset) its loss, and so the choice of the best epoch, is chance."""
-    if held_out >= batch_size:
-        return held_out // batch_size, "val_loss", None
-    why = (f"{held_out} held-out images are fewer than one batch of {batch_size}" if held_out
-           else "--val-split is 0")
-    return 0, "loss", (f"no validation ({why}): best_epoch_weights is the epoch of the lowest "
-                       f"training loss; raise --val-split or lower --batch-size to validate")
-
-
 def train(cfg, log=print):
     """Run (or resume) a training run; returns (run folder, history, trained model).
 
     A run that fails before its first epoch is saved removes the folder it made, so a failed
     start leaves none behind. Ctrl-C raises TrainingInterrupted, which names the folder and
     the epochs saved in it."""
-    from facenet.distribute import is_chief, pick_strategy
-    from utils.callbacks import find_resume_state, resume_settings, run_guard
+    from facenet.training.checkpoints import (check_writable, find_resume_state,
+                                              remove_partial_files, resume_settings, run_guard)
+    from facenet.training.config import check_config
+    from facenet.training.distribute import is_chief, pick_strategy
 
     state, state_dir = None, None
     if cfg.resume:
@@ -219,12 +94,13 @@ def _train(cfg, run_dir, state, state_dir, strategy, chief, log):
     """The run in its folder: the data checks, the model, the fit; returns (history, model)."""
     import keras
 
-    from facenet.distribute import prepare_multiworker_fit
+    from facenet.training.callbacks import EpochRecorder, PreciseBatchNorm
+    from facenet.training.checkpoints import restore_resume_state
+    from facenet.training.data import load_lines, split_lines, triplet_dataset, validation_plan
+    from facenet.training.distribute import prepare_multiworker_fit
     from facenet.weights import read_card
-    from nets.facenet_training import (fit_learning_rates, get_lr_scheduler, lr_fit_notes,
-                                       triplet_loss)
-    from utils.callbacks import EpochRecorder, PreciseBatchNorm, restore_resume_state
-    from utils.dataloader import split_lines, triplet_dataset
+    from nets.losses import triplet_loss
+    from nets.schedules import fit_learning_rates, get_lr_scheduler, lr_fit_notes
     from utils.image import parse_crop
 
     if cfg.preprocessing is None:

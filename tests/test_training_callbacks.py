@@ -1,5 +1,5 @@
-"""End-of-epoch bookkeeping: resume state round trips, checkpoints and history, early stopping
-on every worker with only the chief writing, and precise BatchNorm statistics."""
+"""End-of-epoch callbacks: early stopping on every worker with only the chief writing
+checkpoints and history, and precise BatchNorm statistics."""
 import json
 import os
 
@@ -7,9 +7,8 @@ import keras
 import numpy as np
 import pytest
 
-from utils.callbacks import (EpochRecorder, PreciseBatchNorm, find_resume_state,
-                             restore_resume_state, save_resume_state, write_history)
-from utils.errors import FacenetError
+from facenet.training.callbacks import EpochRecorder, PreciseBatchNorm
+from facenet.training.checkpoints import find_resume_state
 from utils.fileio import sha256_of
 
 
@@ -26,30 +25,6 @@ def compiled_model():
 def new_state():
     return {"epoch": 0, "best_val_loss": float("inf"), "wait": 0,
             "history": {"loss": [], "val_loss": [], "lr": [], "lfw": []}}
-
-
-def test_resume_state_round_trips_weights_optimizer_and_state(tmp_path):
-    model = compiled_model()
-    x = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32)
-    model.fit(x, x[:, :2], epochs=2, batch_size=4, verbose=0)  # 4 Adam steps: moments, count
-    for epoch in (1, 2):
-        save_resume_state(str(tmp_path), model, {**new_state(), "epoch": epoch})
-    assert os.listdir(tmp_path / "resume") == ["epoch_002"]  # the older one is gone
-    run_dir, state_dir, state = find_resume_state(str(tmp_path / "ep002-loss1.weights.h5"))
-    assert run_dir == str(tmp_path) and state["epoch"] == 2
-    fresh = compiled_model()
-    restore_resume_state(fresh, state_dir)
-    for a, b in zip(fresh.get_weights(), model.get_weights()):
-        np.testing.assert_array_equal(a, b)
-    assert int(fresh.optimizer.iterations) == 4
-    for a, b in zip(fresh.optimizer.variables, model.optimizer.variables):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-
-
-def test_a_folder_that_is_not_a_run_is_named(tmp_path):
-    with pytest.raises(FacenetError, match=f"{tmp_path} is not a training run that can be "
-                                           f"resumed .*pass the run folder"):
-        find_resume_state(str(tmp_path))
 
 
 def recorder_over(model, run_dir, write, patience=2):
@@ -91,13 +66,6 @@ def test_early_stopping_and_what_each_worker_writes(tmp_path, write):
     assert (tmp_path / "run" / "epoch_val_loss.txt").read_text().split() == [
         str(v) for v in VAL_LOSSES]
     assert find_resume_state(str(tmp_path / "run"))[2]["epoch"] == 4
-
-
-def test_history_files_and_plot(tmp_path):
-    write_history(str(tmp_path), {"loss": [3.0, 2.5, 2.0, 1.5, 1.2, 1.1],
-                                  "val_loss": [3.1, 2.7, 2.2, 1.9, 1.8, 1.8]})
-    assert (tmp_path / "epoch_loss.txt").read_text() == "3.0\n2.5\n2.0\n1.5\n1.2\n1.1\n"
-    assert (tmp_path / "epoch_loss.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_precise_batchnorm_takes_the_population_statistics_without_dropout():

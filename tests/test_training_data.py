@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from utils.annotation import AnnotationError
-from utils.dataloader import (TripletSampler, check_batch_size, decoded_images, jitter_box,
+from facenet.training.data import (TripletSampler, check_batch_size, decoded_images, jitter_box,
                               split_lines, triplet_dataset, triplet_plan)
 
 
@@ -113,7 +113,7 @@ def test_graph_decodes_plain_jpeg_and_png_and_pil_the_rest_to_the_same_pixels(tm
                                                                               monkeypatch):
     import tensorflow as tf
 
-    from utils.dataloader import PilDecoder
+    from facenet.training.data import PilDecoder
     from utils.image import load_image
 
     cases = formats(tmp_path)

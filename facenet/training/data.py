@@ -1,4 +1,5 @@
-"""The training input: triplet batches `[anchors; positives; negatives]` as a tf.data pipeline.
+"""The training input: the annotation's lines, the validation split, and triplet batches
+`[anchors; positives; negatives]` as a tf.data pipeline.
 
 Each epoch's triplets, flips and crop jitters are drawn when the pipeline reaches that epoch,
 from (seed, epoch) alone: a resumed run sees the batches the uninterrupted run would have, and
@@ -9,6 +10,7 @@ and modes, EXIF rotation), goes to PIL, the code prediction uses.
 Anchor and positive are two *different* images of one person (the original could draw the same
 image twice); the negative is an image of another person.
 """
+import os
 import threading
 
 import numpy as np
@@ -218,3 +220,40 @@ def split_lines(entries, val_split=0.01, seed=10101):
     entries = [entries[i] for i in order]
     num_val = max(1, int(len(entries) * val_split)) if val_split > 0 else 0
     return entries[num_val:], entries[:num_val]
+
+
+def load_lines(annotation_path, skip_missing=False, log=print):
+    """The annotation's lines, checked before any model is built."""
+    import collections
+
+    from utils.annotation import AnnotationError, read_annotation
+
+    entries = read_annotation(annotation_path)
+    missing = [p for _, p in entries if not os.path.exists(p)]
+    if missing and not skip_missing:
+        raise AnnotationError(f"{len(missing)} images of {annotation_path} do not exist, e.g. "
+                              f"{missing[:3]}; run txt_annotation.py again, or pass "
+                              f"--skip-missing to train without them")
+    if missing:
+        log(f"warning: skipping {len(missing)} images that no longer exist, e.g. {missing[0]}")
+        gone = set(missing)
+        entries = [(c, p) for c, p in entries if p not in gone]
+    counts = collections.Counter(label for label, _ in entries)
+    if len(counts) < 2 or max(counts.values(), default=0) < 2:
+        raise AnnotationError(f"{annotation_path} has {len(counts)} classes with images and "
+                              f"{sum(n >= 2 for n in counts.values())} with 2 or more: training "
+                              f"needs at least 2 classes and one with 2 images")
+    return entries
+
+
+def validation_plan(held_out, batch_size):
+    """(validation steps, what picks best_epoch_weights, a note for the log or None).
+
+    Validation needs one full batch of held-out images: on fewer (one image, on a small
+    dataset) its loss, and so the choice of the best epoch, is chance."""
+    if held_out >= batch_size:
+        return held_out // batch_size, "val_loss", None
+    why = (f"{held_out} held-out images are fewer than one batch of {batch_size}" if held_out
+           else "--val-split is 0")
+    return 0, "loss", (f"no validation ({why}): best_epoch_weights is the epoch of the lowest "
+                       f"training loss; raise --val-split or lower --batch-size to validate")

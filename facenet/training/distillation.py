@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from facenet.augment import Augmentation, render, view_params
+from facenet.training.augment import Augmentation, render, view_params
 from utils.errors import FacenetError, SettingError
 from utils.fileio import atomic_path, sha256_of, write_json_atomic
 from utils.image import load_image
@@ -264,13 +264,14 @@ def distill(cfg, evaluate=None, log=print):
 
     from facenet import weights as registry
     from facenet.predictor import Facenet
-    from facenet.training import (add_weight_decay, check_writable, make_lfw_eval,
-                                  remove_partial_files)
+    from facenet.training.callbacks import PreciseBatchNorm
+    from facenet.training.checkpoints import (check_writable, find_resume_state,
+                                              remove_partial_files, restore_resume_state,
+                                              resume_settings, run_guard, save_resume_state,
+                                              save_weights_with_card)
+    from facenet.training.loop import add_weight_decay, make_lfw_eval
     from nets.facenet import facenet
-    from nets.facenet_training import get_lr_scheduler
-    from utils.callbacks import (PreciseBatchNorm, find_resume_state, restore_resume_state,
-                                 resume_settings, run_guard, save_resume_state,
-                                 save_weights_with_card)
+    from nets.schedules import get_lr_scheduler
     from utils.image import parse_crop
     from utils.precision import dtype_policy
 

@@ -1,41 +1,12 @@
-"""Training math of the original, by its formulas (docs/design.md): triplet loss, learning-rate
-schedules, and the learning rate fitted to the batch size."""
+"""Learning rates of the original, by its formulas (docs/design.md#training-math): the rate fitted
+to the batch size, and the schedules over epochs."""
 import math
-
-from keras import ops
 
 from utils.choices import LR_DECAY_TYPES
 from utils.errors import SettingError
 
 NOMINAL_BATCH = 64  # nbs: the batch size the base learning rates are meant for
 LR_LIMITS = {"adam": (3e-4, 1e-3), "sgd": (5e-4, 1e-1)}  # per utils.choices.OPTIMIZERS
-
-
-def triplet_loss(alpha=0.2):
-    """Loss on a batch laid out as [anchors; positives; negatives] of equal thirds.
-
-    l = ||a - p|| - ||a - n|| + alpha (Euclidean, not squared);
-    loss = sum(max(l, 0)) / max(1, number of triplets with l > 0).
-    """
-
-    def _triplet_loss(y_true, y_pred):
-        y_pred = ops.cast(y_pred, "float32")  # distances in float32 under mixed precision
-        n = ops.shape(y_pred)[0] // 3
-        anchor, positive, negative = y_pred[:n], y_pred[n:2 * n], y_pred[2 * n:3 * n]
-        # max(., 1e-12) keeps the gradient finite if two embeddings coincide; it changes no
-        # distance above 1e-6.
-        pos_dist = ops.sqrt(ops.maximum(ops.sum(ops.square(anchor - positive), axis=-1), 1e-12))
-        neg_dist = ops.sqrt(ops.maximum(ops.sum(ops.square(anchor - negative), axis=-1), 1e-12))
-        basic = pos_dist - neg_dist + alpha
-        active = ops.sum(ops.cast(basic > 0, y_pred.dtype))
-        loss = ops.sum(ops.maximum(basic, 0.0)) / ops.maximum(active, 1.0)
-        # One value per sample, all equal: Keras averages it back to `loss`, and (unlike a
-        # scalar, which it passes through) divides it by the replicas under tf.distribute,
-        # so each replica's triplets weigh as on one device.
-        return ops.ones_like(y_pred[:, 0]) * loss
-
-    _triplet_loss.__name__ = "triplet_loss"
-    return _triplet_loss
 
 
 def fit_learning_rates(batch_size, init_lr, min_lr, optimizer="adam"):

@@ -22,7 +22,7 @@ def faces(lfw, tmp_path_factory):
 
 
 def tiny_config(faces, save_dir, **kw):
-    from facenet.distillation import DistillConfig
+    from facenet.training.distillation import DistillConfig
 
     settings = dict(images=faces, input_shape=(64, 64, 3), epochs=3, batch_size=8, views=1,
                     crop="lfw", lfw_eval=False, save_dir=str(save_dir), precise_bn_batches=2,
@@ -33,7 +33,7 @@ def tiny_config(faces, save_dir, **kw):
 
 @pytest.fixture(scope="module")
 def tiny_run(faces, pretrained_path, tmp_path_factory):
-    from facenet.distillation import distill
+    from facenet.training.distillation import distill
     from utils.fileio import sha256_of
 
     before = sha256_of(pretrained_path)
@@ -51,9 +51,9 @@ def test_a_tiny_run_lowers_the_distillation_loss(tiny_run):
 def test_the_teacher_is_never_changed(tiny_run, pretrained_path, faces):
     """The teacher file is untouched, and the cached targets are exactly what a fresh load of
     it gives for those views: nothing trained it."""
-    from facenet.augment import Augmentation
-    from facenet.distillation import ViewRenderer, list_images
     from facenet.predictor import Facenet
+    from facenet.training.augment import Augmentation
+    from facenet.training.distillation import ViewRenderer, list_images
     from utils.fileio import sha256_of
     from utils.image import LFW_CROP
 
@@ -87,7 +87,7 @@ def test_the_student_loads_with_its_card_and_does_not_collapse(tiny_run, faces):
 
 
 def test_a_resumed_run_goes_on_and_keeps_its_history(faces, pretrained_path, tmp_path):
-    from facenet.distillation import distill
+    from facenet.training.distillation import distill
 
     run_dir, history, _ = distill(tiny_config(faces, tmp_path, epochs=1, views=2),
                                   log=lambda *a: None)
@@ -100,7 +100,7 @@ def test_a_resumed_run_goes_on_and_keeps_its_history(faces, pretrained_path, tmp
 
 
 def test_stale_teacher_targets_are_refused(faces, pretrained_path, tmp_path):
-    from facenet.distillation import TeacherTargets
+    from facenet.training.distillation import TeacherTargets
     from utils.errors import FacenetError
 
     TeacherTargets(str(tmp_path), {"images": 24, "seed": 0})
@@ -109,7 +109,7 @@ def test_stale_teacher_targets_are_refused(faces, pretrained_path, tmp_path):
 
 
 def test_an_unlabelled_folder_is_a_training_set(faces, tmp_path):
-    from facenet.distillation import list_images
+    from facenet.training.distillation import list_images
     from utils.errors import FacenetError
 
     assert len(list_images(faces)) == 24
@@ -121,7 +121,7 @@ def test_an_unlabelled_folder_is_a_training_set(faces, tmp_path):
 def test_distillation_losses():
     """cosine is 1 - cos per face (half the squared distance of unit vectors); relation is 0
     when the similarity structure matches even if the directions differ."""
-    from facenet.distillation import distill_loss
+    from facenet.training.distillation import distill_loss
 
     rng = np.random.default_rng(0)
     t = rng.normal(size=(6, 128)).astype("float32")
@@ -141,8 +141,8 @@ def test_distillation_losses():
 def test_views_are_reproducible_and_the_plain_view_is_the_face_box(lfw):
     from PIL import Image
 
-    from facenet.augment import Augmentation, render, view_params
-    from facenet.distillation import face_box
+    from facenet.training.augment import Augmentation, render, view_params
+    from facenet.training.distillation import face_box
     from utils.image import LFW_CROP
 
     image = Image.open(os.path.join(lfw[0], "Aaron_Eckhart", "Aaron_Eckhart_0001.jpg"))
@@ -175,8 +175,8 @@ def test_train_py_teacher_runs_a_distillation(faces, pretrained_path, tmp_path):
 def test_without_precise_batchnorm_a_young_student_collapses(faces, pretrained_path, tmp_path):
     """The control for the test above: the same tiny run with the BatchNorm statistics left to
     their moving averages maps every face to one embedding (docs/distillation.md says why)."""
-    from facenet.distillation import distill
     from facenet.predictor import Facenet
+    from facenet.training.distillation import distill
 
     run_dir, _, _ = distill(tiny_config(faces, tmp_path, epochs=1, precise_bn_batches=0),
                             log=lambda *a: None)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import run_script
-from utils.dataloader import TripletSampler, triplet_dataset
+from facenet.training.data import TripletSampler, triplet_dataset
 
 
 def make_dataset(lfw_dir, root, people=12, per_person=5):
@@ -74,7 +74,7 @@ def test_pipeline_batches_identical_for_a_seed(annotation):
 
 def test_crop_jitter_is_a_reproducible_sub_box(annotation):
     from utils.annotation import read_annotation
-    from utils.dataloader import jitter_box
+    from facenet.training.data import jitter_box
     from utils.image import LFW_CROP
 
     assert jitter_box(LFW_CROP, 1.0, 0.0, 1.0) == LFW_CROP  # no jitter: the box itself
@@ -103,7 +103,7 @@ def test_crop_jitter_is_a_reproducible_sub_box(annotation):
 
 def test_train_two_epochs_then_resume_a_third(annotation, lfw, tmp_path):
     from facenet.training import TrainConfig, train
-    from nets.facenet_training import fit_learning_rates, get_lr_scheduler
+    from nets.schedules import fit_learning_rates, get_lr_scheduler
 
     lfw_dir, pairs = lfw
     small_pairs = tmp_path / "pairs.txt"
@@ -193,7 +193,7 @@ def test_precise_batchnorm_sets_population_statistics():
     import tensorflow as tf
 
     from nets.facenet import facenet
-    from utils.callbacks import PreciseBatchNorm
+    from facenet.training.callbacks import PreciseBatchNorm
 
     model = facenet((32, 32, 3), num_classes=4, backbone="mobilenet")
     rng = np.random.default_rng(0)
@@ -217,7 +217,8 @@ def test_precise_batchnorm_sets_population_statistics():
 
 
 def test_weight_decay_regularises_every_kernel():
-    from facenet.training import TrainConfig, build_model
+    from facenet.training import TrainConfig
+    from facenet.training.loop import build_model
 
     plain = build_model(TrainConfig(input_shape=(32, 32, 3)), 4, log=lambda *a: None)
     decayed = build_model(TrainConfig(input_shape=(32, 32, 3), weight_decay=5e-4), 4,

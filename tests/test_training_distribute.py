@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from facenet import distribute
+from facenet.training import distribute
 from utils.errors import FacenetError
 
 

@@ -1,0 +1,146 @@
+"""End-of-epoch work as Keras callbacks: EpochRecorder (checkpoints, resume state, loss history
+and plot, LFW accuracy, TensorBoard scalars, early stopping) and PreciseBatchNorm (population
+statistics of every BatchNorm for the current weights)."""
+import os
+
+import keras
+import numpy as np
+
+from facenet.training.checkpoints import save_resume_state, save_weights_with_card, write_history
+
+
+class EpochRecorder(keras.callbacks.Callback):
+    """Everything the original's callbacks did at the end of an epoch, resumable.
+
+    write=False (a non-chief worker of a multi-worker run): keep the state and the early
+    stopping decision, in step with the chief, but write nothing and skip the LFW check."""
+
+    def __init__(self, run_dir, state, card, save_period=1, patience=10, lfw_eval=None,
+                 log=print, write=True):
+        super().__init__()
+        self.run_dir, self.state, self.card = run_dir, state, card
+        self.save_period, self.patience = save_period, patience
+        self.lfw_eval, self.log = (lfw_eval if write else None), log
+        self.write = write
+        self.writer = None
+
+    def on_train_begin(self, logs=None):
+        import tensorflow as tf
+
+        if not self.write:
+            return
+        self.writer = tf.summary.create_file_writer(os.path.join(self.run_dir, "tensorboard",
+                                                                 "scalars"))
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        done = epoch + 1
+        loss, val_loss = float(logs.get("loss", np.nan)), float(logs.get("val_loss", np.nan))
+        lr = float(np.asarray(self.model.optimizer.learning_rate))
+        lfw = self.lfw_eval(self.model) if self.lfw_eval else None
+        if lfw is not None:
+            self.log(f"Epoch {done}: LFW accuracy {100 * lfw:.2f}%")
+        history = self.state["history"]
+        for key, value in (("loss", loss), ("val_loss", val_loss), ("lr", lr), ("lfw", lfw)):
+            history[key].append(value)
+        card = self.card
+        if not self.write:
+            self._improved(loss, val_loss)
+            self.state["epoch"] = done
+            self._maybe_stop()
+            return
+        if done % self.save_period == 0:
+            name = f"ep{done:03d}-loss{loss:.3f}-val_loss{val_loss:.3f}.weights.h5"
+            save_weights_with_card(self.model, os.path.join(self.run_dir, name), card)
+        save_weights_with_card(self.model, os.path.join(self.run_dir,
+                                                        "last_epoch_weights.weights.h5"), card)
+        if self._improved(loss, val_loss):
+            save_weights_with_card(self.model, os.path.join(self.run_dir,
+                                                            "best_epoch_weights.weights.h5"),
+                                   {**card, "best_by": self.best_by})
+        self.state["epoch"] = done
+        save_resume_state(self.run_dir, self.model, self.state)  # the commit point of the epoch
+        write_history(self.run_dir, history)
+        import tensorflow as tf
+
+        with self.writer.as_default():
+            tf.summary.scalar("learning_rate", lr, step=done)
+            if lfw is not None:
+                tf.summary.scalar("lfw_accuracy", lfw, step=done)
+        self.writer.flush()
+        self._maybe_stop()
+
+    @property
+    def best_by(self):
+        """What picks the best epoch: "val_loss", or "loss" in a run without validation."""
+        return self.state.get("best_by", "val_loss")
+
+    def _improved(self, loss, val_loss):
+        """Whether this epoch is the best so far (kept in the state as best_<measure>); counts
+        the epochs since the last that was."""
+        value, key = (loss if self.best_by == "loss" else val_loss), f"best_{self.best_by}"
+        if value < self.state.get(key, float("inf")):
+            self.state[key], self.state["wait"] = value, 0
+            return True
+        self.state["wait"] += 1
+        return False
+
+    def _maybe_stop(self):
+        if self.state["wait"] >= self.patience:
+            self.log(f"Early stopping: {self.best_by} has not improved for {self.patience} "
+                     f"epochs.")
+            self.model.stop_training = True
+
+
+class PreciseBatchNorm(keras.callbacks.Callback):
+    """Re-estimate every BatchNorm layer's moving mean and variance from `batches` training
+    batches before each validation and at each epoch's end ("precise BN").
+
+    Why: the moving averages start at mean 0 / variance 1 and move by 1% (0.5% in the head) per
+    step. With the few hundred steps per epoch of a small dataset they still hold mostly their
+    initial values after several epochs, and as activations are far smaller than that, the
+    inference-mode network maps every face to the same embedding. Population statistics for the
+    current weights fix this; on large datasets they change little.
+    """
+
+    def __init__(self, dataset, batches=20):
+        super().__init__()
+        self.iterator, self.batches = iter(dataset), batches
+        self.probe, self.epoch, self.done = None, None, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_test_begin(self, logs=None):
+        self.recalibrate()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.recalibrate()
+
+    def recalibrate(self):
+        if self.batches <= 0 or self.done == self.epoch:
+            return
+        self.done = self.epoch
+        norms = [layer for layer in self.model.layers
+                 if isinstance(layer, keras.layers.BatchNormalization)]
+        if self.probe is None:
+            self.probe = keras.Model(self.model.input, [layer.input for layer in norms])
+        dropouts = [layer for layer in self.model.layers if isinstance(layer, keras.layers.Dropout)]
+        rates = [layer.rate for layer in dropouts]
+        for layer in dropouts:  # the statistics of inference: no dropout
+            layer.rate = 0.0
+        means = [0.0] * len(norms)
+        squares = [0.0] * len(norms)
+        try:
+            for _ in range(self.batches):
+                x = next(self.iterator)[0]
+                for k, out in enumerate(self.probe(x, training=True)):
+                    out = np.asarray(out, dtype=np.float64).reshape(-1, out.shape[-1])
+                    means[k] += out.mean(axis=0) / self.batches
+                    squares[k] += (out ** 2).mean(axis=0) / self.batches
+        finally:
+            for layer, rate in zip(dropouts, rates):
+                layer.rate = rate
+        for layer, mean, square in zip(norms, means, squares):
+            layer.moving_mean.assign(mean.astype("float32"))
+            layer.moving_variance.assign(np.maximum(square - mean ** 2, 0).astype("float32"))

@@ -1,0 +1,182 @@
+"""What a run keeps on disk, every file written atomically: checkpoints with their model cards,
+the loss history and plot, the checks and clean-up of a run folder, and the resume state, which is
+written last, so a run killed at any moment resumes from its last complete epoch."""
+import contextlib
+import gc
+import json
+import os
+import shutil
+import tempfile
+import traceback
+
+import numpy as np
+
+from utils.errors import FacenetError, TrainingInterrupted
+from utils.fileio import atomic_path, card_path_for, sha256_of, write_json_atomic
+
+RESUME_DIR = "resume"
+RESUME_POINTER = "resume.json"
+
+
+def save_weights_with_card(model, path, card):
+    with atomic_path(path) as tmp:
+        model.save_weights(tmp)
+    if card is not None:
+        write_json_atomic(card_path_for(path), {**card, "weights_file": os.path.basename(path),
+                                                "weights_sha256": sha256_of(path)})
+
+
+def save_resume_state(run_dir, model, state):
+    """Write weights (with the optimizer's variables) and state into a fresh folder, then point
+    to it."""
+    root = os.path.join(run_dir, RESUME_DIR)
+    os.makedirs(root, exist_ok=True)
+    name = f"epoch_{state['epoch']:03d}"
+    tmp = tempfile.mkdtemp(prefix=".tmp-", dir=root)
+    try:
+        model.save_weights(os.path.join(tmp, "model.weights.h5"))  # holds the optimizer too
+        with open(os.path.join(tmp, "state.json"), "w", encoding="utf-8") as f:
+            json.dump(state, f, indent=1)
+        final = os.path.join(root, name)
+        if os.path.exists(final):
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+    finally:
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp)
+    write_json_atomic(os.path.join(run_dir, RESUME_POINTER), {"state": f"{RESUME_DIR}/{name}"})
+    for old in os.listdir(root):
+        if old != name:
+            shutil.rmtree(os.path.join(root, old), ignore_errors=True)
+
+
+def find_resume_state(path):
+    """The resume folder of a run directory (or of a checkpoint file inside one)."""
+    run_dir = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+    pointer = os.path.join(run_dir, RESUME_POINTER)
+    if not os.path.exists(pointer):
+        raise FacenetError(f"{path} is not a training run that can be resumed (no {RESUME_POINTER}"
+                           f" in {run_dir}); pass the run folder under the save dir")
+    try:
+        with open(pointer, encoding="utf-8") as f:
+            state_dir = os.path.join(run_dir, json.load(f)["state"])
+        with open(os.path.join(state_dir, "state.json"), encoding="utf-8") as f:
+            return run_dir, state_dir, json.load(f)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise FacenetError(f"the resume state of {run_dir} is unreadable ({e}); resume from a "
+                           f"copy of the run, or start it again") from None
+
+
+def saved_epochs(run_dir):
+    """How many epochs of the run in `run_dir` are saved for a resume (0: none yet)."""
+    try:
+        return find_resume_state(run_dir)[2]["epoch"]
+    except FacenetError:
+        return 0
+
+
+def remove_partial_files(run_dir, completed_epochs):
+    """Delete what a killed run left of an epoch it did not complete: temporary files, and
+    checkpoints of later epochs (the epoch is redone, and its checkpoint written again)."""
+    import re
+    import shutil
+
+    for folder in (run_dir, os.path.join(run_dir, "resume")):
+        if os.path.isdir(folder):
+            for name in os.listdir(folder):
+                path = os.path.join(folder, name)
+                match = re.match(r"ep(\d{3})-", name)
+                if name.startswith(".tmp-") or (match and int(match.group(1)) > completed_epochs):
+                    shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+
+
+def check_writable(folder):
+    """Fail at start, not after hours of training, when checkpoints cannot be written."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        probe = os.path.join(folder, ".write-test")
+        with open(probe, "wb") as f:
+            f.write(b"\0" * 1024)
+        os.remove(probe)
+    except OSError as e:
+        raise FacenetError(f"cannot write to the save folder {folder}: {e}. Choose another "
+                           f"--save-dir or free some space.") from None
+
+
+@contextlib.contextmanager
+def run_guard(run_dir, made_here):
+    """Around a run's work once its folder exists. A failure before an epoch is saved removes
+    a folder this run made (a failed start leaves no empty run folder behind); Ctrl-C becomes
+    TrainingInterrupted, naming the folder and the epochs saved in it."""
+    try:
+        yield
+    except BaseException as e:
+        saved = saved_epochs(run_dir)
+        if made_here and not saved:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        if isinstance(e, KeyboardInterrupt) and not isinstance(e, TrainingInterrupted):
+            # Free the interrupted fit's data pipeline now: left to the interpreter's exit,
+            # its threads (waiting to run Python) can hang the process for minutes.
+            traceback.clear_frames(e.__traceback__)
+            gc.collect()
+            raise TrainingInterrupted(run_dir, saved) from None
+        raise
+
+
+def resume_settings(cfg, state, run_dir, keep, log=print, convert=None):
+    """Give `cfg` the run's own saved settings, except those in `keep` (how long, how loud);
+    `convert(key, value)` turns a saved JSON value back into its type. Returns the run's total
+    epochs (`cfg.epochs` when given, else the saved ones); a finished run is refused."""
+    from utils.errors import FacenetError
+
+    saved = state["config"]
+    for key, value in saved.items():
+        if key not in keep:
+            setattr(cfg, key, convert(key, value) if convert else value)
+    epochs = cfg.epochs or saved["epochs"]
+    if state["epoch"] >= epochs:
+        raise FacenetError(f"{run_dir} already finished {state['epoch']} of {epochs} epochs; "
+                           f"pass --epochs N to train further")
+    log(f"Resuming {run_dir} at epoch {state['epoch'] + 1} of {epochs}.")
+    return epochs
+
+
+def restore_resume_state(model, state_dir):
+    """Weights and optimizer variables (iterations, moments) of a compiled model: a Keras 3
+    weights file of a compiled model holds both, once the optimizer is built to receive them."""
+    model.optimizer.build(model.trainable_variables)
+    model.load_weights(os.path.join(state_dir, "model.weights.h5"))
+
+
+def write_history(run_dir, history):
+    for key, name in (("loss", "epoch_loss.txt"), ("val_loss", "epoch_val_loss.txt")):
+        with atomic_path(os.path.join(run_dir, name)) as tmp, open(tmp, "w") as f:
+            f.writelines(f"{v}\n" for v in history[key])
+    plot_losses(run_dir, history)
+
+
+def plot_losses(run_dir, history):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = range(1, len(history["loss"]) + 1)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for key, color in (("loss", "red"), ("val_loss", "coral")):
+        values = np.asarray(history[key])
+        ax.plot(epochs, values, color, lw=2, label=key.replace("_", " "))
+        # The original smoothed with a Savitzky-Golay filter (scipy); this is a centred moving
+        # average (window 5, or 15 from 25 epochs), edges padded, so NumPy is enough.
+        if len(values) >= 5:
+            k = 5 if len(values) < 25 else 15
+            smooth = np.convolve(np.pad(values, (k // 2, k // 2), mode="edge"),
+                                 np.ones(k) / k, mode="valid")
+            ax.plot(epochs, smooth, color, ls="--", lw=1.5, label=f"smooth {key}")
+    ax.set_xlabel("Epoch")
+    ax.set_ylabel("Loss")
+    ax.grid(True)
+    ax.legend(loc="upper right")
+    with atomic_path(os.path.join(run_dir, "epoch_loss.png")) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
