@@ -1,6 +1,7 @@
 """The start of a training run: a failed start leaves no run folder behind, and a run whose
 held-out images do not fill one batch says that its best epoch is chosen by training loss."""
 import json
+import logging
 import os
 
 import pytest
@@ -37,7 +38,7 @@ def test_a_failed_start_leaves_no_run_folder(annotation, tmp_path, problem):
                                     model_path=str(tmp_path / "none.weights.h5"))}[problem]
     cfg = TrainConfig(**{**TINY, **settings, "save_dir": str(save_dir)})
     with pytest.raises(FacenetError):
-        train(cfg, log=lambda *a: None)
+        train(cfg)
     assert not save_dir.exists() or os.listdir(save_dir) == []
 
 
@@ -49,13 +50,12 @@ def test_validation_needs_one_full_batch():
     assert validation_plan(0, 96)[2].startswith("no validation (--val-split is 0)")
 
 
-def test_a_tiny_run_picks_its_best_epoch_by_training_loss(annotation, tmp_path):
-    messages = []
+def test_a_tiny_run_picks_its_best_epoch_by_training_loss(annotation, tmp_path, caplog):
     cfg = TrainConfig(**{**TINY, "annotation_path": annotation, "batch_size": 12, "epochs": 1,
                          "val_split": 0.1, "save_dir": str(tmp_path / "logs")})
-    run_dir, history, _ = train(cfg, log=messages.append)  # 6 held-out images, batch of 12
-    assert any("best_epoch_weights is the epoch of the lowest training loss" in m
-               for m in messages)
+    run_dir, history, _ = train(cfg)  # 6 held-out images, batch of 12
+    assert any("best_epoch_weights is the epoch of the lowest training loss" in r.getMessage()
+               for r in caplog.records if r.levelno == logging.WARNING)
     with open(os.path.join(run_dir, "best_epoch_weights.json")) as f:
         assert json.load(f)["best_by"] == "loss"
     with open(os.path.join(run_dir, "resume", "epoch_001", "state.json")) as f:
