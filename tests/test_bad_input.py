@@ -74,7 +74,7 @@ def test_txt_annotation_leaves_out_unreadable_files(tmp_path):
     out = tmp_path / "cls.txt"
     r = run_script(["txt_annotation.py", "--datasets-path", str(tmp_path / "d"), "--output",
                     str(out)])
-    assert r.returncode == 0 and "broken.jpg" in r.stdout and "2 classes, 4 images" in r.stdout
+    assert r.returncode == 0 and "broken.jpg" in r.stderr and "2 classes, 4 images" in r.stdout
     assert "broken" not in out.read_text()
 
 
@@ -114,7 +114,7 @@ def test_training_data_problems_are_caught_before_the_model(tmp_path):
     assert r.returncode != 0 and "missing.png" in r.stderr and "--skip-missing" in r.stderr
     r = run_script(["train.py", "--annotation-path", str(gone), "--save-dir",
                     str(tmp_path / "logs"), "--skip-missing"])
-    assert "skipping 1 images" in r.stdout and "at least 2 classes" in r.stderr
+    assert "warning: skipping 1 images" in r.stderr and "at least 2 classes" in r.stderr
 
 
 def test_unwritable_save_dir_fails_at_start(tmp_path):
