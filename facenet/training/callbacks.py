@@ -123,7 +123,11 @@ def batchnorm_probe(model):
             moments.append(ChannelMoments(name=f"{layer.name}_moments")(args[0]))
         return layer(*args, **kwargs)
 
-    twin = keras.models.clone_model(model, clone_function=without_dropout, call_function=call)
+    # cloned from an uncompiled view: cloning a compiled model compiles the clone from its
+    # config, which fails for an unregistered loss (the triplet loss)
+    uncompiled = keras.Model(model.input, model.outputs, name=model.name)
+    twin = keras.models.clone_model(uncompiled, clone_function=without_dropout,
+                                    call_function=call)
     if not norms:
         return None, []
     return keras.Model(twin.input, moments, name=f"{model.name}_batchnorm_probe"), norms
