@@ -7,20 +7,25 @@ import keras
 import numpy as np
 from keras import ops
 
-from facenet.training.checkpoints import save_resume_state, save_weights_with_card, write_history
+from facenet.training.checkpoints import (prune_epoch_checkpoints, save_resume_state,
+                                          save_weights_with_card, uncompiled, write_history)
 
 
 class EpochRecorder(keras.callbacks.Callback):
     """Everything the original's callbacks did at the end of an epoch, resumable.
 
-    write=False (a non-chief worker of a multi-worker run): keep the state and the early
-    stopping decision, in step with the chief, but write nothing and skip the LFW check."""
+    Checkpoints hold the weights only; the resume state keeps the optimizer, once.
+    keep_checkpoints N > 0: only the newest N per-epoch checkpoints stay, older ones deleted
+    once the epoch is saved (0: all stay, as the original). write=False (a non-chief worker of
+    a multi-worker run): keep the state and the early stopping decision, in step with the
+    chief, but write nothing and skip the LFW check."""
 
     def __init__(self, run_dir, state, card, save_period=1, patience=10, lfw_eval=None,
-                 log=print, write=True):
+                 log=print, write=True, keep_checkpoints=0):
         super().__init__()
         self.run_dir, self.state, self.card = run_dir, state, card
         self.save_period, self.patience = save_period, patience
+        self.keep_checkpoints = keep_checkpoints
         self.lfw_eval, self.log = (lfw_eval if write else None), log
         self.write = write
         self.writer = None
@@ -61,6 +66,7 @@ class EpochRecorder(keras.callbacks.Callback):
                                    {**card, "best_by": self.best_by})
         self.state["epoch"] = done
         save_resume_state(self.run_dir, self.model, self.state)  # the commit point of the epoch
+        prune_epoch_checkpoints(self.run_dir, self.keep_checkpoints)
         write_history(self.run_dir, history)
         import tensorflow as tf
 
@@ -125,8 +131,7 @@ def batchnorm_probe(model):
 
     # cloned from an uncompiled view: cloning a compiled model compiles the clone from its
     # config, which fails for an unregistered loss (the triplet loss)
-    uncompiled = keras.Model(model.input, model.outputs, name=model.name)
-    twin = keras.models.clone_model(uncompiled, clone_function=without_dropout,
+    twin = keras.models.clone_model(uncompiled(model), clone_function=without_dropout,
                                     call_function=call)
     if not norms:
         return None, []
