@@ -174,7 +174,7 @@ def _train(cfg, run_dir, state, state_dir, strategy, chief, log):
         PreciseBatchNorm(bn_ds, cfg.precise_bn_batches),
         EpochRecorder(run_dir, state, card, cfg.save_period, cfg.patience,
                       make_lfw_eval(cfg, cfg.preprocessing, log) if chief else None, log,
-                      write=chief),
+                      write=chief, keep_checkpoints=cfg.keep_checkpoints),
     ]
     if chief:  # one writer of files per run: the chief of a multi-worker cluster
         callbacks.insert(2, keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"),
