@@ -10,10 +10,9 @@ import datetime
 import os
 import sys
 
-from facenet.cli import add_model_options
+from facenet.cli import add_logging_options, add_model_options, configure_logging
 from utils.errors import FacenetError, cli_errors
 from utils.precision import DEFAULT_PRECISION
-from utils.quiet import quiet_tensorflow
 
 
 def parse_args(argv=None):
@@ -48,6 +47,7 @@ def parse_args(argv=None):
     p.add_argument("--update-card", action="store_true",
                    help="store the measured threshold and accuracy in the model's card")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_logging_options(p)
     args = p.parse_args(argv)
     if args.batch_size < 1:
         p.error(f"--batch-size must be at least 1, got {args.batch_size}")
@@ -131,8 +131,8 @@ def update_card(predictor, card, report, command):
 
 
 def main(argv=None):
-    argv = quiet_tensorflow(argv)  # before TensorFlow loads: its chatter off the terminal
     args = parse_args(argv)
+    configure_logging(args)  # before TensorFlow loads: its chatter off the terminal
     with cli_errors():
         return run(args, argv)
 
@@ -180,7 +180,9 @@ def run(args, argv):
         write_json_atomic(args.report, report)
         print(f"Report: {args.report}")
     if args.update_card:
-        command = "python eval_lfw.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        given = argv if argv is not None else sys.argv[1:]
+        command = "python eval_lfw.py " + " ".join(  # what was measured, not how loudly
+            a for a in given if a not in ("--quiet", "--verbose"))
         update_card(predictor, card, report, command)
         print(f"Card updated: threshold {report['threshold_mean']:.4f}")
     return report

@@ -11,9 +11,8 @@ import os
 import shlex
 import sys
 
-from facenet.cli import add_model_options
+from facenet.cli import add_logging_options, add_model_options, configure_logging
 from utils.errors import FacenetError, cli_errors
-from utils.quiet import quiet_tensorflow
 
 
 def parse_args(argv=None):
@@ -45,6 +44,7 @@ def parse_args(argv=None):
                         "the photos with their faces named as in the printout (default: "
                         "%(default)s); '' saves none")
     p.add_argument("--show", action="store_true", help="also open the figure in a window")
+    add_logging_options(p)
     args = p.parse_args(argv)
     if args.all_faces:
         if not 1 <= len(args.images) <= 2:
@@ -209,8 +209,8 @@ def check_before_loading(args):
 
 
 def main(argv=None):
-    argv = quiet_tensorflow(argv)  # before TensorFlow loads: its chatter off the terminal
     args = parse_args(argv)
+    configure_logging(args)  # before TensorFlow loads: its chatter off the terminal
     with cli_errors():
         check_before_loading(args)
         from facenet import Facenet

@@ -4,7 +4,7 @@
 """
 import argparse
 
-from facenet.cli import add_input_size
+from facenet.cli import add_input_size, add_logging_options, configure_logging
 from utils.choices import BACKBONES, MODES
 from utils.errors import FacenetError
 
@@ -18,7 +18,9 @@ def main(argv=None):
     p.add_argument("--num-classes", type=int, default=10575,
                    help="classes of the train-mode classifier (default: CASIA-WebFace's 10575)")
     p.add_argument("--no-layers", action="store_true", help="print only the totals")
+    add_logging_options(p)
     args = p.parse_args(argv)
+    configure_logging(args)  # before TensorFlow loads: its chatter off the terminal
 
     from nets.facenet import facenet
     from utils.model_stats import model_stats

@@ -7,16 +7,16 @@
 """
 import argparse
 
-from facenet.cli import add_input_size
+from facenet.cli import add_input_size, add_logging_options, configure_logging
 from facenet.training import TrainConfig
 from facenet.training.augment import Augmentation
 from facenet.training.distillation import LOSSES, DistillConfig
 from utils.choices import BACKBONES, LR_DECAY_TYPES, OPTIMIZERS, PREPROCESSINGS, STRATEGIES
 from utils.errors import FacenetError, cli_errors
-from utils.quiet import quiet_tensorflow
 
 DISTILL_ONLY = ("teacher", "distill_loss", "relation_weight", "views", "dropout_keep_prob",
                 "targets_dir")
+COMMAND_ONLY = ("no_progress", "quiet", "verbose")  # how the command shows the run
 
 
 def add_distillation_args(p):
@@ -58,6 +58,12 @@ def add_distillation_args(p):
           help=f"{help_} (default: {' '.join(map(str, default)) if pair else default})")
 
 
+def fit_verbosity(args):
+    """Keras's output during fit: a progress bar (1), or one line per epoch (2) with
+    --no-progress or --quiet."""
+    return 2 if args.no_progress or args.quiet else 1
+
+
 def distill_config(args):
     """The distillation settings of parsed train.py arguments."""
     aug = Augmentation(**{k[4:]: (tuple(v) if isinstance(v, list) else v)
@@ -73,10 +79,10 @@ def distill_config(args):
         precise_bn_batches=args.precise_bn_batches, targets_dir=args.targets_dir,
         save_dir=args.save_dir, lfw_eval=args.lfw_eval, lfw_dir=args.lfw_dir,
         lfw_pairs=args.lfw_pairs, lfw_crop=args.lfw_crop, seed=args.seed, resume=args.resume,
-        verbose=args.verbose)
+        verbose=fit_verbosity(args))
 
 
-def parse_args(argv=None):
+def build_parser():
     d = TrainConfig()
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -134,18 +140,30 @@ def parse_args(argv=None):
     a("--strategy", default=d.strategy, choices=STRATEGIES,
       help="auto: several machines when TF_CONFIG names them, else all GPUs when there are "
            "several, else one device (default: %(default)s)")
-    a("--quiet", dest="verbose", action="store_const", const=2, default=1,
-      help="one line per epoch instead of a progress bar")
+    a("--no-progress", action="store_true",
+      help="one line per epoch instead of a progress bar (also with --quiet)")
+    add_logging_options(p)
     add_distillation_args(p)
-    args = p.parse_args(argv)
+    return p
+
+
+def run_config(args):
+    """The run's settings from parsed options: a DistillConfig with --teacher (or when
+    resuming a distillation), else a TrainConfig."""
     if args.epochs is None and not args.resume:
-        args.epochs = d.epochs
+        args.epochs = TrainConfig().epochs
     if args.teacher is not None or is_distillation_run(args.resume):
         return distill_config(args)
     cfg = TrainConfig(**{k: v for k, v in vars(args).items()
-                         if k not in DISTILL_ONLY and not k.startswith("aug_")})
+                         if k not in DISTILL_ONLY + COMMAND_ONLY and not k.startswith("aug_")},
+                      verbose=fit_verbosity(args))
     cfg.input_shape = tuple(cfg.input_shape)
     return cfg
+
+
+def parse_args(argv=None):
+    """The run's settings of a command line, as main takes them."""
+    return run_config(build_parser().parse_args(argv))
 
 
 def is_distillation_run(resume):
@@ -161,9 +179,10 @@ def is_distillation_run(resume):
 
 
 def main(argv=None):
-    argv = quiet_tensorflow(argv)  # before TensorFlow loads: its chatter off the terminal
+    args = build_parser().parse_args(argv)
+    configure_logging(args)  # before TensorFlow loads: its chatter off the terminal
     with cli_errors():  # Ctrl-C in a run: TrainingInterrupted says how to resume it
-        cfg = parse_args(argv)
+        cfg = run_config(args)
         if isinstance(cfg, DistillConfig):
             from facenet.training.distillation import distill
 

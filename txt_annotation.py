@@ -4,12 +4,16 @@
 """
 import argparse
 import collections
+import logging
 import sys
 
+from facenet.cli import add_logging_options, configure_logging
 from utils.annotation import (AnnotationError, find_unreadable, scan_dataset, split_listable,
                               write_annotation)
 from utils.errors import cli_errors
 from utils.fileio import check_output_file
+
+logger = logging.getLogger(__name__)
 
 
 def main(argv=None):
@@ -22,7 +26,9 @@ def main(argv=None):
                    help="write absolute paths (default: relative to the working folder)")
     p.add_argument("--no-check", dest="check", action="store_false",
                    help="do not decode each image to leave out unreadable ones (faster)")
+    add_logging_options(p)
     args = p.parse_args(argv)
+    configure_logging(args)
     with cli_errors():
         annotate(args)
 
@@ -32,18 +38,18 @@ def annotate(args):
     entries, classes = scan_dataset(args.datasets_path)
     entries, unlisted = split_listable(entries)
     for path, why in unlisted:
-        print(f"warning: left out {path!r}: {why} (rename it to list it)")
+        logger.warning(f"left out {path!r}: {why} (rename it to list it)")
     if args.check and entries:
         bad = find_unreadable(entries, progress=sys.stderr.isatty())
         for path, reason in bad:
-            print(f"warning: left out an unreadable image: {reason}")
+            logger.warning(f"left out an unreadable image: {reason}")
         bad_paths = {path for path, _ in bad}
         entries = [(c, path) for c, path in entries if path not in bad_paths]
     counts = collections.Counter(label for label, _ in entries)
     for class_id, name in enumerate(classes):
         if counts[class_id] < 2:
-            print(f"warning: class {name!r} has {counts[class_id]} image(s); it needs 2 to give "
-                  f"an anchor and a positive")
+            logger.warning(f"class {name!r} has {counts[class_id]} image(s); it needs 2 to "
+                           f"give an anchor and a positive")
     if not entries:
         raise AnnotationError(f"no images found under {args.datasets_path}")
     write_annotation(entries, args.output, args.absolute)

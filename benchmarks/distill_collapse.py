@@ -48,7 +48,7 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     crop = ",".join(f"{v:g}" for v in FACE_BOX)
     student = Facenet(model_path=args.weights, crop=crop, align="off", precision="float32",
-                      fold_batchnorm=False, log=lambda *a: None)
+                      fold_batchnorm=False)
     model = student.model
     bn = model.get_layer(HEAD_BATCHNORM_NAME)
     kernel = model.get_layer("Bottleneck").kernel.numpy()

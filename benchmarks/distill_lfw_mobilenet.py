@@ -16,6 +16,7 @@ import os
 import time
 
 from benchmarks.common import RESULTS, machine, plot_accuracy, write_result
+from facenet.cli import add_logging_options, configure_logging
 
 SHARED = os.path.join("..", "shared", "data")
 ALIGN_SIZE, ALIGN_MARGIN = 200, 0.1  # the margin-0 face is the central 160/200 of the crop
@@ -49,7 +50,9 @@ def main(argv=None):
                                                 "command with --resume to go on")
     p.add_argument("--name", default=None)
     p.add_argument("--out", default=RESULTS)
+    add_logging_options(p)
     args = p.parse_args(argv)
+    configure_logging(args)  # the run's lines (epochs, LFW accuracy) on stderr
 
     from facenet.training.distillation import DistillConfig, distill
     from facenet.evaluation import evaluate_pairs
@@ -84,7 +87,7 @@ def main(argv=None):
 
     result = {"machine": machine(), "train_images": len(entries), "fold1_pairs": len(pairs),
               "align_fallbacks": fallbacks}
-    teacher = Facenet(crop=crop, align="off", precision="auto", log=lambda *a: None)
+    teacher = Facenet(crop=crop, align="off", precision="auto")
     result["teacher_fold1"] = evaluate_pairs(teacher, pairs,
                                              progress=False)["best_threshold_accuracy"]
     print(f"Teacher on fold 1 (same crops): {100 * result['teacher_fold1']:.2f}%")

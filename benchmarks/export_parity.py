@@ -29,19 +29,18 @@ def runners(predictor, tmp):
     from facenet.export import export
 
     out = {"keras": (None, predictor.embed_arrays)}
-    sm = export(predictor, "savedmodel", os.path.join(tmp, "savedmodel"), log=lambda *a: None)
+    sm = export(predictor, "savedmodel", os.path.join(tmp, "savedmodel"))
     serve = tf.saved_model.load(sm).signatures["serving_default"]
     out["savedmodel"] = (sm, lambda x: serve(images=tf.constant(x))["embeddings"].numpy())
     for q in ("float32", "float16", "int8"):
-        path = export(predictor, "tflite", os.path.join(tmp, f"model_{q}.tflite"), q,
-                      log=lambda *a: None)
+        path = export(predictor, "tflite", os.path.join(tmp, f"model_{q}.tflite"), q)
         interpreter = tf.lite.Interpreter(path, num_threads=os.cpu_count())
         run = interpreter.get_signature_runner("serving_default")
         out[f"tflite {q}"] = (path, lambda x, run=run: np.concatenate(
             [run(images=x[i:i + 1])["embeddings"] for i in range(len(x))]))
     try:
         import onnxruntime as ort
-        path = export(predictor, "onnx", os.path.join(tmp, "model.onnx"), log=lambda *a: None)
+        path = export(predictor, "onnx", os.path.join(tmp, "model.onnx"))
         onnx_model = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
         out["onnx"] = (path, lambda x: onnx_model.run(None, {"images": x})[0])
     except Exception as e:  # not installed here: say so in the result

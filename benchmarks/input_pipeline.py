@@ -42,7 +42,7 @@ def main(argv=None):
     bs, size = args.batch_size, args.size
     n_batches = args.batches
     ds = triplet_dataset(paths, labels, classes, (size, size, 3), bs, n_batches,
-                         args.repeats + 1, 0, 0, True, "scale01", log=lambda *a: None)
+                         args.repeats + 1, 0, 0, True, "scale01")
     it = iter(ds)
     next(it)  # start-up
 
@@ -76,7 +76,7 @@ def main(argv=None):
                   loss={"Softmax": "categorical_crossentropy", "Embedding": triplet_loss()})
     steps = args.train_steps
     files = triplet_dataset(paths, labels, classes, (size, size, 3), bs, steps,
-                            args.repeats + 1, 0, 1, True, "scale01", log=lambda *a: None)
+                            args.repeats + 1, 0, 1, True, "scale01")
     x, y = next(iter(files))
     memory = tf.data.Dataset.from_tensors((x, y)).repeat()  # one batch held in memory
 

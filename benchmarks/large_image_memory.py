@@ -30,7 +30,7 @@ def cpu_model():
 
 
 def main(argv=None):
-    argv = quiet_tensorflow(argv)
+    quiet_tensorflow()  # FACENET_VERBOSE=1 leaves it loud
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--lfw-dir", default="../shared/data/lfw")

@@ -32,9 +32,8 @@ def main(argv=None):
     for precision in args.precisions.split(","):
         rates = {}
         for name in args.models.split(","):
-            path = name if os.path.exists(name) else weights.fetch(name, log=lambda *a: None)
-            predictor = Facenet(model_path=path, align="off", precision=precision,
-                                log=lambda *a: None)
+            path = name if os.path.exists(name) else weights.fetch(name)
+            predictor = Facenet(model_path=path, align="off", precision=precision)
             h, w, _ = predictor.input_shape
             batch = rng.integers(0, 256, (args.batch_size, h, w, 3), dtype=np.uint8)
 

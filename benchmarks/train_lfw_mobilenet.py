@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 from benchmarks.common import RESULTS, machine, plot_accuracy, write_result  # noqa: E402
+from facenet.cli import add_logging_options, configure_logging  # noqa: E402
 from utils.choices import OPTIMIZERS  # noqa: E402
 
 SHARED = os.path.join("..", "shared", "data")
@@ -42,7 +43,7 @@ def raw_pixel_accuracy(pairs, side=32, crop=True):
     return float(acc.max())
 
 
-def aligned_lfw(lfw_dir, out_dir, size, margin=0.0, log=print):
+def aligned_lfw(lfw_dir, out_dir, size, margin=0.0):
     """MTCNN-aligned crops of every LFW image in `out_dir` (same layout, .jpg), made once.
 
     Images where no face is found get LFW's fixed face box instead (grown by `margin` as the
@@ -55,7 +56,7 @@ def aligned_lfw(lfw_dir, out_dir, size, margin=0.0, log=print):
     from utils.image import LFW_CROP, crop_fraction, load_image
 
     align_dataset(lfw_dir, out_dir, size=size, margin=margin, choice="central", ext="jpg",
-                  progress=False, log=log)
+                  progress=False)
     x0, y0, x1, y1 = LFW_CROP
     grow = (x1 - x0) * margin / (1 - 2 * margin)
     box = (max(0, x0 - grow), max(0, y0 - grow), min(1, x1 + grow), min(1, y1 + grow))
@@ -115,7 +116,9 @@ def main(argv=None):
                         "that run's command with --resume to go on at its next epoch")
     p.add_argument("--name", default=None, help="result name (default: from the mode)")
     p.add_argument("--out", default=RESULTS)
+    add_logging_options(p)
     args = p.parse_args(argv)
+    configure_logging(args)  # the run's lines (epochs, LFW accuracy) on stderr
     if args.resume and args.finetune_pretrained:
         p.error("--resume is for training from scratch; the fine-tuning runs one epoch")
     if args.aligned and args.finetune_pretrained:

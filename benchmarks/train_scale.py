@@ -81,7 +81,7 @@ def child(args):
     train.main(["--annotation-path", args.annotation, "--epochs", str(args.epochs),
                 "--batch-size", str(args.batch_size), "--input-shape", str(args.input_size),
                 str(args.input_size), "3", "--save-dir", os.path.join(args.tmp, "logs"),
-                "--no-lfw-eval", "--quiet"])
+                "--no-lfw-eval", "--no-progress"])
     sys.exit("training ended before its first step was reported")
 
 
@@ -116,8 +116,7 @@ def loader_rate(module, paths, labels, args, threads):
 
     size, bs = args.input_size, args.batch_size
     ds = module.triplet_dataset(paths, labels, args.classes, (size, size, 3), bs,
-                                args.rate_batches + 1, 1, 0, 0, True, "scale01",
-                                log=lambda *a: None)
+                                args.rate_batches + 1, 1, 0, 0, True, "scale01")
     options = tf.data.Options()
     options.threading.private_threadpool_size = threads
     options.threading.max_intra_op_parallelism = 1

@@ -7,8 +7,8 @@ confidence, or "fallback" when no face was found and the centre crop was stored 
 """
 import hashlib
 import json
+import logging
 import os
-import warnings
 
 import numpy as np
 from PIL import Image, PngImagePlugin
@@ -16,6 +16,8 @@ from PIL import Image, PngImagePlugin
 from utils.fileio import write_json_atomic
 
 CACHE_VERSION = 1
+
+logger = logging.getLogger(__name__)
 
 
 def default_cache_root():
@@ -45,6 +47,8 @@ class AlignCache:
         if not os.path.exists(marker):
             write_json_atomic(marker, settings)
         self._keys = {}
+        self._write_failed = False  # said once: a full disk fails every write after it
+        logger.debug(f"alignment cache: {self.folder}")
 
     def _file(self, path):
         key = self._keys.get(path)
@@ -73,6 +77,8 @@ class AlignCache:
             Image.fromarray(crop).save(tmp, format="PNG", pnginfo=meta, compress_level=1)
             os.replace(tmp, file)
         except OSError as e:  # a full or read-only disk costs speed, not the result
-            warnings.warn(f"cannot write the alignment cache {file}: {e}", stacklevel=2)
+            say = logger.debug if self._write_failed else logger.warning
+            say(f"cannot write the alignment cache {file}: {e}")
+            self._write_failed = True
             if os.path.exists(tmp):
                 os.unlink(tmp)

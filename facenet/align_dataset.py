@@ -10,11 +10,13 @@ as it would mix two kinds of crops. OUT_DIR may not lie inside RAW_DIR.
 """
 import argparse
 import json
+import logging
 import os
 import re
 import time
 
 from facenet.align import CHOICES, DEFAULT_MARGIN, METHODS
+from facenet.cli import add_logging_options, configure_logging
 from utils.errors import FacenetError, cli_errors
 
 CROP_FORMATS = ("png", "jpg")  # png: lossless
@@ -25,6 +27,8 @@ SETTINGS_FILE = "align_settings.json"  # what the crops of OUT_DIR were made wit
 REPORT_FILE = "align_report.json"
 # Temporaries of a killed run: atomic_path's hidden .tmp-* files and <crop>.tmp<pid>.<ext> ones.
 _TEMPORARY = re.compile(r"^\.tmp-|\.(png|jpg)\.tmp\d+\.(png|jpg)$")
+
+logger = logging.getLogger(__name__)
 
 
 def crop_settings(size, margin, method, choice, min_face_size, ext):
@@ -157,8 +161,7 @@ def align_chunk(jobs):
 
 
 def align_dataset(raw_dir, out_dir, size=160, margin=DEFAULT_MARGIN, method="similarity",
-                  choice="largest", min_face_size=20, workers=2, ext="png", progress=True,
-                  log=print):
+                  choice="largest", min_face_size=20, workers=2, ext="png", progress=True):
     """Align every photo of RAW_DIR into OUT_DIR; returns the report (also saved as JSON)."""
     from tqdm import tqdm
 
@@ -167,8 +170,9 @@ def align_dataset(raw_dir, out_dir, size=160, margin=DEFAULT_MARGIN, method="sim
     settings = crop_settings(size, margin, method, choice, min_face_size, ext)
     jobs, done = plan(raw_dir, out_dir, settings)
     write_json_atomic(os.path.join(out_dir, SETTINGS_FILE), settings)
-    log(f"{len(jobs) + done} photos under {raw_dir}: {done} aligned already, "
-        f"{len(jobs)} to do, {workers} worker(s).")
+    logger.debug(f"crop settings: {settings}")
+    logger.info(f"{len(jobs) + done} photos under {raw_dir}: {done} aligned already, "
+                f"{len(jobs)} to do, {workers} worker(s).")
     start = time.perf_counter()
     per_chunk = max(1, min(CHUNK, -(-len(jobs) // max(1, workers))))  # every worker gets work
     chunks = [jobs[i:i + per_chunk] for i in range(0, len(jobs), per_chunk)]
@@ -208,12 +212,14 @@ def align_dataset(raw_dir, out_dir, size=160, margin=DEFAULT_MARGIN, method="sim
     report = {"raw_dir": raw_dir, "out_dir": out_dir, "settings": settings,
               "already_done": done, **counts, "seconds": round(seconds, 1), "skipped": skipped}
     write_json_atomic(os.path.join(out_dir, REPORT_FILE), report)
-    log(f"Aligned {counts['aligned']} in {seconds:.1f} s; {done} were done already; "
-        f"skipped {counts['no_face']} without a face and {counts['unreadable']} unreadable.")
+    logger.info(f"Aligned {counts['aligned']} in {seconds:.1f} s; {done} were done already; "
+                f"skipped {counts['no_face']} without a face and {counts['unreadable']} "
+                f"unreadable.")
     for s in skipped[:20]:
-        log(f"  skipped {s['file']}: {s['why']}")
+        logger.warning(f"skipped {s['file']}: {s['why']}")
     if len(skipped) > 20:
-        log(f"  ... and {len(skipped) - 20} more (see {out_dir}/align_report.json)")
+        logger.warning(f"... and {len(skipped) - 20} more skipped (see "
+                       f"{out_dir}/align_report.json)")
     return report
 
 
@@ -234,9 +240,11 @@ def main(argv=None):
     p.add_argument("--format", default="png", choices=CROP_FORMATS,
                    help="crop file format (default: png, lossless)")
     p.add_argument("--no-progress", action="store_true")
+    add_logging_options(p)
     args = p.parse_args(argv)
     if args.size < 32:
         p.error(f"--size must be at least 32, got {args.size}")
+    configure_logging(args)  # before TensorFlow loads: its chatter off the terminal
     with cli_errors():
         align_dataset(args.raw_dir, args.out_dir, args.size, args.margin, args.method,
                       args.choice, args.min_face_size, args.workers, args.format,

@@ -1,11 +1,13 @@
 """Put people into a gallery and ask it who is in a photo, through a `Facenet` predictor."""
+import logging
 import os
-import warnings
 
 import numpy as np
 
 from facenet.align_cache import image_key
 from utils.errors import ImageLoadError
+
+logger = logging.getLogger(__name__)
 
 
 def _embed_skipping_bad(predictor, paths):
@@ -34,7 +36,7 @@ def _embed_skipping_bad(predictor, paths):
     return emb[keep], [p for p, k in zip(kept_paths, keep) if k], skipped
 
 
-def enroll_images(gallery, predictor, name, paths, log=print):
+def enroll_images(gallery, predictor, name, paths):
     """Add a person's photos (files) to the gallery, committed together; photos already
     enrolled for them are not embedded again. Returns (added, already there, [(path, why)
     skipped]); a photo another process enrolled meanwhile counts as already there."""
@@ -46,11 +48,11 @@ def enroll_images(gallery, predictor, name, paths, log=print):
     emb, kept, skipped = _embed_skipping_bad(predictor, new) if new else (None, [], [])
     added = gallery.add(name, emb, kept, [keys[p] for p in kept]) if kept else 0
     for p, why in missing + skipped:
-        log(f"  skipped {p}: {why}")
+        logger.warning(f"skipped {p}: {why}")
     return added, len(keys) - len(new) + len(kept) - added, missing + skipped
 
 
-def enroll_folder(gallery, predictor, people_dir, log=print, progress=True):
+def enroll_folder(gallery, predictor, people_dir, progress=True):
     """Enroll people_dir/<name>/** photos, one person per transaction: an enroll that is
     stopped keeps every person it finished."""
     from tqdm import tqdm
@@ -63,14 +65,14 @@ def enroll_folder(gallery, predictor, people_dir, log=print, progress=True):
         by_person.setdefault(names[label], []).append(path)
     totals = {"people": 0, "added": 0, "already": 0, "skipped": 0}
     for name in tqdm(sorted(by_person), desc="Enrolling", unit="person", disable=not progress):
-        added, already, skipped = enroll_images(gallery, predictor, name, by_person[name], log)
+        added, already, skipped = enroll_images(gallery, predictor, name, by_person[name])
         totals["people"] += 1
         totals["added"] += added
         totals["already"] += already
         totals["skipped"] += len(skipped)
     empty = [n for n in names if n not in by_person]
     if empty:
-        log(f"  {len(empty)} folder(s) without photos: {', '.join(empty[:5])}")
+        logger.warning(f"{len(empty)} folder(s) without photos: {', '.join(empty[:5])}")
     return totals
 
 
@@ -82,7 +84,7 @@ def identify_image(gallery, predictor, image, threshold=None, top_k=5, all_faces
     if all_faces:
         faces, emb = predictor.faces(image)
         if not faces:
-            warnings.warn(f"no face found in {image}", stacklevel=2)
+            logger.warning(f"no face found in {image}")
         return list(zip(faces, gallery.identify_embeddings(emb, threshold, top_k, match,
                                                            **far)))
     records = []

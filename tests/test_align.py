@@ -162,7 +162,7 @@ def test_eval_align_caches_crops_and_falls_back(lfw, pretrained_path, tmp_path):
     pairs = [Pair(paths[0], paths[1], True, 0, 1), Pair(paths[2], paths[3], True, 0, 2),
              Pair(paths[0], paths[2], False, 0, 3), Pair(paths[4], blank, False, 0, 4)]
     model = Facenet(model_path=pretrained_path, crop="lfw", align="auto",
-                    align_cache=str(tmp_path / "cache"), log=lambda *a: None)
+                    align_cache=str(tmp_path / "cache"))
     first = evaluate_pairs(model, pairs, progress=False)
     assert first["alignment"]["aligned"] == 5 and first["alignment"]["fallback"] == 1
     assert first["alignment"]["cached"] == 0

@@ -1,6 +1,7 @@
 """The aligned-crop cache: keyed by image content and alignment settings; a damaged entry is
 recomputed, never trusted; a cache that cannot be written costs speed, not the result."""
 import json
+import logging
 import os
 import shutil
 
@@ -69,10 +70,14 @@ def test_a_damaged_entry_is_recomputed(tmp_path, damage):
     np.testing.assert_array_equal(cache.get(paths[0])[0], first[0])  # written whole again
 
 
-def test_an_unwritable_cache_warns_and_keeps_the_result(tmp_path):
-    (path,) = write_photos(tmp_path, [FACE_SIZE])
+def test_an_unwritable_cache_warns_once_and_keeps_the_result(tmp_path, caplog):
+    path, other = write_photos(tmp_path, [FACE_SIZE, FACE_SIZE])
     cache = AlignCache(SETTINGS, root=str(tmp_path / "cache"))
     shutil.rmtree(cache.folder)  # the disk went away under it
-    with pytest.warns(UserWarning, match="cannot write the alignment cache"):
-        cache.put(path, crop(), None)
+    caplog.set_level(logging.DEBUG, logger="facenet.align_cache")
+    cache.put(path, crop(), None)
+    cache.put(other, crop(), None)
+    said = [(r.levelno, r.getMessage()) for r in caplog.records
+            if "cannot write the alignment cache" in r.getMessage()]
+    assert [level for level, _ in said] == [logging.WARNING, logging.DEBUG]  # not one per image
     assert cache.get(path) is None and not os.path.exists(cache.folder)

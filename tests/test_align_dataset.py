@@ -30,8 +30,7 @@ def test_align_dataset_reports_skips_and_resumes(raw_dir, tmp_path):
     from facenet.align_dataset import align_dataset
 
     out = tmp_path / "aligned"
-    report = align_dataset(str(raw_dir), str(out), size=112, workers=1, progress=False,
-                           log=lambda *a: None)
+    report = align_dataset(str(raw_dir), str(out), size=112, workers=1, progress=False)
     assert (report["aligned"], report["no_face"], report["unreadable"]) == (6, 1, 1)
     crops = sorted(out.rglob("*.png"))
     assert len(crops) == 6
@@ -44,8 +43,7 @@ def test_align_dataset_reports_skips_and_resumes(raw_dir, tmp_path):
     # resumable: a crop already there is not redone; a deleted one is
     os.unlink(crops[0])
     mtime = os.path.getmtime(crops[1])
-    again = align_dataset(str(raw_dir), str(out), size=112, workers=1, progress=False,
-                          log=lambda *a: None)
+    again = align_dataset(str(raw_dir), str(out), size=112, workers=1, progress=False)
     assert again["already_done"] == 5 and again["aligned"] == 1
     assert os.path.getmtime(crops[1]) == mtime
 
@@ -55,7 +53,8 @@ def test_align_dataset_command_with_two_processes(raw_dir, tmp_path):
     r = run_script(["-m", "facenet.align_dataset", str(raw_dir), str(out), "--workers", "2",
                     "--no-progress"])
     assert r.returncode == 0, r.stderr[-2000:]
-    assert "Aligned 6" in r.stdout and "skipped 1 without a face and 1 unreadable" in r.stdout
+    assert "Aligned 6" in r.stderr and "skipped 1 without a face and 1 unreadable" in r.stderr
+    assert "warning: skipped " in r.stderr and "broken.jpg" in r.stderr
     assert len(list(out.rglob("*.png"))) == 6
     # the crops are ready for txt_annotation.py
     r = run_script(["txt_annotation.py", "--datasets-path", str(out),
@@ -67,3 +66,19 @@ def test_align_dataset_command_with_two_processes(raw_dir, tmp_path):
 def test_align_dataset_refuses_to_write_over_its_input(raw_dir):
     r = run_script(["-m", "facenet.align_dataset", str(raw_dir), str(raw_dir)])
     assert r.returncode != 0 and "must differ" in r.stderr
+
+
+def test_quiet_keeps_the_skipped_photos_and_verbose_adds_the_settings(raw_dir, tmp_path,
+                                                                      capsys):
+    from facenet.align_dataset import main
+
+    out = tmp_path / "aligned"
+    argv = [str(raw_dir), str(out), "--workers", "1", "--no-progress", "--size", "64"]
+    main(argv + ["--quiet"])
+    err = capsys.readouterr().err.splitlines()
+    assert sorted(os.path.basename(line.split(": ")[1]) for line in err) == \
+        ["broken.jpg", "lawn.png"]
+    assert all(line.startswith("warning: skipped ") for line in err)  # no "Aligned 6 in"
+    main(argv + ["--verbose"])  # all done already: nothing detected again
+    err = capsys.readouterr().err
+    assert "crop settings: {'size': [64, 64]" in err and "Aligned 0 in" in err

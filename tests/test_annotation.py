@@ -45,7 +45,7 @@ def test_cli_warns_about_small_classes(dataset, tmp_path):
     out = tmp_path / "cls.txt"
     r = run_script(["txt_annotation.py", "--datasets-path", str(dataset), "--output", str(out)])
     assert r.returncode == 0, r.stderr
-    assert "'adam' has 1 image" in r.stdout and "'empty' has 0 image" in r.stdout
+    assert "warning: class 'adam' has 1 image" in r.stderr and "'empty' has 0 image" in r.stderr
     assert "4 classes, 5 images" in r.stdout and len(out.read_text().splitlines()) == 5
 
 
@@ -76,8 +76,8 @@ def test_names_the_file_cannot_hold_are_left_out_with_a_warning(tmp_path):
     r = run_script(["txt_annotation.py", "--datasets-path", str(tmp_path / "d"), "--output",
                     str(out)])
     assert r.returncode == 0, r.stderr
-    assert "two\\nlines.jpg': its name holds a line break" in r.stdout
-    assert "caf\\udce9.jpg': its name is not valid UTF-8" in r.stdout
+    assert "two\\nlines.jpg': its name holds a line break" in r.stderr
+    assert "caf\\udce9.jpg': its name is not valid UTF-8" in r.stderr
     assert "2 classes, 2 images" in r.stdout
     assert len(read_annotation(str(out))) == 2
 

@@ -33,7 +33,7 @@ def test_a_bundled_model_is_verified_and_gets_its_card(tiny_bundled):
     weights, info, path = tiny_bundled
     assert weights.default_model("mobilenet") == "tiny_mobilenet"
     assert weights.default_model("inception_resnetv1") == weights.DEFAULT_MODEL
-    assert weights.fetch("tiny_mobilenet", log=lambda *a: None) == path
+    assert weights.fetch("tiny_mobilenet") == path
     card = weights.read_card(path)
     assert card["weights_sha256"] == info.file_sha256 and card["input_shape"] == [32, 32, 3]
     assert "archive_sha256" not in card["source"]
@@ -66,7 +66,7 @@ def test_the_predictor_of_a_backbone_takes_its_bundled_model(tiny_bundled):
     from facenet.predictor import Facenet
 
     _, _, path = tiny_bundled
-    predictor = Facenet(backbone="mobilenet", align="off", log=lambda *a: None)
+    predictor = Facenet(backbone="mobilenet", align="off")
     assert predictor.model_path == path and predictor.input_shape == (32, 32, 3)
     assert predictor.threshold == 1.0
 
@@ -104,7 +104,7 @@ def test_the_shipped_mobilenet_loads_offline_from_a_fresh_copy(tmp_path):
     assert sha256_of(str(path)) == info.file_sha256
     code = ("import os; os.environ['PIP_NO_INDEX'] = '1'\n"
             "from facenet import weights\n"
-            f"p = weights.fetch({SHIPPED!r}, log=print)\n"
+            f"p = weights.fetch({SHIPPED!r})\n"
             "print('PATH', p); print('SHA', weights.read_card(p)['weights_sha256'])")
     env = {**os.environ, "PYTHONPATH": str(tmp_path), "FACENET_CACHE": str(tmp_path / "cache")}
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
@@ -118,7 +118,7 @@ def test_the_shipped_mobilenet_is_the_default_of_its_backbone(lfw):
     info = shipped_info()
     from facenet.predictor import Facenet
 
-    predictor = Facenet(backbone="mobilenet", crop="lfw", align="off", log=lambda *a: None)
+    predictor = Facenet(backbone="mobilenet", crop="lfw", align="off")
     assert predictor.input_shape == tuple(info.input_shape)
     person = os.path.join(lfw[0], "Aaron_Peirsol")
     a, b = (os.path.join(person, f"Aaron_Peirsol_000{i}.jpg") for i in (1, 2))

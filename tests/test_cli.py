@@ -1,6 +1,8 @@
 """Every script offers the library's names as its choices (the same tuples, so a name added to
-the library reaches every script), and the shared options parse the same everywhere."""
+the library reaches every script), the shared options parse the same everywhere, and
+--quiet / --verbose set up logging the same way for every command."""
 import argparse
+import logging
 
 import pytest
 
@@ -9,7 +11,8 @@ import predict
 import summary
 import train
 from facenet import align, align_dataset, export, gallery
-from facenet.cli import add_input_size
+from facenet import cli
+from facenet.cli import add_input_size, add_logging_options, configure_logging
 from facenet.training.distillation import LOSSES
 from utils.choices import (BACKBONES, LR_DECAY_TYPES, MODES, OPTIMIZERS, PRECISIONS,
                            PREPROCESSINGS, STRATEGIES)
@@ -94,3 +97,107 @@ def test_scripts_list_input_size_only(script):
     found = options(parser_of(SCRIPTS[script][0]))
     assert found["--input-size"].dest == found["--input-shape"].dest == "input_shape"
     assert found["--input-shape"].help == argparse.SUPPRESS
+
+
+def logging_args(*argv):
+    p = argparse.ArgumentParser()
+    add_logging_options(p)
+    return p.parse_args(list(argv))
+
+
+@pytest.fixture()
+def tensorflow_calls(monkeypatch):
+    """What configure_logging asks of utils.quiet, recorded instead of done."""
+    calls = []
+    monkeypatch.setattr(cli, "quiet_tensorflow", lambda verbose: calls.append(verbose))
+    monkeypatch.delenv("FACENET_VERBOSE", raising=False)
+    return calls
+
+
+def say_everything():
+    for name in ("facenet.predictor", "utils.image", "__main__", "PIL.PngImagePlugin"):
+        log = logging.getLogger(name)
+        log.debug(f"{name} debug")
+        log.info(f"{name} info")
+        log.warning(f"{name} warning")
+    logging.getLogger("nets.facenet").error("nets.facenet error")
+
+
+def test_default_shows_the_projects_info_lines_plainly_on_stderr(tensorflow_calls, capsys):
+    assert configure_logging(logging_args()) == logging.INFO
+    say_everything()
+    out, err = capsys.readouterr()
+    assert out == "" and err.splitlines() == [
+        "facenet.predictor info", "warning: facenet.predictor warning",
+        "utils.image info", "warning: utils.image warning",
+        "__main__ info", "warning: __main__ warning",
+        "warning: PIL.PngImagePlugin warning",  # another library's: its warnings only
+        "error: nets.facenet error"]
+    assert tensorflow_calls == [False]  # TensorFlow's chatter off the terminal
+
+
+def test_quiet_keeps_warnings_and_errors_only(tensorflow_calls, capsys):
+    assert configure_logging(logging_args("--quiet")) == logging.WARNING
+    say_everything()
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["warning: facenet.predictor warning", "warning: utils.image warning",
+                   "warning: __main__ warning", "warning: PIL.PngImagePlugin warning",
+                   "error: nets.facenet error"]
+    assert tensorflow_calls == [False]
+
+
+def test_verbose_adds_debug_lines_and_leaves_tensorflow_loud(tensorflow_calls, capsys):
+    assert configure_logging(logging_args("--verbose")) == logging.DEBUG
+    say_everything()
+    err = capsys.readouterr().err.splitlines()
+    assert err[:3] == ["facenet.predictor debug", "facenet.predictor info",
+                       "warning: facenet.predictor warning"]
+    assert "__main__ debug" in err and "utils.image debug" in err
+    assert not any(line.startswith("PIL.PngImagePlugin") for line in err)  # no other debug
+    assert tensorflow_calls == [True]
+
+
+def test_the_environment_asks_for_verbose_and_the_command_line_wins(tensorflow_calls,
+                                                                     monkeypatch):
+    monkeypatch.setenv("FACENET_VERBOSE", "1")
+    assert configure_logging(logging_args()) == logging.DEBUG
+    assert configure_logging(logging_args("--quiet")) == logging.WARNING
+    assert tensorflow_calls == [True, False]
+
+
+def test_a_second_configuration_replaces_the_first(tensorflow_calls, capsys):
+    configure_logging(logging_args())
+    configure_logging(logging_args("--quiet"))
+    ours = [h for h in logging.getLogger().handlers if isinstance(h, cli.StderrHandler)]
+    assert len(ours) == 1
+    logging.getLogger("facenet.x").warning("once")
+    assert capsys.readouterr().err == "warning: once\n"
+
+
+def test_quiet_and_verbose_exclude_each_other(capsys):
+    with pytest.raises(SystemExit):
+        logging_args("--quiet", "--verbose")
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+COMMANDS = {  # every command line of the project: what builds and parses its arguments
+    **{script: build for script, (build, _) in SCRIPTS.items()},
+    "txt_annotation.py": lambda: __import__("txt_annotation").main([]),
+    "facenet/weights.py": lambda: __import__("facenet.weights").weights.main([]),
+}
+
+
+@pytest.mark.parametrize("script", COMMANDS)
+def test_every_command_takes_quiet_and_verbose(script):
+    found = options(parser_of(COMMANDS[script]))
+    assert {"--quiet", "--verbose"} <= set(found)
+    assert found["--quiet"].dest == "quiet" and found["--verbose"].dest == "verbose"
+
+
+def test_a_sub_command_takes_them_before_or_after_its_name():
+    parser = gallery.build_parser()
+    for argv in (["--quiet", "list", "g.db"], ["list", "g.db", "--quiet"]):
+        args = parser.parse_args(argv)
+        assert (args.quiet, args.verbose) == (True, False)
+    args = parser.parse_args(["remove", "g.db", "ann", "--verbose"])
+    assert (args.quiet, args.verbose) == (False, True)

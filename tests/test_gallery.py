@@ -102,7 +102,7 @@ def test_enroll_identify_with_the_model(lfw, pretrained, people_dir, tmp_path):
 
     lfw_dir, _ = lfw
     g = Gallery(tmp_path / "g.db")
-    totals = enrollment.enroll_folder(g, pretrained, str(people_dir), log=lambda *a: None,
+    totals = enrollment.enroll_folder(g, pretrained, str(people_dir),
                                       progress=False)
     assert totals == {"people": 3, "added": 6, "already": 0, "skipped": 0}
     # enrolling again embeds nothing; one new photo embeds only that photo
@@ -111,12 +111,11 @@ def test_enroll_identify_with_the_model(lfw, pretrained, people_dir, tmp_path):
     pretrained.embed_arrays = lambda batch, **kw: calls.append(len(batch)) or original(batch,
                                                                                        **kw)
     try:
-        again = enrollment.enroll_folder(g, pretrained, str(people_dir), log=lambda *a: None,
+        again = enrollment.enroll_folder(g, pretrained, str(people_dir),
                                          progress=False)
         assert again["added"] == 0 and again["already"] == 6 and calls == []
         new = os.path.join(lfw_dir, "Tony_Blair", "Tony_Blair_0003.jpg")
-        added, already, _ = enrollment.enroll_images(g, pretrained, "Tony_Blair", [new],
-                                                     log=lambda *a: None)
+        added, already, _ = enrollment.enroll_images(g, pretrained, "Tony_Blair", [new])
         assert (added, already) == (1, 0) and calls == [1]
     finally:
         pretrained.embed_arrays = original

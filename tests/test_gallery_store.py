@@ -167,7 +167,7 @@ def test_an_npz_gallery_is_imported_once_into_a_db_beside_it(tmp_path):
     assert npz.read_bytes() == before
     other = write_npz(tmp_path / "other.npz")
     r = run_script(["-m", "facenet.gallery", "list", str(other)])
-    assert f"imported {other} into {tmp_path / 'other.db'}" in r.stdout, r.stderr
+    assert f"imported {other} into {tmp_path / 'other.db'}" in r.stderr, r.stderr
     assert "2 people, 4 embeddings" in r.stdout
 
 

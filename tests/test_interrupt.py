@@ -20,7 +20,8 @@ def test_ctrl_c_mid_epoch_says_how_to_resume_and_keeps_the_last_epoch(tmp_path):
     with open(tmp_path / "train.log", "w") as log:
         proc = start(["--annotation-path", annotation, "--save-dir", save_dir, "--epochs", "20",
                       "--input-shape", "32", "32", "3", "--batch-size", "6", "--no-lfw-eval",
-                      "--val-split", "0.1", "--precise-bn-batches", "2", "--quiet"], log)
+                      "--val-split", "0.1", "--precise-bn-batches", "2", "--no-progress"],
+                     log)
         try:
             assert wait_for(lambda: run_dir_of(save_dir)
                             and completed_epochs(run_dir_of(save_dir)) >= 1, proc)

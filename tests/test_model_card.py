@@ -70,4 +70,4 @@ def test_the_predictor_refuses_a_nan_threshold_before_building(tmp_path):
             "threshold": float("nan")}
     (tmp_path / "m.json").write_text(json.dumps(card))
     with warnings.catch_warnings(), pytest.raises(WeightFileError, match="threshold is nan"):
-        Facenet(model_path=str(path), align="off", log=lambda *a: None)
+        Facenet(model_path=str(path), align="off")

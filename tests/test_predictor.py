@@ -1,6 +1,7 @@
 """The `Facenet` predictor over a small untrained model: settings and their defaults, unit
 embeddings of any image kind, and the same/different decision at the threshold."""
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -29,18 +30,22 @@ def weights_file(tmp_path_factory):
 
 def load(path, **settings):
     return Facenet(str(path), input_shape=(32, 32, 3), align="off", precision="float32",
-                   fold_batchnorm=False, log=lambda *a: None, **settings)
+                   fold_batchnorm=False, **settings)
 
 
 @pytest.fixture(scope="module")
 def model(weights_file):
-    with pytest.warns(UserWarning, match="no model card"):
-        return load(weights_file)
+    return load(weights_file)
 
 
-def test_without_a_card_the_defaults_hold_and_the_fallback_threshold_is_said(model):
+def test_without_a_card_the_defaults_hold_and_the_fallback_threshold_is_said(weights_file,
+                                                                            caplog):
+    model = load(weights_file)
     assert (model.backbone, model.preprocessing) == ("mobilenet", "scale01")
     assert model.threshold == FALLBACK_THRESHOLD
+    said = [r for r in caplog.records if r.name == "facenet.predictor"]
+    assert [r.levelno for r in said] == [logging.WARNING]  # caplog sees warnings unconfigured
+    assert "no model card with a calibrated threshold" in said[0].getMessage()
 
 
 def test_the_card_fills_what_the_caller_left_unset(weights_file):

@@ -59,8 +59,8 @@ def test_card_that_does_not_match_its_weights(pretrained_path, tmp_path):
     card["weights_sha256"] = "0" * 64
     (tmp_path / "m.json").write_text(json.dumps(card))
     with pytest.raises(WeightFileError, match="does not match its model card"):
-        Facenet(model_path=str(copy), log=lambda *a: None)
+        Facenet(model_path=str(copy))
     card["weights_sha256"] = weights.read_card(pretrained_path)["weights_sha256"]
     (tmp_path / "m.json").write_text(json.dumps(card))
     with pytest.raises(WeightFileError, match="backbone"):
-        Facenet(model_path=str(copy), backbone="mobilenet", log=lambda *a: None)
+        Facenet(model_path=str(copy), backbone="mobilenet")

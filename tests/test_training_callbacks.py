@@ -29,7 +29,7 @@ def new_state():
 
 def recorder_over(model, run_dir, write, patience=2):
     recorder = EpochRecorder(str(run_dir), new_state(), {"backbone": "test"}, save_period=2,
-                             patience=patience, log=lambda *a: None, write=write)
+                             patience=patience, write=write)
     recorder.set_model(model)
     recorder.on_train_begin()
     return recorder

@@ -1,5 +1,6 @@
 """The training input at scale: triplets drawn per epoch from (seed, epoch), decoding as
 TensorFlow ops with PIL as the fallback, and the same pixels as prediction."""
+import logging
 import os
 
 import numpy as np
@@ -59,7 +60,7 @@ def test_nothing_is_drawn_up_front_whatever_the_epochs(tmp_path, monkeypatch):
     monkeypatch.setattr(TripletSampler, "epoch",
                         lambda self, e, *a: drawn.append(e) or epoch(self, e, *a))
     for epochs in (1, 1000):
-        ds = triplet_dataset(paths, labels, 4, (32, 32, 3), 6, 2, epochs, log=None)
+        ds = triplet_dataset(paths, labels, 4, (32, 32, 3), 6, 2, epochs)
         assert drawn == []
     batches = iter(ds)
     for _ in range(5):  # steps 0-1 of epoch 0, 0-1 of epoch 1, 0 of epoch 2
@@ -130,13 +131,13 @@ def test_graph_decodes_plain_jpeg_and_png_and_pil_the_rest_to_the_same_pixels(tm
     assert sorted(by_pil) == sorted(p for p, graph in cases.items() if not graph)
 
 
-def test_missing_file_is_replaced_by_another_of_the_person_with_one_warning(tmp_path):
+def test_missing_file_is_replaced_by_another_of_the_person_with_one_warning(tmp_path,
+                                                                            caplog):
     paths, labels = noise_images(tmp_path, classes=2)
     os.remove(paths[0])
-    messages = []
-    ds = triplet_dataset(paths, labels, 2, (32, 32, 3), 6, steps=8, epochs=1, seed=2,
-                         log=messages.append)
+    ds = triplet_dataset(paths, labels, 2, (32, 32, 3), 6, steps=8, epochs=1, seed=2)
     assert len([x for x, _ in ds]) == 8
+    messages = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(messages) == 1 and "c0_0.jpg" in messages[0] and "not found" in messages[0]
 
 

@@ -38,7 +38,7 @@ def tiny_run(faces, pretrained_path, tmp_path_factory):
 
     before = sha256_of(pretrained_path)
     save = tmp_path_factory.mktemp("distill")
-    run_dir, history, model = distill(tiny_config(faces, save), log=lambda *a: None)
+    run_dir, history, model = distill(tiny_config(faces, save))
     return run_dir, history, model, before
 
 
@@ -60,8 +60,7 @@ def test_the_teacher_is_never_changed(tiny_run, pretrained_path, faces):
     run_dir, _, _, before = tiny_run
     assert sha256_of(pretrained_path) == before
     cached = np.load(os.path.join(run_dir, "teacher", "view_000.npy"))
-    teacher = Facenet(model_path=pretrained_path, align="off", precision="auto",
-                      log=lambda *a: None)
+    teacher = Facenet(model_path=pretrained_path, align="off", precision="auto")
     renderer = ViewRenderer(list_images(faces), LFW_CROP, Augmentation(), seed=0)
     fresh = teacher.embed_arrays(renderer.batch(np.arange(8), 0, 160))
     assert np.allclose(cached[:8], fresh, atol=1e-5)
@@ -79,7 +78,7 @@ def test_the_student_loads_with_its_card_and_does_not_collapse(tiny_run, faces):
     card = read_card(path)
     assert card["backbone"] == "mobilenet" and card["input_shape"] == [64, 64, 3]
     assert card["distilled_from"]["teacher"] == "facenet_inception_resnetv1.weights.h5"
-    student = Facenet(model_path=path, crop="lfw", align="off", log=lambda *a: None)
+    student = Facenet(model_path=path, crop="lfw", align="off")
     emb = student.embed(sorted(glob.glob(os.path.join(faces, "*.jpg")))[:8])
     assert np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-3)
     cos = emb @ emb.T
@@ -89,11 +88,10 @@ def test_the_student_loads_with_its_card_and_does_not_collapse(tiny_run, faces):
 def test_a_resumed_run_goes_on_and_keeps_its_history(faces, pretrained_path, tmp_path):
     from facenet.training.distillation import distill
 
-    run_dir, history, _ = distill(tiny_config(faces, tmp_path, epochs=1, views=2),
-                                  log=lambda *a: None)
+    run_dir, history, _ = distill(tiny_config(faces, tmp_path, epochs=1, views=2))
     assert len(history["loss"]) == 1
     cfg = tiny_config(faces, tmp_path, epochs=2, resume=run_dir)
-    again, history, _ = distill(cfg, log=lambda *a: None)
+    again, history, _ = distill(cfg)
     assert again == run_dir and len(history["loss"]) == 2
     assert cfg.views == 2  # the run's own settings, not the caller's defaults
     assert os.path.exists(os.path.join(run_dir, "teacher", "view_001.npy"))
@@ -161,12 +159,16 @@ def test_views_are_reproducible_and_the_plain_view_is_the_face_box(lfw):
 
 
 def test_train_py_teacher_runs_a_distillation(faces, pretrained_path, tmp_path):
+    """With --quiet: none of the run's info lines, one line per epoch, the run folder."""
     result = run_script(["train.py", "--teacher", "--annotation-path", faces,
                          "--input-shape", "64", "64", "3", "--epochs", "1", "--batch-size", "8",
                          "--views", "1", "--crop", "lfw", "--no-lfw-eval", "--quiet",
                          "--precise-bn-batches", "1", "--save-dir", str(tmp_path)])
     assert result.returncode == 0, result.stderr[-2000:]
     [run_dir] = glob.glob(str(tmp_path / "distill_*"))
+    assert result.stdout.strip().splitlines()[-1] == f"Done: {run_dir}"
+    for info in ("Teacher targets of view 1", "Distil mobilenet", "Epoch 1/1: loss"):
+        assert info not in result.stdout + result.stderr
     with open(os.path.join(run_dir, "best.json")) as f:
         card = json.load(f)
     assert card["backbone"] == "mobilenet" and card["distilled_from"]["views"] == 1
@@ -178,10 +180,9 @@ def test_without_precise_batchnorm_a_young_student_collapses(faces, pretrained_p
     from facenet.predictor import Facenet
     from facenet.training.distillation import distill
 
-    run_dir, _, _ = distill(tiny_config(faces, tmp_path, epochs=1, precise_bn_batches=0),
-                            log=lambda *a: None)
+    run_dir, _, _ = distill(tiny_config(faces, tmp_path, epochs=1, precise_bn_batches=0))
     student = Facenet(model_path=os.path.join(run_dir, "last.weights.h5"), crop="lfw",
-                      align="off", threshold=1.0, log=lambda *a: None)
+                      align="off", threshold=1.0)
     emb = student.embed(sorted(glob.glob(os.path.join(faces, "*.jpg")))[:8])
     cos = emb @ emb.T
     assert cos[~np.eye(len(emb), dtype=bool)].mean() > 0.99

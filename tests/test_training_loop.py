@@ -1,5 +1,6 @@
 """Training: the triplet pipeline, an end-to-end run on real LFW faces, and resuming it."""
 import json
+import logging
 import os
 
 import numpy as np
@@ -113,7 +114,7 @@ def test_train_two_epochs_then_resume_a_third(annotation, lfw, tmp_path):
                       batch_size=12, save_dir=str(tmp_path / "logs"), val_split=0.1,
                       lfw_dir=lfw_dir, lfw_pairs=str(small_pairs), lfw_crop="lfw", crop="lfw",
                       verbose=0)
-    run_dir, history, model = train(cfg, log=lambda *a: None)
+    run_dir, history, model = train(cfg)
     steps = 54 // 12
     names = set(os.listdir(run_dir))
     for name in ("epoch_loss.txt", "epoch_val_loss.txt", "epoch_loss.png", "tensorboard",
@@ -127,7 +128,7 @@ def test_train_two_epochs_then_resume_a_third(annotation, lfw, tmp_path):
     assert int(model.optimizer.iterations) == 2 * steps
 
     cfg3 = TrainConfig(resume=run_dir, epochs=3, verbose=0)
-    run_dir3, history3, model3 = train(cfg3, log=lambda *a: None)
+    run_dir3, history3, model3 = train(cfg3)
     assert run_dir3 == run_dir and len(history3["loss"]) == 3
     assert history3["loss"][:2] == pytest.approx(losses)
     assert int(model3.optimizer.iterations) == 3 * steps  # the optimizer state came back
@@ -169,7 +170,7 @@ def test_replica_slices_are_triplet_batches(annotation):
         triplet_dataset(paths, labels, 12, (32, 32, 3), 9, steps=1, epochs=1, replicas=2)
 
 
-def test_unreadable_training_image_is_skipped_with_one_warning(tmp_path):
+def test_unreadable_training_image_is_skipped_with_one_warning(tmp_path, caplog):
     from PIL import Image
 
     paths, labels = [], []
@@ -180,11 +181,10 @@ def test_unreadable_training_image_is_skipped_with_one_warning(tmp_path):
             paths.append(str(path))
             labels.append(c)
     (tmp_path / "c0_0.jpg").write_text("not a jpeg")
-    messages = []
-    ds = triplet_dataset(paths, labels, 3, (32, 32, 3), 9, steps=6, epochs=1, seed=1,
-                         log=messages.append)
+    ds = triplet_dataset(paths, labels, 3, (32, 32, 3), 9, steps=6, epochs=1, seed=1)
     batches = [x.numpy() for x, _ in ds]
     assert len(batches) == 6 and all(np.isfinite(b).all() for b in batches)
+    messages = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(messages) == 1 and "c0_0.jpg" in messages[0]
 
 
@@ -220,9 +220,8 @@ def test_weight_decay_regularises_every_kernel():
     from facenet.training import TrainConfig
     from facenet.training.loop import build_model
 
-    plain = build_model(TrainConfig(input_shape=(32, 32, 3)), 4, log=lambda *a: None)
-    decayed = build_model(TrainConfig(input_shape=(32, 32, 3), weight_decay=5e-4), 4,
-                          log=lambda *a: None)
+    plain = build_model(TrainConfig(input_shape=(32, 32, 3)), 4)
+    decayed = build_model(TrainConfig(input_shape=(32, 32, 3), weight_decay=5e-4), 4)
     assert plain.losses == []
     # 14 convolutions, 13 depthwise, Bottleneck and Logits: one L2 term each
     assert len(decayed.losses) == 14 + 13 + 2

@@ -2,6 +2,7 @@
 do not fill one batch says that its best epoch is chosen by training loss; per-epoch
 checkpoints hold the weights only, and --keep-checkpoints keeps the newest."""
 import json
+import logging
 import os
 
 import numpy as np
@@ -39,7 +40,7 @@ def test_a_failed_start_leaves_no_run_folder(annotation, tmp_path, problem):
                                     model_path=str(tmp_path / "none.weights.h5"))}[problem]
     cfg = TrainConfig(**{**TINY, **settings, "save_dir": str(save_dir)})
     with pytest.raises(FacenetError):
-        train(cfg, log=lambda *a: None)
+        train(cfg)
     assert not save_dir.exists() or os.listdir(save_dir) == []
 
 
@@ -51,13 +52,12 @@ def test_validation_needs_one_full_batch():
     assert validation_plan(0, 96)[2].startswith("no validation (--val-split is 0)")
 
 
-def test_a_tiny_run_picks_its_best_epoch_by_training_loss(annotation, tmp_path):
-    messages = []
+def test_a_tiny_run_picks_its_best_epoch_by_training_loss(annotation, tmp_path, caplog):
     cfg = TrainConfig(**{**TINY, "annotation_path": annotation, "batch_size": 12, "epochs": 1,
                          "val_split": 0.1, "save_dir": str(tmp_path / "logs")})
-    run_dir, history, _ = train(cfg, log=messages.append)  # 6 held-out images, batch of 12
-    assert any("best_epoch_weights is the epoch of the lowest training loss" in m
-               for m in messages)
+    run_dir, history, _ = train(cfg)  # 6 held-out images, batch of 12
+    assert any("best_epoch_weights is the epoch of the lowest training loss" in r.getMessage()
+               for r in caplog.records if r.levelno == logging.WARNING)
     with open(os.path.join(run_dir, "best_epoch_weights.json")) as f:
         assert json.load(f)["best_by"] == "loss"
     with open(os.path.join(run_dir, "resume", "epoch_001", "state.json")) as f:
@@ -76,9 +76,8 @@ def test_kept_checkpoints_are_the_newest_weights_only_files_and_load(annotation,
 
     cfg = TrainConfig(**{**TINY, "annotation_path": annotation, "epochs": 2,
                          "keep_checkpoints": 2, "save_dir": str(tmp_path / "logs")})
-    run_dir, _, _ = train(cfg, log=lambda *a: None)
-    run_dir, history, model = train(TrainConfig(resume=run_dir, epochs=4, verbose=0),
-                                    log=lambda *a: None)
+    run_dir, _, _ = train(cfg)
+    run_dir, history, model = train(TrainConfig(resume=run_dir, epochs=4, verbose=0))
     assert len(history["loss"]) == 4
     weights = sorted(n for n in os.listdir(run_dir) if n.endswith(".weights.h5"))
     assert [n[:5] for n in weights] == ["best_", "ep003", "ep004", "last_"]
@@ -88,10 +87,10 @@ def test_kept_checkpoints_are_the_newest_weights_only_files_and_load(annotation,
         with h5py.File(path, "r") as f:
             assert "optimizer" not in f and "layers" in f
     last_epoch = os.path.join(run_dir, weights[2])
-    predictor = Facenet(model_path=last_epoch, align="off", threshold=1.0, log=lambda *a: None)
+    predictor = Facenet(model_path=last_epoch, align="off", threshold=1.0)
     embedding = predictor.embed_arrays(np.zeros((2, 32, 32, 3), np.uint8))
     assert embedding.shape == (2, 128) and np.isfinite(embedding).all()
-    started = build_model(TrainConfig(**{**TINY, "model_path": last_epoch}), 10,
-                          log=lambda *a: None)  # fine-tuning from it: every weight comes back
+    # fine-tuning from it: every weight comes back
+    started = build_model(TrainConfig(**{**TINY, "model_path": last_epoch}), 10)
     for a, b in zip(started.get_weights(), model.get_weights()):
         np.testing.assert_array_equal(a, b)

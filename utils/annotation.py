@@ -4,9 +4,12 @@ Class ids are the ranks of the sorted class-folder names. Paths may be relative 
 folder) or absolute; a path may itself contain `;` (only the first one separates the fields),
 but no line break, and the file is UTF-8: a file whose name breaks either rule is left out.
 """
+import logging
 import os
 
 from utils.errors import FacenetError
+
+logger = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"}
 
@@ -31,6 +34,7 @@ def scan_dataset(datasets_path):
         for root, dirs, files in os.walk(os.path.join(datasets_path, name)):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             entries += [(class_id, os.path.join(root, f)) for f in sorted(files) if is_image_file(f)]
+    logger.debug(f"{datasets_path}: {len(classes)} class folders, {len(entries)} images")
     return entries, classes
 
 

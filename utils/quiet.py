@@ -13,8 +13,8 @@ TensorFlow (which stays lazy: a command that needs no model does not pay for it)
   line;
 - hides Keras's and TensorFlow's Python warnings and their loggers below ERROR.
 
-`--verbose` on the command line (taken out of the arguments) or FACENET_VERBOSE=1 leaves
-TensorFlow's output as it is. oneDNN stays on: TF_ENABLE_ONEDNN_OPTS changes speed and numerics.
+A command's `--verbose` (facenet/cli.py) or FACENET_VERBOSE=1 leaves TensorFlow's output as
+it is. oneDNN stays on: TF_ENABLE_ONEDNN_OPTS changes speed and numerics.
 """
 import contextlib
 import importlib.abc
@@ -24,7 +24,6 @@ import re
 import sys
 import warnings
 
-VERBOSE_FLAG = "--verbose"
 VERBOSE_ENV = "FACENET_VERBOSE"
 # Lines TensorFlow (2.16-2.21) writes at start-up on CPU and GPU machines; anything else passes.
 CHATTER = re.compile("|".join([
@@ -49,28 +48,25 @@ _FILTER = ("import re, sys\n"
            "        sys.stdout.buffer.flush()\n")
 
 
-def verbose_requested(argv, environ=os.environ):
-    """True when the user asked for TensorFlow's own output."""
-    value = environ.get(VERBOSE_ENV, "").strip().lower()
-    return VERBOSE_FLAG in argv or value not in ("", "0", "false", "no")
+def verbose_requested(environ=os.environ):
+    """True when FACENET_VERBOSE asks for TensorFlow's own output."""
+    return environ.get(VERBOSE_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
-def quiet_tensorflow(argv=None):
-    """Quiet TensorFlow for this process unless --verbose or FACENET_VERBOSE asks otherwise.
-    Returns `argv` without --verbose; with argv None, takes it out of sys.argv instead."""
-    args = sys.argv[1:] if argv is None else list(argv)
-    verbose = verbose_requested(args)
-    args = [a for a in args if a != VERBOSE_FLAG]
-    if argv is None:
-        sys.argv[1:] = args
-    if not verbose:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        warnings.filterwarnings("ignore", module=r"(keras|tensorflow|absl)(\.|$)")
-        if "tensorflow" in sys.modules:
-            _quiet_python_loggers()
-        elif not any(isinstance(f, _QuietImport) for f in sys.meta_path):
-            sys.meta_path.insert(0, _QuietImport())
-    return None if argv is None else args
+def quiet_tensorflow(verbose=None):
+    """Quiet TensorFlow for this process unless `verbose` is true (None: unless FACENET_VERBOSE
+    asks for its output). Returns True when it did."""
+    if verbose is None:
+        verbose = verbose_requested()
+    if verbose:
+        return False
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    warnings.filterwarnings("ignore", module=r"(keras|tensorflow|absl)(\.|$)")
+    if "tensorflow" in sys.modules:
+        _quiet_python_loggers()
+    elif not any(isinstance(f, _QuietImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietImport())
+    return True
 
 
 @contextlib.contextmanager

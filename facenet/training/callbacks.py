@@ -1,6 +1,7 @@
 """End-of-epoch work as Keras callbacks: EpochRecorder (checkpoints, resume state, loss history
 and plot, LFW accuracy, TensorBoard scalars, early stopping) and PreciseBatchNorm (population
 statistics of every BatchNorm for the current weights)."""
+import logging
 import os
 
 import keras
@@ -9,6 +10,8 @@ from keras import ops
 
 from facenet.training.checkpoints import (prune_epoch_checkpoints, save_resume_state,
                                           save_weights_with_card, uncompiled, write_history)
+
+logger = logging.getLogger(__name__)
 
 
 class EpochRecorder(keras.callbacks.Callback):
@@ -21,12 +24,12 @@ class EpochRecorder(keras.callbacks.Callback):
     chief, but write nothing and skip the LFW check."""
 
     def __init__(self, run_dir, state, card, save_period=1, patience=10, lfw_eval=None,
-                 log=print, write=True, keep_checkpoints=0):
+                 write=True, keep_checkpoints=0):
         super().__init__()
         self.run_dir, self.state, self.card = run_dir, state, card
         self.save_period, self.patience = save_period, patience
         self.keep_checkpoints = keep_checkpoints
-        self.lfw_eval, self.log = (lfw_eval if write else None), log
+        self.lfw_eval = lfw_eval if write else None
         self.write = write
         self.writer = None
 
@@ -45,7 +48,7 @@ class EpochRecorder(keras.callbacks.Callback):
         lr = float(np.asarray(self.model.optimizer.learning_rate))
         lfw = self.lfw_eval(self.model) if self.lfw_eval else None
         if lfw is not None:
-            self.log(f"Epoch {done}: LFW accuracy {100 * lfw:.2f}%")
+            logger.info(f"Epoch {done}: LFW accuracy {100 * lfw:.2f}%")
         history = self.state["history"]
         for key, value in (("loss", loss), ("val_loss", val_loss), ("lr", lr), ("lfw", lfw)):
             history[key].append(value)
@@ -94,8 +97,8 @@ class EpochRecorder(keras.callbacks.Callback):
 
     def _maybe_stop(self):
         if self.state["wait"] >= self.patience:
-            self.log(f"Early stopping: {self.best_by} has not improved for {self.patience} "
-                     f"epochs.")
+            logger.info(f"Early stopping: {self.best_by} has not improved for {self.patience} "
+                        f"epochs.")
             self.model.stop_training = True
 
 

@@ -4,6 +4,7 @@ written last, so a run killed at any moment resumes from its last complete epoch
 import contextlib
 import gc
 import json
+import logging
 import os
 import re
 import shutil
@@ -28,6 +29,8 @@ def uncompiled(model):
     import keras
 
     return keras.Model(model.input, model.outputs, name=model.name)
+
+logger = logging.getLogger(__name__)
 
 
 def save_weights_with_card(model, path, card):
@@ -154,7 +157,7 @@ def run_guard(run_dir, made_here):
         raise
 
 
-def resume_settings(cfg, state, run_dir, keep, log=print, convert=None):
+def resume_settings(cfg, state, run_dir, keep, convert=None):
     """Give `cfg` the run's own saved settings, except those in `keep` (how long, how loud);
     `convert(key, value)` turns a saved JSON value back into its type. Returns the run's total
     epochs (`cfg.epochs` when given, else the saved ones); a finished run is refused."""
@@ -168,7 +171,7 @@ def resume_settings(cfg, state, run_dir, keep, log=print, convert=None):
     if state["epoch"] >= epochs:
         raise FacenetError(f"{run_dir} already finished {state['epoch']} of {epochs} epochs; "
                            f"pass --epochs N to train further")
-    log(f"Resuming {run_dir} at epoch {state['epoch'] + 1} of {epochs}.")
+    logger.info(f"Resuming {run_dir} at epoch {state['epoch'] + 1} of {epochs}.")
     return epochs
 
 

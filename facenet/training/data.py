@@ -10,6 +10,7 @@ and modes, EXIF rotation), goes to PIL, the code prediction uses.
 Anchor and positive are two *different* images of one person (the original could draw the same
 image twice); the negative is an image of another person.
 """
+import logging
 import os
 import threading
 
@@ -19,6 +20,8 @@ import tensorflow as tf
 from utils.annotation import AnnotationError
 from utils.errors import SettingError
 from utils.tf_preprocessing import crop_fraction_tf, decode_tf, letterbox_tf, preprocess_tf
+
+logger = logging.getLogger(__name__)
 
 
 def group(keys, size):
@@ -93,8 +96,8 @@ class PilDecoder:
     the same person, so the batch keeps its triplet layout and training goes on.
     """
 
-    def __init__(self, paths, labels, log=print):
-        self.paths, self.labels, self.log = list(paths), np.asarray(labels), log
+    def __init__(self, paths, labels):
+        self.paths, self.labels = list(paths), np.asarray(labels)
         self.bad = set()
         self.lock = threading.Lock()  # tf.data calls this from several threads
 
@@ -113,7 +116,7 @@ class PilDecoder:
                     first_time = i not in self.bad
                     self.bad.add(i)
                 if first_time:
-                    self.log(f"warning: skipping an unreadable training image: {e}")
+                    logger.warning(f"skipping an unreadable training image: {e}")
         raise ImageLoadError(f"no readable image left for class {self.labels[index]} "
                              f"(e.g. {self.paths[index]})")
 
@@ -153,13 +156,13 @@ def triplet_plan(sampler, steps, batch_size, epochs, first_epoch=0, augment=True
     return tf.data.Dataset.range(first_epoch, epochs).flat_map(epoch_plan)
 
 
-def decoded_images(plan, paths, labels, log=print):
+def decoded_images(plan, paths, labels):
     """(image, index, flip, box) per plan entry: the file decoded as TensorFlow ops, or by PIL
     (with its replacement of unreadable images) wherever those fail: another format or mode, a
     missing or damaged file."""
     from utils.image import max_pixels
 
-    decoder = PilDecoder(paths, labels, log)
+    decoder = PilDecoder(paths, labels)
     path_table, limit = tf.constant(list(paths)), max_pixels()
 
     def in_graph(index, *rest):
@@ -179,7 +182,7 @@ def decoded_images(plan, paths, labels, log=print):
 
 def triplet_dataset(paths, labels, num_classes, input_shape, batch_size, steps, epochs,
                     first_epoch=0, seed=0, augment=True, preprocessing="scale01",
-                    anchor_indices=None, crop=None, replicas=1, crop_jitter=0.0, log=print):
+                    anchor_indices=None, crop=None, replicas=1, crop_jitter=0.0):
     """Batches for epochs [first_epoch, epochs): (images, (one-hot, one-hot)) for the two outputs.
 
     Augmentation (`augment`): a horizontal flip half the time, as the original; with
@@ -207,7 +210,7 @@ def triplet_dataset(paths, labels, num_classes, input_shape, batch_size, steps, 
         image = tf.cond(flip, lambda: tf.reverse(image, [1]), lambda: image)
         return preprocess_tf(image, preprocessing), tf.one_hot(label_table[index], num_classes)
 
-    ds = decoded_images(plan, paths, labels, log)
+    ds = decoded_images(plan, paths, labels)
     ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.batch(batch_size, drop_remainder=True)
     ds = ds.map(lambda x, y: (x, (y, y)))
@@ -222,7 +225,7 @@ def split_lines(entries, val_split=0.01, seed=10101):
     return entries[num_val:], entries[:num_val]
 
 
-def load_lines(annotation_path, skip_missing=False, log=print):
+def load_lines(annotation_path, skip_missing=False):
     """The annotation's lines, checked before any model is built."""
     import collections
 
@@ -235,7 +238,8 @@ def load_lines(annotation_path, skip_missing=False, log=print):
                               f"{missing[:3]}; run txt_annotation.py again, or pass "
                               f"--skip-missing to train without them")
     if missing:
-        log(f"warning: skipping {len(missing)} images that no longer exist, e.g. {missing[0]}")
+        logger.warning(f"skipping {len(missing)} images that no longer exist, e.g. "
+                       f"{missing[0]}")
         gone = set(missing)
         entries = [(c, p) for c, p in entries if p not in gone]
     counts = collections.Counter(label for label, _ in entries)

@@ -11,6 +11,7 @@ import concurrent.futures
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import time
 
@@ -23,6 +24,8 @@ from utils.image import load_image
 
 LOSSES = ("cosine", "relation", "cosine+relation")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -95,9 +98,7 @@ class ViewRenderer:
         except Exception as e:  # a broken image: grey, named once, the run goes on
             if index not in self.failed:
                 self.failed.add(index)
-                import warnings
-
-                warnings.warn(f"{self.paths[index]}: unreadable ({e}); trained on as grey")
+                logger.warning(f"{self.paths[index]}: unreadable ({e}); trained on as grey")
             return np.full((size, size, 3), 128, np.uint8)
         params = view_params(self.augmentation, self.seed, index, view)
         return render(image, face_box(image, self.crop), params, size)
@@ -147,7 +148,7 @@ class TeacherTargets:
                                f"non-finite values); delete it to compute it again")
         return targets
 
-    def compute(self, view, teacher, renderer, batch_size=64, log=print):
+    def compute(self, view, teacher, renderer, batch_size=64):
         """Embed view `view` of every image with the teacher; returns the seconds it took."""
         start = time.perf_counter()
         n, size = self.meta["images"], teacher.input_shape[0]
@@ -159,8 +160,8 @@ class TeacherTargets:
             with open(tmp, "wb") as f:
                 np.save(f, np.concatenate(parts).astype(np.float32))
         seconds = time.perf_counter() - start
-        log(f"Teacher targets of view {view + 1}: {n} images in {seconds:.0f} s "
-            f"({n / seconds:.0f} img/s)")
+        logger.info(f"Teacher targets of view {view + 1}: {n} images in {seconds:.0f} s "
+                    f"({n / seconds:.0f} img/s)")
         return seconds
 
 
@@ -255,7 +256,7 @@ def _dataset(generator, cfg, target_dim):
     return ds.map(lambda x, y: (preprocess_tf(x, cfg.preprocessing), y)).prefetch(2)
 
 
-def distill(cfg, evaluate=None, log=print):
+def distill(cfg, evaluate=None):
     """Run (or resume) a distillation; returns (run folder, history, student model).
 
     `evaluate`: model -> accuracy, called after each epoch (default: LFW pairs when found);
@@ -279,7 +280,7 @@ def distill(cfg, evaluate=None, log=print):
     if cfg.resume:
         run_dir, state_dir, state = find_resume_state(cfg.resume)
         cfg.epochs = resume_settings(cfg, state, run_dir, ("resume", "epochs", "verbose",
-                                                           "workers"), log, _saved_value)
+                                                           "workers"), _saved_value)
     check_config(cfg)
     if not cfg.resume:
         import datetime
@@ -295,8 +296,8 @@ def distill(cfg, evaluate=None, log=print):
     if n < cfg.batch_size:
         raise FacenetError(f"{cfg.images} has {n} images, fewer than one batch of "
                            f"{cfg.batch_size}; lower --batch-size or add images")
-    teacher_path = cfg.teacher or registry.fetch(registry.DEFAULT_MODEL, log=log)
-    teacher = Facenet(model_path=teacher_path, align="off", precision="auto", log=log)
+    teacher_path = cfg.teacher or registry.fetch(registry.DEFAULT_MODEL)
+    teacher = Facenet(model_path=teacher_path, align="off", precision="auto")
     crop = parse_crop(cfg.crop)
     renderer = ViewRenderer(paths, crop, cfg.augmentation, cfg.seed, cfg.workers)
     meta = {"images": n, "images_sha256": _fingerprint(paths),
@@ -308,7 +309,7 @@ def distill(cfg, evaluate=None, log=print):
     teacher_seconds = 0.0
     for view in range(min(cfg.views, cfg.epochs)):
         if not targets.has(view):
-            teacher_seconds += targets.compute(view, teacher, renderer, log=log)
+            teacher_seconds += targets.compute(view, teacher, renderer)
     del teacher
 
     if not state_dir:
@@ -330,7 +331,7 @@ def distill(cfg, evaluate=None, log=print):
     train_ds = _dataset(lambda: _student_batches(renderer, targets, n, cfg, first), cfg, dim)
     bn_ds = _dataset(lambda: _plain_batches(renderer, n, cfg), cfg, 1)
     if evaluate is None:
-        evaluate = make_lfw_eval(cfg, cfg.preprocessing, log)
+        evaluate = make_lfw_eval(cfg, cfg.preprocessing)
     card = {"backbone": cfg.backbone, "input_shape": list(cfg.input_shape),
             "preprocessing": cfg.preprocessing, "embedding_size": 128, "mode": "predict",
             "distilled_from": {"teacher": os.path.basename(teacher_path),
@@ -367,13 +368,13 @@ def distill(cfg, evaluate=None, log=print):
                                         "lfw_accuracy": score})
             state["epoch"] = epoch + 1
             save_resume_state(run_dir, self.model, state)
-            log(f"Epoch {epoch + 1}/{cfg.epochs}: loss {loss:.4f}"
-                + (f", LFW {100 * score:.2f}%" if score is not None else "")
-                + f" ({seconds:.0f} s)")
+            logger.info(f"Epoch {epoch + 1}/{cfg.epochs}: loss {loss:.4f}"
+                        + (f", LFW {100 * score:.2f}%" if score is not None else "")
+                        + f" ({seconds:.0f} s)")
 
-    log(f"Distil {cfg.backbone} {cfg.input_shape[0]}px from {os.path.basename(teacher_path)} "
-        f"on {n} images, {cfg.views} views, {steps} steps of {cfg.batch_size} per epoch, "
-        f"loss {cfg.loss}; run folder {run_dir}")
+    logger.info(f"Distil {cfg.backbone} {cfg.input_shape[0]}px from "
+                f"{os.path.basename(teacher_path)} on {n} images, {cfg.views} views, {steps} "
+                f"steps of {cfg.batch_size} per epoch, loss {cfg.loss}; run folder {run_dir}")
     # Ctrl-C: TrainingInterrupted, naming the epoch and the --resume command; the folder
     # stays (it holds the teacher's cached targets)
     with run_guard(run_dir, made_here=False):

@@ -13,10 +13,13 @@ scalar logs along an axis they lack. `prepare_multiworker_fit` works around both
 and one `fit` (the private Keras names it touches live in nets/keras_shims.py).
 """
 import json
+import logging
 import os
 
 from utils.choices import STRATEGIES
 from utils.errors import FacenetError, SettingError
+
+logger = logging.getLogger(__name__)
 
 
 def tf_config():
@@ -36,7 +39,7 @@ def cluster_workers():
     return len(cluster.get("worker", [])) + len(cluster.get("chief", []))
 
 
-def pick_strategy(name="auto", log=print):
+def pick_strategy(name="auto"):
     import tensorflow as tf
 
     if name not in STRATEGIES:
@@ -44,28 +47,31 @@ def pick_strategy(name="auto", log=print):
     if name == "auto" and cluster_workers() > 1:
         name = "multiworker"
     if name == "multiworker":  # before anything else touches TensorFlow's runtime
-        return _multiworker(log)
+        return _multiworker()
     gpus = tf.config.list_logical_devices("GPU")
     cpus = tf.config.list_logical_devices("CPU")
     if name == "auto":
         name = "mirrored" if len(gpus) > 1 else "single"
     if name == "single":
+        logger.debug("Training on one device (the default strategy).")
         return tf.distribute.get_strategy()
     if name == "mirrored":
         devices = [d.name for d in (gpus or cpus)]
-        log(f"Training on {len(devices)} devices with MirroredStrategy: {', '.join(devices)}")
+        logger.info(f"Training on {len(devices)} devices with MirroredStrategy: "
+                    f"{', '.join(devices)}")
         return tf.distribute.MirroredStrategy(devices)
 
 
-def _multiworker(log):
+def _multiworker():
     import tensorflow as tf
 
     if cluster_workers() < 1:
         raise FacenetError("--strategy multiworker needs TF_CONFIG naming the cluster's workers "
                            "and this process's task (see the README)")
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
-    log(f"Training with MultiWorkerMirroredStrategy: {strategy.num_replicas_in_sync} replicas, "
-        f"this is task {task_index()} ({'chief' if is_chief() else 'worker'}).")
+    logger.info(f"Training with MultiWorkerMirroredStrategy: {strategy.num_replicas_in_sync} "
+                f"replicas, this is task {task_index()} "
+                f"({'chief' if is_chief() else 'worker'}).")
     return strategy
 
 

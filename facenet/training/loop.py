@@ -1,9 +1,12 @@
 """The training run: the model, the LFW check, and the fit, resumable at any epoch."""
 import dataclasses
 import datetime
+import logging
 import os
 
 from utils.errors import FacenetError
+
+logger = logging.getLogger(__name__)
 
 
 def add_weight_decay(model, weight_decay):
@@ -17,7 +20,7 @@ def add_weight_decay(model, weight_decay):
                 layer.kernel.regularizer = keras.regularizers.L2(weight_decay)
 
 
-def build_model(cfg, num_classes, log=print):
+def build_model(cfg, num_classes):
     from nets.facenet import facenet
     from nets.weights_io import load_weights
 
@@ -26,21 +29,21 @@ def build_model(cfg, num_classes, log=print):
     add_weight_decay(model, cfg.weight_decay)
     if cfg.model_path and not cfg.resume:
         report = load_weights(model, cfg.model_path, partial=True)
-        log(f"Start weights: {report}")
+        logger.info(f"Start weights: {report}")
         if not report.filled:
             raise FacenetError(f"{cfg.model_path} filled no layer of the {cfg.backbone} model")
     return model
 
 
-def make_lfw_eval(cfg, preprocessing, log=print):
+def make_lfw_eval(cfg, preprocessing):
     """A function model -> LFW accuracy (each distinct image once), or None if LFW is absent."""
     if not cfg.lfw_eval:
         return None
     from facenet.evaluation import evaluate_pairs, load_lfw_pairs
 
     if not (os.path.isdir(cfg.lfw_dir) and os.path.isfile(cfg.lfw_pairs)):
-        log(f"warning: LFW evaluation skipped: {cfg.lfw_dir} or {cfg.lfw_pairs} not found "
-            f"(pass --lfw-dir and --lfw-pairs, or --no-lfw-eval)")
+        logger.warning(f"LFW evaluation skipped: {cfg.lfw_dir} or {cfg.lfw_pairs} not found "
+                       f"(pass --lfw-dir and --lfw-pairs, or --no-lfw-eval)")
         return None
     pairs, _ = load_lfw_pairs(cfg.lfw_pairs, cfg.lfw_dir)
 
@@ -56,7 +59,7 @@ def make_lfw_eval(cfg, preprocessing, log=print):
     return evaluate
 
 
-def train(cfg, log=print):
+def train(cfg):
     """Run (or resume) a training run; returns (run folder, history, trained model).
 
     A run that fails before its first epoch is saved removes the folder it made, so a failed
@@ -71,14 +74,14 @@ def train(cfg, log=print):
     if cfg.resume:
         run_dir, state_dir, state = find_resume_state(cfg.resume)
         cfg.epochs = resume_settings(  # the run's own settings, except how long and how loud
-            cfg, state, run_dir, ("resume", "epochs", "init_epoch", "verbose", "strategy"), log,
+            cfg, state, run_dir, ("resume", "epochs", "init_epoch", "verbose", "strategy"),
             lambda key, value: tuple(value) if key == "input_shape" else value)
         cfg.init_epoch = state["epoch"]
     check_config(cfg)
     if not cfg.resume:
         stamp = datetime.datetime.now().strftime("%Y_%m_%d_%H_%M_%S")
         run_dir = os.path.join(cfg.save_dir, f"loss_{stamp}")
-    strategy = pick_strategy(cfg.strategy, log)
+    strategy = pick_strategy(cfg.strategy)
     chief = is_chief() if cfg.strategy != "single" else True
     made_here = chief and not os.path.exists(run_dir)
     if chief:  # the one process that writes (or cleans up) the run folder
@@ -86,11 +89,11 @@ def train(cfg, log=print):
             remove_partial_files(run_dir, cfg.init_epoch)
         check_writable(run_dir)
     with run_guard(run_dir, made_here):
-        history, model = _train(cfg, run_dir, state, state_dir, strategy, chief, log)
+        history, model = _train(cfg, run_dir, state, state_dir, strategy, chief)
     return run_dir, history, model
 
 
-def _train(cfg, run_dir, state, state_dir, strategy, chief, log):
+def _train(cfg, run_dir, state, state_dir, strategy, chief):
     """The run in its folder: the data checks, the model, the fit; returns (history, model)."""
     import keras
 
@@ -109,7 +112,7 @@ def _train(cfg, run_dir, state, state_dir, strategy, chief, log):
     if cfg.min_lr is None:
         cfg.min_lr = cfg.init_lr * 0.01
 
-    entries = load_lines(cfg.annotation_path, cfg.skip_missing, log)
+    entries = load_lines(cfg.annotation_path, cfg.skip_missing)
     num_classes = max(label for label, _ in entries) + 1
     train_lines, val_lines = split_lines(entries, cfg.val_split)
     batch = cfg.batch_size
@@ -125,11 +128,11 @@ def _train(cfg, run_dir, state, state_dir, strategy, chief, log):
                            f"= {3 * replicas}, so that each replica gets whole triplets")
     init_lr, min_lr = fit_learning_rates(batch, cfg.init_lr, cfg.min_lr, cfg.optimizer)
     for note in lr_fit_notes(batch, cfg.init_lr, cfg.min_lr, cfg.optimizer):
-        log(f"note: {note}")
-    if validation_note:
-        log(f"note: {validation_note}")
+        logger.info(f"note: {note}")
+    if validation_note:  # too few held-out images: a fallback the user should know of
+        logger.warning(validation_note)
     with strategy.scope():
-        model = build_model(cfg, num_classes, log)
+        model = build_model(cfg, num_classes)
         if cfg.optimizer == "adam":
             optimizer = keras.optimizers.Adam(init_lr, beta_1=cfg.momentum)
         else:
@@ -154,36 +157,36 @@ def _train(cfg, run_dir, state, state_dir, strategy, chief, log):
     train_ds = triplet_dataset(
         train_paths, train_labels, num_classes, cfg.input_shape, batch, steps, cfg.epochs,
         cfg.init_epoch, cfg.seed, True, cfg.preprocessing, crop=crop, replicas=replicas,
-        crop_jitter=cfg.crop_jitter, log=log)
+        crop_jitter=cfg.crop_jitter)
     val_ds = None
     if val_steps:
         val_ds = triplet_dataset(paths, labels, num_classes, cfg.input_shape, batch, val_steps,
                                  1, 0, cfg.seed + 1, False, cfg.preprocessing,
                                  anchor_indices=[index[p] for _, p in val_lines],
-                                 crop=crop, replicas=replicas, log=log).repeat()
+                                 crop=crop, replicas=replicas).repeat()
     card = {"backbone": cfg.backbone, "input_shape": list(cfg.input_shape),
             "preprocessing": cfg.preprocessing, "embedding_size": 128, "mode": "train",
             "num_classes": num_classes}
     schedule = get_lr_scheduler(cfg.lr_decay_type, init_lr, min_lr, cfg.epochs)
     bn_ds = triplet_dataset(
         train_paths, train_labels, num_classes, cfg.input_shape, batch,
-        max(1, cfg.precise_bn_batches), 1, 0, cfg.seed + 2, False, cfg.preprocessing, crop=crop,
-        log=log).repeat()
+        max(1, cfg.precise_bn_batches), 1, 0, cfg.seed + 2, False, cfg.preprocessing,
+        crop=crop).repeat()
     callbacks = [
         keras.callbacks.LearningRateScheduler(schedule),
         PreciseBatchNorm(bn_ds, cfg.precise_bn_batches),
         EpochRecorder(run_dir, state, card, cfg.save_period, cfg.patience,
-                      make_lfw_eval(cfg, cfg.preprocessing, log) if chief else None, log,
-                      write=chief, keep_checkpoints=cfg.keep_checkpoints),
+                      make_lfw_eval(cfg, cfg.preprocessing) if chief else None, write=chief,
+                      keep_checkpoints=cfg.keep_checkpoints),
     ]
     if chief:  # one writer of files per run: the chief of a multi-worker cluster
         callbacks.insert(2, keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"),
                                                         update_freq="epoch"))
     validation = (f"validate on {len(val_lines)}" if val_steps
                   else "no validation: best epoch by training loss")
-    log(f"Train on {len(train_lines)} images of {num_classes} classes, {validation}; {steps} "
-        f"steps of {batch} per epoch; lr {init_lr:.2e} -> {min_lr:.2e} ({cfg.optimizer}, "
-        f"{cfg.lr_decay_type}); run folder {run_dir}")
+    logger.info(f"Train on {len(train_lines)} images of {num_classes} classes, {validation}; "
+                f"{steps} steps of {batch} per epoch; lr {init_lr:.2e} -> {min_lr:.2e} "
+                f"({cfg.optimizer}, {cfg.lr_decay_type}); run folder {run_dir}")
     with prepare_multiworker_fit(model, strategy, lambda: next(iter(train_ds))):
         model.fit(train_ds, steps_per_epoch=steps, epochs=cfg.epochs,
                   initial_epoch=cfg.init_epoch, validation_data=val_ds,
