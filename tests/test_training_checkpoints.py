@@ -1,12 +1,14 @@
-"""What a run keeps on disk: the resume state round trips weights, optimizer and state; a folder
-that is not a run is named; the loss history and its plot."""
+"""What a run keeps on disk: checkpoints of the weights alone, the newest N of them when asked;
+the resume state round trips weights, optimizer and state; a folder that is not a run is named;
+the loss history and its plot."""
 import os
 
 import numpy as np
 import pytest
 
-from facenet.training.checkpoints import (find_resume_state, restore_resume_state,
-                                          save_resume_state, write_history)
+from facenet.training.checkpoints import (find_resume_state, prune_epoch_checkpoints,
+                                          restore_resume_state, save_resume_state,
+                                          save_weights_with_card, uncompiled, write_history)
 from test_training_callbacks import compiled_model, new_state
 from utils.errors import FacenetError
 
@@ -40,3 +42,57 @@ def test_history_files_and_plot(tmp_path):
                                   "val_loss": [3.1, 2.7, 2.2, 1.9, 1.8, 1.8]})
     assert (tmp_path / "epoch_loss.txt").read_text() == "3.0\n2.5\n2.0\n1.5\n1.2\n1.1\n"
     assert (tmp_path / "epoch_loss.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def h5_groups(path):
+    """The top-level groups of a Keras weights file ('layers', 'optimizer', ...)."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        return set(f.keys())
+
+
+def test_checkpoints_hold_the_weights_and_the_resume_state_the_optimizer(tmp_path):
+    model = compiled_model()
+    x = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32)
+    model.fit(x, x[:, :2], epochs=1, batch_size=4, verbose=0)
+    path = str(tmp_path / "ep001-loss1.000-val_loss1.000.weights.h5")
+    save_weights_with_card(model, path, {"backbone": "test"})
+    assert "optimizer" not in h5_groups(path) and "layers" in h5_groups(path)
+    save_resume_state(str(tmp_path), model, {**new_state(), "epoch": 1})
+    assert "optimizer" in h5_groups(str(tmp_path / "resume" / "epoch_001" / "model.weights.h5"))
+    fresh = compiled_model()
+    uncompiled(fresh).load_weights(path)
+    for a, b in zip(fresh.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert os.path.isfile(tmp_path / "ep001-loss1.000-val_loss1.000.json")
+
+
+def test_only_the_newest_epoch_checkpoints_stay(tmp_path):
+    names = [f"ep{e:03d}-loss1.000-val_loss1.000" for e in (1, 2, 3, 10)]
+    others = ["best_epoch_weights", "last_epoch_weights"]
+    for name in names + others:
+        (tmp_path / f"{name}.weights.h5").write_text("x")
+        (tmp_path / f"{name}.json").write_text("{}")
+    assert prune_epoch_checkpoints(str(tmp_path), 0) == []  # 0: keep all
+    assert len(os.listdir(tmp_path)) == 12
+    assert prune_epoch_checkpoints(str(tmp_path), 2) == [f"{n}.weights.h5" for n in names[:2]]
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        f"{n}{ext}" for n in names[2:] + others for ext in (".weights.h5", ".json"))
+
+
+def test_a_mobilenet_checkpoint_at_160_px_is_at_most_15_mb(tmp_path):
+    """MobileNet at 160 px with 805 classes (LFW's people of folds 2-10 who have 2 or more
+    images): the weights alone, about 14.1 MB; with Adam's moments it would be about 42 MB."""
+    import keras
+
+    from nets.facenet import facenet
+    from nets.losses import triplet_loss
+
+    model = facenet((160, 160, 3), num_classes=805, backbone="mobilenet", mode="train")
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss={"Softmax": "categorical_crossentropy", "Embedding": triplet_loss()})
+    model.optimizer.build(model.trainable_variables)
+    path = str(tmp_path / "ep001-loss1.000-val_loss1.000.weights.h5")
+    save_weights_with_card(model, path, None)
+    assert os.path.getsize(path) <= 15e6

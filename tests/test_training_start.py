@@ -1,9 +1,11 @@
-"""The start of a training run: a failed start leaves no run folder behind, and a run whose
-held-out images do not fill one batch says that its best epoch is chosen by training loss."""
+"""Tiny training runs: a failed start leaves no run folder behind; a run whose held-out images
+do not fill one batch says that its best epoch is chosen by training loss; per-epoch
+checkpoints hold the weights only, and --keep-checkpoints keeps the newest."""
 import json
 import logging
 import os
 
+import numpy as np
 import pytest
 
 from facenet.training import TrainConfig, train
@@ -61,3 +63,34 @@ def test_a_tiny_run_picks_its_best_epoch_by_training_loss(annotation, tmp_path, 
     with open(os.path.join(run_dir, "resume", "epoch_001", "state.json")) as f:
         state = json.load(f)
     assert state["best_by"] == "loss" and state["best_loss"] == pytest.approx(history["loss"][0])
+
+
+def test_kept_checkpoints_are_the_newest_weights_only_files_and_load(annotation, tmp_path):
+    """--keep-checkpoints 2 over 4 epochs, the last 2 after a resume: the newest 2 per-epoch
+    files (with their cards), best and last stay; each holds no optimizer, and the predictor
+    and --model-path load it."""
+    import h5py
+
+    from facenet.predictor import Facenet
+    from facenet.training.loop import build_model
+
+    cfg = TrainConfig(**{**TINY, "annotation_path": annotation, "epochs": 2,
+                         "keep_checkpoints": 2, "save_dir": str(tmp_path / "logs")})
+    run_dir, _, _ = train(cfg)
+    run_dir, history, model = train(TrainConfig(resume=run_dir, epochs=4, verbose=0))
+    assert len(history["loss"]) == 4
+    weights = sorted(n for n in os.listdir(run_dir) if n.endswith(".weights.h5"))
+    assert [n[:5] for n in weights] == ["best_", "ep003", "ep004", "last_"]
+    for name in weights:
+        path = os.path.join(run_dir, name)
+        assert os.path.isfile(path[:-len(".weights.h5")] + ".json")
+        with h5py.File(path, "r") as f:
+            assert "optimizer" not in f and "layers" in f
+    last_epoch = os.path.join(run_dir, weights[2])
+    predictor = Facenet(model_path=last_epoch, align="off", threshold=1.0)
+    embedding = predictor.embed_arrays(np.zeros((2, 32, 32, 3), np.uint8))
+    assert embedding.shape == (2, 128) and np.isfinite(embedding).all()
+    # fine-tuning from it: every weight comes back
+    started = build_model(TrainConfig(**{**TINY, "model_path": last_epoch}), 10)
+    for a, b in zip(started.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)

@@ -6,8 +6,10 @@ import os
 
 import keras
 import numpy as np
+from keras import ops
 
-from facenet.training.checkpoints import save_resume_state, save_weights_with_card, write_history
+from facenet.training.checkpoints import (prune_epoch_checkpoints, save_resume_state,
+                                          save_weights_with_card, uncompiled, write_history)
 
 logger = logging.getLogger(__name__)
 
@@ -15,14 +17,18 @@ logger = logging.getLogger(__name__)
 class EpochRecorder(keras.callbacks.Callback):
     """Everything the original's callbacks did at the end of an epoch, resumable.
 
-    write=False (a non-chief worker of a multi-worker run): keep the state and the early
-    stopping decision, in step with the chief, but write nothing and skip the LFW check."""
+    Checkpoints hold the weights only; the resume state keeps the optimizer, once.
+    keep_checkpoints N > 0: only the newest N per-epoch checkpoints stay, older ones deleted
+    once the epoch is saved (0: all stay, as the original). write=False (a non-chief worker of
+    a multi-worker run): keep the state and the early stopping decision, in step with the
+    chief, but write nothing and skip the LFW check."""
 
     def __init__(self, run_dir, state, card, save_period=1, patience=10, lfw_eval=None,
-                 write=True):
+                 write=True, keep_checkpoints=0):
         super().__init__()
         self.run_dir, self.state, self.card = run_dir, state, card
         self.save_period, self.patience = save_period, patience
+        self.keep_checkpoints = keep_checkpoints
         self.lfw_eval = lfw_eval if write else None
         self.write = write
         self.writer = None
@@ -63,6 +69,7 @@ class EpochRecorder(keras.callbacks.Callback):
                                    {**card, "best_by": self.best_by})
         self.state["epoch"] = done
         save_resume_state(self.run_dir, self.model, self.state)  # the commit point of the epoch
+        prune_epoch_checkpoints(self.run_dir, self.keep_checkpoints)
         write_history(self.run_dir, history)
         import tensorflow as tf
 
@@ -95,6 +102,45 @@ class EpochRecorder(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class ChannelMoments(keras.layers.Layer):
+    """The per-channel mean and variance of its input over every axis but the last, as one
+    (2, channels) float32 tensor: all of a BatchNorm input that precise BN needs."""
+
+    def __init__(self, **kwargs):
+        super().__init__(dtype="float32", **kwargs)  # float32 under a mixed-precision policy
+
+    def call(self, x):
+        x = ops.cast(x, "float32")
+        mean, variance = ops.moments(x, axes=list(range(len(x.shape) - 1)))
+        return ops.stack([mean, variance])
+
+
+def batchnorm_probe(model):
+    """(probe, norms): a model over `model`'s own layers (shared weights), its Dropout layers
+    replaced by identities, whose outputs are the ChannelMoments of each BatchNormalization's
+    input, in the order of `norms`. The model, its layers and their settings stay as they were."""
+    norms, moments = [], []
+
+    def without_dropout(layer):
+        if isinstance(layer, keras.layers.Dropout):
+            return keras.layers.Identity(name=layer.name)
+        return layer  # the layer itself: its weights, not a copy
+
+    def call(layer, *args, **kwargs):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            norms.append(layer)
+            moments.append(ChannelMoments(name=f"{layer.name}_moments")(args[0]))
+        return layer(*args, **kwargs)
+
+    # cloned from an uncompiled view: cloning a compiled model compiles the clone from its
+    # config, which fails for an unregistered loss (the triplet loss)
+    twin = keras.models.clone_model(uncompiled(model), clone_function=without_dropout,
+                                    call_function=call)
+    if not norms:
+        return None, []
+    return keras.Model(twin.input, moments, name=f"{model.name}_batchnorm_probe"), norms
+
+
 class PreciseBatchNorm(keras.callbacks.Callback):
     """Re-estimate every BatchNorm layer's moving mean and variance from `batches` training
     batches before each validation and at each epoch's end ("precise BN").
@@ -104,12 +150,18 @@ class PreciseBatchNorm(keras.callbacks.Callback):
     initial values after several epochs, and as activations are far smaller than that, the
     inference-mode network maps every face to the same embedding. Population statistics for the
     current weights fix this; on large datasets they change little.
+
+    How: a probe (batchnorm_probe) runs each batch in training mode (every BatchNorm normalises
+    by the batch's statistics, as in training) without dropout (as in inference), and returns
+    only each BatchNorm input's per-channel mean and variance; those are averaged over the
+    batches in float64: the mean of the means, and the mean of variance + mean^2 less the
+    squared mean.
     """
 
     def __init__(self, dataset, batches=20):
         super().__init__()
         self.iterator, self.batches = iter(dataset), batches
-        self.probe, self.epoch, self.done = None, None, None
+        self.probe, self.norms, self.epoch, self.done = None, None, None, None
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
@@ -124,26 +176,18 @@ class PreciseBatchNorm(keras.callbacks.Callback):
         if self.batches <= 0 or self.done == self.epoch:
             return
         self.done = self.epoch
-        norms = [layer for layer in self.model.layers
-                 if isinstance(layer, keras.layers.BatchNormalization)]
-        if self.probe is None:
-            self.probe = keras.Model(self.model.input, [layer.input for layer in norms])
-        dropouts = [layer for layer in self.model.layers if isinstance(layer, keras.layers.Dropout)]
-        rates = [layer.rate for layer in dropouts]
-        for layer in dropouts:  # the statistics of inference: no dropout
-            layer.rate = 0.0
-        means = [0.0] * len(norms)
-        squares = [0.0] * len(norms)
-        try:
-            for _ in range(self.batches):
-                x = next(self.iterator)[0]
-                for k, out in enumerate(self.probe(x, training=True)):
-                    out = np.asarray(out, dtype=np.float64).reshape(-1, out.shape[-1])
-                    means[k] += out.mean(axis=0) / self.batches
-                    squares[k] += (out ** 2).mean(axis=0) / self.batches
-        finally:
-            for layer, rate in zip(dropouts, rates):
-                layer.rate = rate
-        for layer, mean, square in zip(norms, means, squares):
+        if self.norms is None:
+            self.probe, self.norms = batchnorm_probe(self.model)
+        if not self.norms:
+            return
+        means = [0.0] * len(self.norms)
+        squares = [0.0] * len(self.norms)
+        for _ in range(self.batches):
+            x = next(self.iterator)[0]
+            for k, moments in enumerate(self.probe(x, training=True)):
+                mean, variance = np.asarray(moments, dtype=np.float64)
+                means[k] += mean / self.batches
+                squares[k] += (variance + mean ** 2) / self.batches
+        for layer, mean, square in zip(self.norms, means, squares):
             layer.moving_mean.assign(mean.astype("float32"))
             layer.moving_variance.assign(np.maximum(square - mean ** 2, 0).astype("float32"))

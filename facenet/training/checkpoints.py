@@ -6,6 +6,7 @@ import gc
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import traceback
@@ -17,21 +18,33 @@ from utils.fileio import atomic_path, card_path_for, sha256_of, write_json_atomi
 
 RESUME_DIR = "resume"
 RESUME_POINTER = "resume.json"
+EPOCH_CHECKPOINT = re.compile(r"ep(\d+)-.*\.weights\.h5$")  # ep{epoch:03d}-loss...weights.h5
+
+
+def uncompiled(model):
+    """`model`'s layers (the same weights, no copy) in a model that is not compiled: its
+    save_weights writes the weights alone, where Keras 3 writes a compiled model's optimizer
+    variables with them (Adam's two moments: three times the size), and a clone of it carries
+    no compile settings."""
+    import keras
+
+    return keras.Model(model.input, model.outputs, name=model.name)
 
 logger = logging.getLogger(__name__)
 
 
 def save_weights_with_card(model, path, card):
+    """The weights of `model`, without its optimizer, and the card beside them (None: none)."""
     with atomic_path(path) as tmp:
-        model.save_weights(tmp)
+        uncompiled(model).save_weights(tmp)
     if card is not None:
         write_json_atomic(card_path_for(path), {**card, "weights_file": os.path.basename(path),
                                                 "weights_sha256": sha256_of(path)})
 
 
 def save_resume_state(run_dir, model, state):
-    """Write weights (with the optimizer's variables) and state into a fresh folder, then point
-    to it."""
+    """Write weights (with the optimizer's variables: the one copy of them a run keeps) and
+    state into a fresh folder, then point to it."""
     root = os.path.join(run_dir, RESUME_DIR)
     os.makedirs(root, exist_ok=True)
     name = f"epoch_{state['epoch']:03d}"
@@ -76,6 +89,24 @@ def saved_epochs(run_dir):
         return find_resume_state(run_dir)[2]["epoch"]
     except FacenetError:
         return 0
+
+
+def prune_epoch_checkpoints(run_dir, keep):
+    """Delete all but the newest `keep` per-epoch checkpoints (ep*.weights.h5) of `run_dir`,
+    with their cards; keep 0 deletes none. best_ and last_epoch_weights are never touched.
+    Returns the names of the weight files deleted."""
+    if keep <= 0:
+        return []
+    found = sorted((int(match.group(1)), name) for name in os.listdir(run_dir)
+                   if (match := EPOCH_CHECKPOINT.match(name)))
+    removed = []
+    for _, name in found[:-keep]:
+        path = os.path.join(run_dir, name)
+        for file in (path, card_path_for(path)):
+            if os.path.exists(file):
+                os.remove(file)
+        removed.append(name)
+    return removed
 
 
 def remove_partial_files(run_dir, completed_epochs):

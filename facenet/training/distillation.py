@@ -339,8 +339,6 @@ def distill(cfg, evaluate=None):
                                "views": cfg.views}}
     schedule = get_lr_scheduler("cos", cfg.init_lr, cfg.min_lr, cfg.epochs, no_aug_iter_ratio=0)
 
-    bare = keras.Model(model.inputs, model.outputs, name=model.name)  # saves no optimizer
-
     class Recorder(keras.callbacks.Callback):
         """Each epoch: score, keep the best and last weights with their card, then commit the
         resume state (last, so a kill at any moment resumes from a complete epoch)."""
@@ -361,11 +359,11 @@ def distill(cfg, evaluate=None):
             h["lfw"].append(score)
             h["seconds"].append(round(seconds, 1))
             key = score if score is not None else -loss
-            save_weights_with_card(bare, os.path.join(run_dir, "last.weights.h5"),
+            save_weights_with_card(self.model, os.path.join(run_dir, "last.weights.h5"),
                                    {**card, "epoch": epoch + 1})
             if state["best"] is None or key > state["best"]:
                 state["best"] = key
-                save_weights_with_card(bare, os.path.join(run_dir, "best.weights.h5"),
+                save_weights_with_card(self.model, os.path.join(run_dir, "best.weights.h5"),
                                        {**card, "epoch": epoch + 1,
                                         "lfw_accuracy": score})
             state["epoch"] = epoch + 1

@@ -176,7 +176,8 @@ def _train(cfg, run_dir, state, state_dir, strategy, chief):
         keras.callbacks.LearningRateScheduler(schedule),
         PreciseBatchNorm(bn_ds, cfg.precise_bn_batches),
         EpochRecorder(run_dir, state, card, cfg.save_period, cfg.patience,
-                      make_lfw_eval(cfg, cfg.preprocessing) if chief else None, write=chief),
+                      make_lfw_eval(cfg, cfg.preprocessing) if chief else None, write=chief,
+                      keep_checkpoints=cfg.keep_checkpoints),
     ]
     if chief:  # one writer of files per run: the chief of a multi-worker cluster
         callbacks.insert(2, keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"),
