@@ -15,6 +15,7 @@ import json
 import math
 import os
 import sqlite3
+import time
 
 import numpy as np
 
@@ -83,7 +84,7 @@ def _ensure_schema(db, db_path, legacy, create):
         if not (create or legacy):
             raise GalleryError(f"{db_path} is an empty file, not a gallery; delete it, or "
                                f"enroll into it")
-        db.execute("PRAGMA journal_mode = WAL")
+        _switch_to_wal(db)
     except sqlite3.DatabaseError as e:
         raise GalleryError(f"{db_path} is not a readable gallery ({e}); give another file, "
                            f"or delete it and enroll again") from None
@@ -96,6 +97,21 @@ def _ensure_schema(db, db_path, legacy, create):
         if legacy:
             import_npz(db, legacy)
     return legacy
+
+
+def _switch_to_wal(db):
+    """WAL mode (readers go on while one process writes). The switch needs the file alone for
+    a moment, and when new connections switch together SQLite answers "locked" at once rather
+    than waiting (it would deadlock otherwise): try again until WAIT_S has passed."""
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 @contextlib.contextmanager

@@ -86,6 +86,29 @@ def test_four_writers_started_together_all_get_in(tmp_path):
         assert_holds(g, [n for names in people for n in names], 4)
 
 
+def _open_new(path):
+    from facenet.gallery_store import connect
+
+    try:
+        db, _ = connect(path, create=True)
+        db.close()
+        return None
+    except GalleryError as e:
+        return str(e)
+
+
+def test_processes_opening_a_new_gallery_together_all_get_in(tmp_path):
+    """Eight processes create one new gallery file at once, twenty times over. Their switches
+    to WAL mode collide, and SQLite answers "database is locked" at once there (about 1 open
+    in 20 failed so); each must wait its turn instead."""
+    import multiprocessing
+
+    paths = [str(tmp_path / f"g{trial}.db") for trial in range(20)]
+    with multiprocessing.get_context("fork").Pool(8) as pool:
+        errors = [e for path in paths for e in pool.map(_open_new, [path] * 8) if e]
+    assert errors == []
+
+
 def test_kill_9_while_enrolling_keeps_every_finished_person(tmp_path):
     path = tmp_path / "g.db"
     finished = []
