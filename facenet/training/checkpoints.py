@@ -18,7 +18,10 @@ from utils.fileio import atomic_path, card_path_for, sha256_of, write_json_atomi
 
 RESUME_DIR = "resume"
 RESUME_POINTER = "resume.json"
-EPOCH_CHECKPOINT = re.compile(r"ep(\d+)-.*\.weights\.h5$")  # ep{epoch:03d}-loss...weights.h5
+# A per-epoch file: ep{epoch:03d}-loss...weights.h5 or its card, ep{epoch:03d}-loss....json
+EPOCH_FILE = re.compile(r"ep(\d+)-")
+
+logger = logging.getLogger(__name__)
 
 
 def uncompiled(model):
@@ -29,8 +32,6 @@ def uncompiled(model):
     import keras
 
     return keras.Model(model.input, model.outputs, name=model.name)
-
-logger = logging.getLogger(__name__)
 
 
 def save_weights_with_card(model, path, card):
@@ -98,7 +99,7 @@ def prune_epoch_checkpoints(run_dir, keep):
     if keep <= 0:
         return []
     found = sorted((int(match.group(1)), name) for name in os.listdir(run_dir)
-                   if (match := EPOCH_CHECKPOINT.match(name)))
+                   if name.endswith(".weights.h5") and (match := EPOCH_FILE.match(name)))
     removed = []
     for _, name in found[:-keep]:
         path = os.path.join(run_dir, name)
@@ -112,14 +113,11 @@ def prune_epoch_checkpoints(run_dir, keep):
 def remove_partial_files(run_dir, completed_epochs):
     """Delete what a killed run left of an epoch it did not complete: temporary files, and
     checkpoints of later epochs (the epoch is redone, and its checkpoint written again)."""
-    import re
-    import shutil
-
-    for folder in (run_dir, os.path.join(run_dir, "resume")):
+    for folder in (run_dir, os.path.join(run_dir, RESUME_DIR)):
         if os.path.isdir(folder):
             for name in os.listdir(folder):
                 path = os.path.join(folder, name)
-                match = re.match(r"ep(\d{3})-", name)
+                match = EPOCH_FILE.match(name)
                 if name.startswith(".tmp-") or (match and int(match.group(1)) > completed_epochs):
                     shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
 
@@ -161,8 +159,6 @@ def resume_settings(cfg, state, run_dir, keep, convert=None):
     """Give `cfg` the run's own saved settings, except those in `keep` (how long, how loud);
     `convert(key, value)` turns a saved JSON value back into its type. Returns the run's total
     epochs (`cfg.epochs` when given, else the saved ones); a finished run is refused."""
-    from utils.errors import FacenetError
-
     saved = state["config"]
     for key, value in saved.items():
         if key not in keep:

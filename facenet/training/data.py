@@ -229,7 +229,7 @@ def load_lines(annotation_path, skip_missing=False):
     """The annotation's lines, checked before any model is built."""
     import collections
 
-    from utils.annotation import AnnotationError, read_annotation
+    from utils.annotation import read_annotation
 
     entries = read_annotation(annotation_path)
     missing = [p for _, p in entries if not os.path.exists(p)]
