@@ -17,7 +17,6 @@ import json
 import os
 import subprocess
 import sys
-import statistics
 import tempfile
 import threading
 import time
@@ -111,24 +110,27 @@ def time_to_first_step(args, which):
 
 
 def loader_rate(module, paths, labels, args, threads):
-    """Median images/s of `module`'s triplet_dataset over --rate-batches batches (after one),
-    its tf.data work confined to `threads` threads."""
+    """`module`'s triplet_dataset in images/s, its tf.data work confined to `threads` threads,
+    and the cores the process kept busy meanwhile (CPU seconds per second): --rate-batches
+    batches timed end to end, after --drain-batches more that empty the buffers filled while
+    the pipeline started (a median of single fetches would count them)."""
     import tensorflow as tf
 
     size, bs = args.input_size, args.batch_size
-    ds = module.triplet_dataset(paths, labels, args.classes, (size, size, 3), bs,
-                                args.rate_batches + 1, 1, 0, 0, True, "scale01")
+    steps = args.drain_batches + args.rate_batches + 1
+    ds = module.triplet_dataset(paths, labels, args.classes, (size, size, 3), bs, steps, 1, 0, 0,
+                                True, "scale01")
     options = tf.data.Options()
     options.threading.private_threadpool_size = threads
     options.threading.max_intra_op_parallelism = 1
     batches = iter(ds.with_options(options))
-    next(batches)  # start-up: the epoch drawn, the functions traced, the buffers filled
-    times = []
-    for _ in range(args.rate_batches):
-        t = time.perf_counter()
+    for _ in range(1 + args.drain_batches):  # start-up: the epoch drawn, functions traced
         next(batches)
-        times.append(time.perf_counter() - t)
-    return round(bs / statistics.median(times), 1)
+    start, cpu = time.perf_counter(), time.process_time()
+    for _ in range(args.rate_batches):
+        next(batches)
+    wall = time.perf_counter() - start
+    return round(bs * args.rate_batches / wall, 1), round((time.process_time() - cpu) / wall, 2)
 
 
 def main(argv=None):
@@ -140,7 +142,9 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=100, help="train.py --epochs")
     p.add_argument("--batch-size", type=int, default=96)
     p.add_argument("--input-size", type=int, default=160)
-    p.add_argument("--rate-batches", type=int, default=20, help="batches per loader timing")
+    p.add_argument("--rate-batches", type=int, default=30, help="batches per loader timing")
+    p.add_argument("--drain-batches", type=int, default=10,
+                   help="batches fetched untimed before each loader timing")
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--timeout", type=float, default=1800,
                    help="seconds before a train.py that has not made its first step is stopped")
@@ -158,6 +162,11 @@ def main(argv=None):
         files = write_annotation(args.annotation, args.lfw_dir, args.lines, args.classes)
         print(f"{args.lines} lines of {args.classes} classes over {files} LFW files; "
               f"train.py --epochs {args.epochs} --batch-size {args.batch_size}", flush=True)
+        import tensorflow as tf
+
+        # some ops (the antialiased resize) split their work over TensorFlow's own pool, which
+        # tf.data's thread limit does not bound: one thread each, so that "1 thread" is one
+        tf.config.threading.set_intra_op_parallelism_threads(1)
         import facenet.training.data
         from utils.annotation import read_annotation
 
@@ -170,7 +179,8 @@ def main(argv=None):
         for which, module in loaders.items():
             row = rows[which] = time_to_first_step(args, which)
             for n in args.threads:
-                row[f"images_per_s_{n}_threads"] = loader_rate(module, paths, labels, args, n)
+                rate, cores = loader_rate(module, paths, labels, args, n)
+                row[f"images_per_s_{n}_threads"], row[f"cores_busy_{n}_threads"] = rate, cores
             print(f"{which}: {json.dumps(row)}", flush=True)
     write_result(args.name, {"machine": machine(), "settings": {
         k: v for k, v in vars(args).items() if k not in ("child", "tmp", "annotation")},

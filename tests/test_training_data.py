@@ -8,7 +8,8 @@ import pytest
 
 from utils.annotation import AnnotationError
 from facenet.training.data import (TripletSampler, check_batch_size, decoded_images, jitter_box,
-                              split_lines, triplet_dataset, triplet_plan)
+                                   letterboxed_batches, split_lines, triplet_dataset,
+                                   triplet_plan)
 
 
 def noise_images(folder, classes=4, per_class=3):
@@ -129,6 +130,78 @@ def test_graph_decodes_plain_jpeg_and_png_and_pil_the_rest_to_the_same_pixels(tm
         assert index == paths.index(path)
         np.testing.assert_array_equal(image.numpy(), np.asarray(load_image(path)), err_msg=path)
     assert sorted(by_pil) == sorted(p for p, graph in cases.items() if not graph)
+
+
+def count_careful_images(monkeypatch):
+    """A list that grows by one per image `decoded_images` (the careful path) decodes."""
+    import tensorflow as tf
+
+    import facenet.training.data as data
+
+    seen, careful = [], data.decoded_images
+
+    def counted(*a, **k):
+        def count(image, *rest):
+            tick = tf.numpy_function(lambda: seen.append(1) or np.int64(0), [], tf.int64)
+            with tf.control_dependencies([tick]):
+                return (tf.identity(image), *rest)
+        return careful(*a, **k).map(count)
+    monkeypatch.setattr(data, "decoded_images", counted)
+    return seen
+
+
+def test_the_batch_path_sends_other_formats_to_pil_by_their_header(tmp_path, monkeypatch):
+    """Every format in one batch: the plain map decodes it (PIL only for what the graph does
+    not decode to PIL's pixels, once each), without the careful image-by-image pass."""
+    import tensorflow as tf
+
+    from facenet.training.data import PilDecoder
+    from utils.image import load_image
+    from utils.tf_preprocessing import letterbox_tf
+
+    cases = formats(tmp_path)
+    paths = list(cases)
+    by_pil, careful = [], count_careful_images(monkeypatch)
+    call = PilDecoder.__call__
+    monkeypatch.setattr(PilDecoder, "__call__",
+                        lambda self, i: by_pil.append(paths[int(i)]) or call(self, i))
+    n = len(paths)
+    plan = tf.data.Dataset.from_tensor_slices(
+        (np.arange(n), np.arange(n) % 2 == 1, np.tile([0.0, 0.0, 1.0, 1.0], (n, 1))))
+    [(images, indices, flips)] = list(letterboxed_batches(plan, paths, range(n), n, (24, 24)))
+    for image, index, path in zip(images.numpy(), indices.numpy(), paths):
+        assert index == paths.index(path)
+        expected = letterbox_tf(np.asarray(load_image(path)), (24, 24)).numpy()
+        np.testing.assert_array_equal(image, expected, err_msg=path)
+    np.testing.assert_array_equal(flips, np.arange(n) % 2 == 1)
+    assert sorted(by_pil) == sorted(p for p, graph in cases.items() if not graph)
+    assert careful == []
+
+
+def test_a_damaged_photo_sends_only_its_batches_to_the_careful_path(tmp_path, monkeypatch,
+                                                                     caplog):
+    """A JPEG with a good header and cut data fails in the graph: its batches are made again
+    image by image, where it is replaced by another photo of its person (one warning); every
+    other image keeps the pixels of a run without the damage."""
+    paths, labels = noise_images(tmp_path, classes=8)
+    settings = dict(num_classes=8, input_shape=(32, 32, 3), batch_size=6, steps=8, epochs=1,
+                    seed=2)
+    clean = [x.numpy() for x, _ in triplet_dataset(paths, labels, **settings)]
+    with open(paths[0], "rb") as f:
+        data = f.read()
+    with open(paths[0], "wb") as f:
+        f.write(data[:len(data) // 2])
+    careful = count_careful_images(monkeypatch)
+    damaged = [x.numpy() for x, _ in triplet_dataset(paths, labels, **settings)]
+    order = TripletSampler(labels, seed=2).epoch(0, 8, 6).reshape(8, 6)
+    hit = (order == 0).any(axis=1)
+    assert hit.any() and not hit.all()  # the test's premise: some batches hold it, some do not
+    assert len(careful) == 6 * hit.sum()
+    for b in range(8):
+        keep = order[b] != 0
+        np.testing.assert_array_equal(damaged[b][keep], clean[b][keep])
+    messages = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(messages) == 1 and "c0_0.jpg" in messages[0], messages
 
 
 def test_missing_file_is_replaced_by_another_of_the_person_with_one_warning(tmp_path,

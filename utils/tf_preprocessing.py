@@ -13,14 +13,17 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 EXIF_HEAD = 65536  # EXIF (and its orientation) sits in an APP1 segment near the file's start
 
 
-def decode_tf(data, max_pixels):
+def decode_tf(data, max_pixels, otherwise=None):
     """JPEG (grey or colour) or 8-bit grey or RGB PNG bytes -> uint8 (H, W, 3), the pixels
-    utils.image.load_image gives. Anything else fails with an error, so that the caller decodes
-    it with PIL: other formats and modes (alpha, palette, 16-bit, CMYK), a JPEG with EXIF (it
-    may be rotated), more than `max_pixels` pixels, damaged data."""
+    utils.image.load_image gives. Anything else, told apart by its header (other formats and
+    modes: alpha, palette, 16-bit, CMYK; a JPEG with EXIF, as it may be rotated; more than
+    `max_pixels` pixels), is `otherwise()`'s, or an error without it. Damaged data is an error
+    either way."""
     import tensorflow as tf
 
     def checked(ok, what, decode):
+        if otherwise is not None:
+            return tf.cond(ok, decode, otherwise)
         check = tf.debugging.Assert(ok, [f"not for the graph decoder: {what}"])
         with tf.control_dependencies([check]):
             return decode()
@@ -43,7 +46,8 @@ def decode_tf(data, max_pixels):
                        lambda: tf.io.decode_png(data, channels=3))
 
     def other():
-        return checked(False, "neither JPEG nor PNG", lambda: tf.zeros([0, 0, 3], tf.uint8))
+        return checked(tf.constant(False), "neither JPEG nor PNG",
+                       lambda: tf.zeros([0, 0, 3], tf.uint8))
 
     is_jpeg = tf.strings.substr(data, 0, len(JPEG_MAGIC)) == JPEG_MAGIC
     is_png = tf.strings.substr(data, 0, len(PNG_MAGIC)) == PNG_MAGIC

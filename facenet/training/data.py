@@ -3,10 +3,12 @@
 
 Each epoch's triplets, flips and crop jitters are drawn when the pipeline reaches that epoch,
 from (seed, epoch) alone: a resumed run sees the batches the uninterrupted run would have, and
-memory does not grow with the number of epochs. Files are read, decoded (JPEG, PNG), cropped,
-letterboxed, flipped and preprocessed as TensorFlow ops on tf.data's threads, free of Python's
-lock; a file TensorFlow cannot read, or cannot decode to the pixels PIL gives (other formats
-and modes, EXIF rotation), goes to PIL, the code prediction uses.
+memory does not grow with the number of epochs. Files are read, decoded (JPEG, PNG), cropped
+and letterboxed as TensorFlow ops in one parallel map, on tf.data's threads, free of Python's
+lock, then flipped and preprocessed a batch at a time. A file the graph cannot decode to the
+pixels PIL gives (other formats and modes, EXIF rotation; told by its header) goes to PIL, the
+code prediction uses; one it fails on (gone, damaged) sends its batch to a careful image-by-image
+pass, where PIL replaces an unreadable image with another of the same person.
 Anchor and positive are two *different* images of one person (the original could draw the same
 image twice); the negative is an image of another person.
 """
@@ -156,21 +158,21 @@ def triplet_plan(sampler, steps, batch_size, epochs, first_epoch=0, augment=True
     return tf.data.Dataset.range(first_epoch, epochs).flat_map(epoch_plan)
 
 
-def decoded_images(plan, paths, labels):
-    """(image, index, flip, box) per plan entry: the file decoded as TensorFlow ops, or by PIL
-    (with its replacement of unreadable images) wherever those fail: another format or mode, a
-    missing or damaged file."""
+def decoded_images(plan, paths, labels, decoder=None):
+    """(image, index, flip, box) per plan entry, image by image: the file decoded as TensorFlow
+    ops, or by PIL (with its replacement of unreadable images) wherever those fail: another
+    format or mode, a missing or damaged file. The careful path: `letterboxed_batches` uses it
+    only for a batch in which the graph failed."""
     from utils.image import max_pixels
 
-    decoder = PilDecoder(paths, labels)
+    decoder = decoder or PilDecoder(paths, labels)
     path_table, limit = tf.constant(list(paths)), max_pixels()
 
     def in_graph(index, *rest):
         return (decode_tf(tf.io.read_file(path_table[index]), limit), index, *rest)
 
     def by_pil(index, *rest):
-        image = tf.numpy_function(decoder, [index], tf.uint8, stateful=False)
-        return (tf.ensure_shape(image, [None, None, 3]), index, *rest)
+        return (pil_image(decoder, index), index, *rest)
 
     def one(*entry):  # the graph's errors end its dataset empty: PIL takes over
         entry = tf.data.Dataset.from_tensors(entry)
@@ -178,6 +180,46 @@ def decoded_images(plan, paths, labels):
 
     return plan.interleave(one, block_length=1, num_parallel_calls=tf.data.AUTOTUNE,
                            deterministic=True)
+
+
+def pil_image(decoder, index):
+    image = tf.numpy_function(decoder, [index], tf.uint8, stateful=False)
+    return tf.ensure_shape(image, [None, None, 3])
+
+
+def letterboxed_batches(plan, paths, labels, batch_size, size):
+    """(uint8 images letterboxed to `size`, indices, flips), `batch_size` plan entries at a
+    time. Each image is read, decoded, cropped and letterboxed as TensorFlow ops in a plain
+    parallel map, or decoded by PIL where its header says the graph would not give PIL's pixels
+    (other formats and modes, EXIF). An error on the way (a file gone, damaged data) drops the
+    graph's attempt at that batch, and `decoded_images` makes it again image by image."""
+    from utils.image import max_pixels
+
+    decoder = PilDecoder(paths, labels)
+    path_table, limit = tf.constant(list(paths)), max_pixels()
+
+    def letterboxed(image, index, flip, box):
+        return letterbox_tf(crop_fraction_tf(image, box), size), index, flip
+
+    def in_graph(index, flip, box):
+        data = tf.io.read_file(path_table[index])
+        image = decode_tf(data, limit, otherwise=lambda: pil_image(decoder, index))
+        return letterboxed(image, index, flip, box)
+
+    def one_batch(*entries):
+        entries = tf.data.Dataset.from_tensor_slices(entries)
+        fast = entries.map(in_graph, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        careful = decoded_images(entries, paths, labels, decoder).map(letterboxed)
+        return (fast.ignore_errors().batch(batch_size, drop_remainder=True)
+                .concatenate(careful.batch(batch_size)).take(1))
+
+    def shaped(images, indices, flips):  # the interleave's result has shapes unknown
+        return (tf.ensure_shape(images, [batch_size, *size, 3]),
+                tf.ensure_shape(indices, [batch_size]), tf.ensure_shape(flips, [batch_size]))
+
+    return plan.batch(batch_size, drop_remainder=True).interleave(
+        one_batch, cycle_length=2, num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True).map(shaped)
 
 
 def triplet_dataset(paths, labels, num_classes, input_shape, batch_size, steps, epochs,
@@ -205,16 +247,13 @@ def triplet_dataset(paths, labels, num_classes, input_shape, batch_size, steps, 
     size = int(input_shape[0]), int(input_shape[1])
     label_table = tf.constant(np.asarray(labels, dtype=np.int32))
 
-    def finish(image, index, flip, box):
-        image = letterbox_tf(crop_fraction_tf(image, box), size)
-        image = tf.cond(flip, lambda: tf.reverse(image, [1]), lambda: image)
-        return preprocess_tf(image, preprocessing), tf.one_hot(label_table[index], num_classes)
+    def finish(images, indices, flips):  # whole batches: one op each instead of one per image
+        images = tf.where(flips[:, None, None, None], tf.reverse(images, [2]), images)
+        y = tf.one_hot(tf.gather(label_table, indices), num_classes)
+        return preprocess_tf(images, preprocessing), (y, y)
 
-    ds = decoded_images(plan, paths, labels)
-    ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    ds = ds.batch(batch_size, drop_remainder=True)
-    ds = ds.map(lambda x, y: (x, (y, y)))
-    return ds.prefetch(tf.data.AUTOTUNE)
+    ds = letterboxed_batches(plan, paths, labels, batch_size, size)
+    return ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
 def split_lines(entries, val_split=0.01, seed=10101):
