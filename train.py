@@ -113,9 +113,9 @@ def build_parser():
     a("--save-dir", default=d.save_dir, help="folder of the run folders (default: %(default)s)")
     a("--keep-checkpoints", type=int, default=d.keep_checkpoints, metavar="N",
       help="keep only the newest N per-epoch checkpoints (ep*.weights.h5; best and last always "
-           "stay). Each holds the weights only, at 160 px: MobileNet 13.7 MB with 100 classes, "
-           "19.1 MB with 10,575; Inception-ResNet-V1 92 MB and 98 MB (default: 0 = keep all, "
-           "as the original)")
+           "stay). Each holds the embedding network's weights, at 160 px: MobileNet 13.7 MB, "
+           "Inception-ResNet-V1 92 MB, whatever the classes (default: 0 = keep all, as the "
+           "original)")
     a("--num-workers", type=int, default=d.num_workers,
       help="kept for the original's option; decoding is parallel (tf.data AUTOTUNE)")
     a("--no-lfw-eval", dest="lfw_eval", action="store_false", help="no LFW accuracy per epoch")

@@ -1,6 +1,7 @@
-"""Size on disk of one per-epoch training checkpoint, as Keras 3 writes it for the compiled
-training model (weights and the optimizer's variables) and as training writes it (weights
-only), per backbone and class count.
+"""Size on disk of a training checkpoint, per backbone and class count: as Keras 3 writes the
+compiled training model (weights and the optimizer's variables), as training writes its best
+and last files (weights only, the classifier included) and its per-epoch files (the embedding
+network alone).
 
     python -m benchmarks.checkpoint_size --classes 100,10575
 
@@ -16,10 +17,10 @@ from benchmarks.common import machine, write_result
 
 
 def sizes(backbone, side, classes, folder):
-    """(bytes with the optimizer, bytes of the weights only, parameters) of one checkpoint."""
+    """(bytes with the optimizer, of the weights only, of a per-epoch file, parameters)."""
     import keras
 
-    from facenet.training.checkpoints import save_weights_with_card
+    from facenet.training.checkpoints import save_epoch_checkpoint, save_weights_with_card
     from nets.facenet import facenet
     from nets.losses import triplet_loss
 
@@ -29,9 +30,12 @@ def sizes(backbone, side, classes, folder):
     model.optimizer.build(model.trainable_variables)
     full = os.path.join(folder, f"{backbone}_{classes}_full.weights.h5")
     model.save_weights(full)
-    lean = os.path.join(folder, f"{backbone}_{classes}_ep001.weights.h5")
+    lean = os.path.join(folder, f"{backbone}_{classes}_last.weights.h5")
     save_weights_with_card(model, lean, None)
-    return os.path.getsize(full), os.path.getsize(lean), model.count_params()
+    epoch = os.path.join(folder, f"{backbone}_{classes}_ep001.weights.h5")
+    save_epoch_checkpoint(model, epoch, None)
+    return (os.path.getsize(full), os.path.getsize(lean), os.path.getsize(epoch),
+            model.count_params())
 
 
 def main(argv=None):
@@ -47,13 +51,14 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as folder:
         for backbone in args.backbones.split(","):
             for classes in (int(c) for c in args.classes.split(",")):
-                full, lean, params = sizes(backbone, args.input_size, classes, folder)
+                full, lean, epoch, params = sizes(backbone, args.input_size, classes, folder)
                 rows.append({"backbone": backbone, "input": args.input_size, "classes": classes,
                              "parameters": params, "bytes_with_optimizer": full,
-                             "bytes_weights_only": lean, "ratio": round(full / lean, 2)})
+                             "bytes_weights_only": lean, "bytes_per_epoch_file": epoch,
+                             "ratio": round(full / lean, 2)})
                 print(f"{backbone:>18} {args.input_size}px {classes:>6} classes: with the "
-                      f"optimizer {full / 1e6:6.1f} MB, weights only {lean / 1e6:6.1f} MB "
-                      f"({full / lean:.2f}x)")
+                      f"optimizer {full / 1e6:6.1f} MB, weights only (best, last) "
+                      f"{lean / 1e6:6.1f} MB, per epoch {epoch / 1e6:6.1f} MB")
     write_result("checkpoint_size", {"machine": machine(), "optimizer": "adam", "rows": rows})
 
 

@@ -8,8 +8,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from facenet.training.checkpoints import (prune_epoch_checkpoints, save_resume_state,
-                                          save_weights_with_card, uncompiled, write_history)
+from facenet.training.checkpoints import (prune_epoch_checkpoints, save_epoch_checkpoint,
+                                          save_resume_state, save_weights_with_card, uncompiled,
+                                          write_history)
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ class EpochRecorder(keras.callbacks.Callback):
             return
         if done % self.save_period == 0:
             name = f"ep{done:03d}-loss{loss:.3f}-val_loss{val_loss:.3f}.weights.h5"
-            save_weights_with_card(self.model, os.path.join(self.run_dir, name), card)
+            save_epoch_checkpoint(self.model, os.path.join(self.run_dir, name), card)
         save_weights_with_card(self.model, os.path.join(self.run_dir,
                                                         "last_epoch_weights.weights.h5"), card)
         if self._improved(loss, val_loss):
