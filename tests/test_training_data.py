@@ -133,20 +133,20 @@ def test_graph_decodes_plain_jpeg_and_png_and_pil_the_rest_to_the_same_pixels(tm
 
 
 def count_careful_images(monkeypatch):
-    """A list that grows by one per image `decoded_images` (the careful path) decodes."""
+    """A list that grows by one per image the careful, image-by-image path decodes."""
     import tensorflow as tf
 
-    import facenet.training.data as data
+    from facenet.training.data import TrainingImages
 
-    seen, careful = [], data.decoded_images
+    seen, careful = [], TrainingImages.image_by_image
 
-    def counted(*a, **k):
+    def counted(self, plan):
         def count(image, *rest):
             tick = tf.numpy_function(lambda: seen.append(1) or np.int64(0), [], tf.int64)
             with tf.control_dependencies([tick]):
                 return (tf.identity(image), *rest)
-        return careful(*a, **k).map(count)
-    monkeypatch.setattr(data, "decoded_images", counted)
+        return careful(self, plan).map(count)
+    monkeypatch.setattr(TrainingImages, "image_by_image", counted)
     return seen
 
 

@@ -158,33 +158,50 @@ def triplet_plan(sampler, steps, batch_size, epochs, first_epoch=0, augment=True
     return tf.data.Dataset.range(first_epoch, epochs).flat_map(epoch_plan)
 
 
-def decoded_images(plan, paths, labels, decoder=None):
-    """(image, index, flip, box) per plan entry, image by image: the file decoded as TensorFlow
-    ops, or by PIL (with its replacement of unreadable images) wherever those fail: another
-    format or mode, a missing or damaged file. The careful path: `letterboxed_batches` uses it
-    only for a batch in which the graph failed."""
-    from utils.image import max_pixels
+class TrainingImages:
+    """The annotation's files as tensors: read and decoded as TensorFlow ops, or by PIL. Built
+    once, outside the pipeline's functions, which capture its path table (a constant made
+    inside them would copy every path into each function's graph)."""
 
-    decoder = decoder or PilDecoder(paths, labels)
-    path_table, limit = tf.constant(list(paths)), max_pixels()
+    def __init__(self, paths, labels):
+        from utils.image import max_pixels
 
-    def in_graph(index, *rest):
-        return (decode_tf(tf.io.read_file(path_table[index]), limit), index, *rest)
+        self.decoder = PilDecoder(paths, labels)
+        self.path_table, self.limit = tf.constant(list(paths)), max_pixels()
 
-    def by_pil(index, *rest):
-        return (pil_image(decoder, index), index, *rest)
+    def by_pil(self, index):
+        image = tf.numpy_function(self.decoder, [index], tf.uint8, stateful=False)
+        return tf.ensure_shape(image, [None, None, 3])
 
-    def one(*entry):  # the graph's errors end its dataset empty: PIL takes over
-        entry = tf.data.Dataset.from_tensors(entry)
-        return entry.map(in_graph).ignore_errors().concatenate(entry.map(by_pil)).take(1)
+    def by_graph(self, index, header_to_pil=False):
+        """The graph's decode of file `index`; what its header rules out goes to PIL with
+        `header_to_pil`, or fails."""
+        data = tf.io.read_file(self.path_table[index])
+        return decode_tf(data, self.limit,
+                         otherwise=(lambda: self.by_pil(index)) if header_to_pil else None)
 
-    return plan.interleave(one, block_length=1, num_parallel_calls=tf.data.AUTOTUNE,
-                           deterministic=True)
+    def image_by_image(self, plan):
+        """(image, index, *rest) per plan entry, each in its own small dataset, so that
+        wherever the graph fails (another format or mode, a missing or damaged file) PIL takes
+        over, with its replacement of unreadable images."""
+        def in_graph(index, *rest):
+            return (self.by_graph(index), index, *rest)
+
+        def by_pil(index, *rest):
+            return (self.by_pil(index), index, *rest)
+
+        def one(*entry):  # the graph's errors end its dataset empty: PIL takes over
+            entry = tf.data.Dataset.from_tensors(entry)
+            return entry.map(in_graph).ignore_errors().concatenate(entry.map(by_pil)).take(1)
+
+        return plan.interleave(one, block_length=1, num_parallel_calls=tf.data.AUTOTUNE,
+                               deterministic=True)
 
 
-def pil_image(decoder, index):
-    image = tf.numpy_function(decoder, [index], tf.uint8, stateful=False)
-    return tf.ensure_shape(image, [None, None, 3])
+def decoded_images(plan, paths, labels):
+    """(image, index, flip, box) per plan entry, image by image: the careful path, which
+    `letterboxed_batches` takes only for a batch in which the graph failed."""
+    return TrainingImages(paths, labels).image_by_image(plan)
 
 
 def letterboxed_batches(plan, paths, labels, batch_size, size):
@@ -192,24 +209,19 @@ def letterboxed_batches(plan, paths, labels, batch_size, size):
     time. Each image is read, decoded, cropped and letterboxed as TensorFlow ops in a plain
     parallel map, or decoded by PIL where its header says the graph would not give PIL's pixels
     (other formats and modes, EXIF). An error on the way (a file gone, damaged data) drops the
-    graph's attempt at that batch, and `decoded_images` makes it again image by image."""
-    from utils.image import max_pixels
-
-    decoder = PilDecoder(paths, labels)
-    path_table, limit = tf.constant(list(paths)), max_pixels()
+    graph's attempt at that batch, which is made again image by image."""
+    images = TrainingImages(paths, labels)
 
     def letterboxed(image, index, flip, box):
         return letterbox_tf(crop_fraction_tf(image, box), size), index, flip
 
     def in_graph(index, flip, box):
-        data = tf.io.read_file(path_table[index])
-        image = decode_tf(data, limit, otherwise=lambda: pil_image(decoder, index))
-        return letterboxed(image, index, flip, box)
+        return letterboxed(images.by_graph(index, header_to_pil=True), index, flip, box)
 
     def one_batch(*entries):
         entries = tf.data.Dataset.from_tensor_slices(entries)
         fast = entries.map(in_graph, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        careful = decoded_images(entries, paths, labels, decoder).map(letterboxed)
+        careful = images.image_by_image(entries).map(letterboxed)
         return (fast.ignore_errors().batch(batch_size, drop_remainder=True)
                 .concatenate(careful.batch(batch_size)).take(1))
 
