@@ -111,11 +111,11 @@ def build_parser():
       help="learning-rate schedule (default: %(default)s)")
     a("--save-period", type=int, default=d.save_period, help="epochs between checkpoints (default: 1)")
     a("--save-dir", default=d.save_dir, help="folder of the run folders (default: %(default)s)")
-    a("--keep-checkpoints", type=int, default=d.keep_checkpoints, metavar="N",
+    a("--keep-checkpoints", type=int, default=None, metavar="N",
       help="keep only the newest N per-epoch checkpoints (ep*.weights.h5; best and last always "
            "stay). Each holds the embedding network's weights, at 160 px: MobileNet 13.7 MB, "
            "Inception-ResNet-V1 92 MB, whatever the classes (default: 0 = keep all, as the "
-           "original)")
+           "original; with --resume, the run's own)")
     a("--num-workers", type=int, default=d.num_workers,
       help="kept for the original's option; decoding is parallel (tf.data AUTOTUNE)")
     a("--no-lfw-eval", dest="lfw_eval", action="store_false", help="no LFW accuracy per epoch")

@@ -65,6 +65,24 @@ def test_a_tiny_run_picks_its_best_epoch_by_training_loss(annotation, tmp_path, 
     assert state["best_by"] == "loss" and state["best_loss"] == pytest.approx(history["loss"][0])
 
 
+def test_a_resume_takes_a_new_keep_checkpoints_and_keeps_it(annotation, tmp_path):
+    """Without --keep-checkpoints a resumed run keeps its own limit; one given on resume
+    replaces it, for this resume and the next."""
+    cfg = TrainConfig(**{**TINY, "annotation_path": annotation, "epochs": 2,
+                         "save_dir": str(tmp_path / "logs")})
+    run_dir, _, _ = train(cfg)  # keeps all
+
+    def epoch_files():
+        return sorted(n[:5] for n in os.listdir(run_dir)
+                      if n.startswith("ep") and n.endswith(".weights.h5"))
+
+    assert epoch_files() == ["ep001", "ep002"]
+    train(TrainConfig(resume=run_dir, epochs=3, keep_checkpoints=1, verbose=0))
+    assert epoch_files() == ["ep003"]
+    train(TrainConfig(resume=run_dir, epochs=4, verbose=0))
+    assert epoch_files() == ["ep004"]
+
+
 def test_kept_checkpoints_are_the_newest_weights_only_files_and_load(annotation, tmp_path):
     """--keep-checkpoints 2 over 4 epochs, the last 2 after a resume: the newest 2 per-epoch
     files (with their cards), best and last stay; each holds no optimizer, and the predictor

@@ -24,7 +24,8 @@ class TrainConfig:
     lr_decay_type: str = "cos"
     save_period: int = 1
     save_dir: str = "logs"
-    keep_checkpoints: int = 0  # newest per-epoch checkpoints kept; 0 = all, as the original
+    keep_checkpoints: int = None  # newest per-epoch files kept; 0 = all (the original); None:
+    #                               0, or with resume the run's own
     num_workers: int = 0  # tf.data decodes in parallel (AUTOTUNE); kept for the original's option
     lfw_eval: bool = True
     lfw_dir: str = "lfw"
@@ -66,6 +67,6 @@ def check_config(cfg):
         raise SettingError(f"val_split must be in [0, 1), got {cfg.val_split}")
     if cfg.save_period < 1:
         raise SettingError(f"save_period must be at least 1, got {cfg.save_period}")
-    if cfg.keep_checkpoints < 0:
+    if cfg.keep_checkpoints is not None and cfg.keep_checkpoints < 0:
         raise SettingError(f"keep_checkpoints must be 0 (keep all) or more, got "
                            f"{cfg.keep_checkpoints}")

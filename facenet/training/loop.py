@@ -73,10 +73,14 @@ def train(cfg):
     state, state_dir = None, None
     if cfg.resume:
         run_dir, state_dir, state = find_resume_state(cfg.resume)
+        given = ("keep_checkpoints",) if cfg.keep_checkpoints is not None else ()
         cfg.epochs = resume_settings(  # the run's own settings, except how long and how loud
-            cfg, state, run_dir, ("resume", "epochs", "init_epoch", "verbose", "strategy"),
+            cfg, state, run_dir,
+            ("resume", "epochs", "init_epoch", "verbose", "strategy", *given),
             lambda key, value: tuple(value) if key == "input_shape" else value)
         cfg.init_epoch = state["epoch"]
+    if cfg.keep_checkpoints is None:
+        cfg.keep_checkpoints = 0
     check_config(cfg)
     if not cfg.resume:
         stamp = datetime.datetime.now().strftime("%Y_%m_%d_%H_%M_%S")
@@ -147,6 +151,7 @@ def _train(cfg, run_dir, state, state_dir, strategy, chief):
                  "config": dataclasses.asdict(cfg)}
     state.setdefault("best_by", best_by)  # a resumed run keeps its own measure of the best
     state["config"]["epochs"] = cfg.epochs
+    state["config"]["keep_checkpoints"] = cfg.keep_checkpoints  # a new limit holds from here on
 
     crop = parse_crop(cfg.crop)
     paths = [p for _, p in entries]
