@@ -9,16 +9,17 @@ from utils.choices import PREPROCESSINGS
 from utils.errors import SettingError
 
 JPEG_MAGIC = b"\xff\xd8\xff"
+JPEG_END = b"\xff\xd9"  # the last bytes of a whole JPEG (one cut short lacks them)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 EXIF_HEAD = 65536  # EXIF (and its orientation) sits in an APP1 segment near the file's start
 
 
 def decode_tf(data, max_pixels, otherwise=None):
     """JPEG (grey or colour) or 8-bit grey or RGB PNG bytes -> uint8 (H, W, 3), the pixels
-    utils.image.load_image gives. Anything else, told apart by its header (other formats and
-    modes: alpha, palette, 16-bit, CMYK; a JPEG with EXIF, as it may be rotated; more than
-    `max_pixels` pixels), is `otherwise()`'s, or an error without it. Damaged data is an error
-    either way."""
+    utils.image.load_image gives. Anything else, told apart by its header and end (other
+    formats and modes: alpha, palette, 16-bit, CMYK; a JPEG with EXIF, as it may be rotated; a
+    JPEG cut short, or with bytes after its end; more than `max_pixels` pixels), is
+    `otherwise()`'s, or an error without it. Other damage is an error either way."""
     import tensorflow as tf
 
     def checked(ok, what, decode):
@@ -31,10 +32,12 @@ def decode_tf(data, max_pixels, otherwise=None):
     def jpeg():
         h, w, channels = tf.unstack(tf.cast(tf.image.extract_jpeg_shape(data), tf.int64))
         exif = tf.size(tf.strings.split(tf.strings.substr(data, 0, EXIF_HEAD), b"Exif\0\0")) > 1
-        ok = ~exif & ((channels == 1) | (channels == 3)) & (h * w <= max_pixels)
+        whole = tf.strings.substr(data, tf.strings.length(data) - 2, 2) == JPEG_END
+        ok = whole & ~exif & ((channels == 1) | (channels == 3)) & (h * w <= max_pixels)
         # INTEGER_ACCURATE is libjpeg's islow, the DCT that PIL uses: identical pixels
-        return checked(ok, "JPEG with EXIF, CMYK or too many pixels", lambda: tf.io.decode_jpeg(
-            data, channels=3, dct_method="INTEGER_ACCURATE"))
+        return checked(ok, "JPEG cut short, with EXIF, CMYK or too many pixels",
+                       lambda: tf.io.decode_jpeg(data, channels=3,
+                                                 dct_method="INTEGER_ACCURATE"))
 
     def png():
         ihdr = tf.io.decode_raw(tf.strings.substr(data, 16, 8), tf.int32, little_endian=False)
