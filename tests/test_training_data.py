@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from utils.annotation import AnnotationError
-from facenet.training.data import (TripletSampler, check_batch_size, decoded_images, jitter_box,
-                                   letterboxed_batches, split_lines, triplet_dataset,
-                                   triplet_plan)
+from facenet.training.data import (TrainingImages, TripletSampler, check_batch_size,
+                                   jitter_box, letterboxed_batches, split_lines,
+                                   triplet_dataset, triplet_plan)
 
 
 def noise_images(folder, classes=4, per_class=3):
@@ -126,7 +126,8 @@ def test_graph_decodes_plain_jpeg_and_png_and_pil_the_rest_to_the_same_pixels(tm
                         lambda self, i: by_pil.append(paths[int(i)]) or call(self, i))
     n = len(paths)
     plan = tf.data.Dataset.from_tensor_slices((np.arange(n), np.zeros(n, bool), np.zeros((n, 4))))
-    for (image, index, _, _), path in zip(decoded_images(plan, paths, range(n)), paths):
+    careful = TrainingImages(paths, range(n)).image_by_image(plan)
+    for (image, index, _, _), path in zip(careful, paths):
         assert index == paths.index(path)
         np.testing.assert_array_equal(image.numpy(), np.asarray(load_image(path)), err_msg=path)
     assert sorted(by_pil) == sorted(p for p, graph in cases.items() if not graph)

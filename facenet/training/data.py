@@ -187,21 +187,15 @@ class TrainingImages:
         def in_graph(index, *rest):
             return (self.by_graph(index), index, *rest)
 
-        def by_pil(index, *rest):
+        def with_pil(index, *rest):
             return (self.by_pil(index), index, *rest)
 
         def one(*entry):  # the graph's errors end its dataset empty: PIL takes over
             entry = tf.data.Dataset.from_tensors(entry)
-            return entry.map(in_graph).ignore_errors().concatenate(entry.map(by_pil)).take(1)
+            return entry.map(in_graph).ignore_errors().concatenate(entry.map(with_pil)).take(1)
 
         return plan.interleave(one, block_length=1, num_parallel_calls=tf.data.AUTOTUNE,
                                deterministic=True)
-
-
-def decoded_images(plan, paths, labels):
-    """(image, index, flip, box) per plan entry, image by image: the careful path, which
-    `letterboxed_batches` takes only for a batch in which the graph failed."""
-    return TrainingImages(paths, labels).image_by_image(plan)
 
 
 def letterboxed_batches(plan, paths, labels, batch_size, size):
