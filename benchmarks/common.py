@@ -6,6 +6,15 @@ import sys
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
+def lfw_jpegs(lfw_dir):
+    """Every .jpg under `lfw_dir`, sorted; exits naming --lfw-dir when there is none."""
+    files = sorted(os.path.join(root, f) for root, _, names in os.walk(lfw_dir)
+                   for f in names if f.lower().endswith(".jpg"))
+    if not files:
+        sys.exit(f"no .jpg files under --lfw-dir {lfw_dir}; point it at LFW's image folder")
+    return files
+
+
 def cpu_model():
     """The CPU's model name and its bfloat16 features (speed depends on them)."""
     from utils.precision import cpu_flags

@@ -1,6 +1,6 @@
 """Where one training image's time goes on one core: reading and decoding a JPEG, then
 letterboxing it, as TensorFlow ops (the training loader's way) and with PIL (prediction's way
-and the old loader's), on LFW's photos (read once first, so they come from the page cache).
+and the old loader's), on LFW's photos (after an untimed pass, from the page cache).
 
     python -m benchmarks.resize_cost --lfw-dir ../shared/data/lfw
 
@@ -9,44 +9,26 @@ the loader runs them, PIL in a plain loop, so each figure is milliseconds of one
 image.
 """
 import argparse
-import os
-import sys
-import time
 
-from benchmarks.common import machine, write_result
+from benchmarks.common import images_per_second, lfw_jpegs, machine, write_result
 
 
-def lfw_files(lfw_dir, count):
-    files = sorted(os.path.join(root, f) for root, _, names in os.walk(lfw_dir)
-                   for f in names if f.lower().endswith(".jpg"))[:count]
-    if not files:
-        sys.exit(f"no .jpg files under --lfw-dir {lfw_dir}; point it at LFW's image folder")
-    for path in files:
-        with open(path, "rb") as f:
-            f.read()
-    return files
+def ms_per_image(fn, items, repeats):
+    """Median milliseconds per item of `fn` over `items` (common.images_per_second)."""
+    rate = images_per_second(lambda: [fn(item) for item in items], len(items), repeats)
+    return 1000 / rate["median"]
 
 
-def per_image_ms(fn, items, repeats):
-    """Best of `repeats` passes of `fn` over `items`, in milliseconds per item."""
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for item in items:
-            fn(item)
-        best = min(best, time.perf_counter() - start)
-    return 1000 * best / len(items)
-
-
-def tf_per_image_ms(fn, data, repeats):
-    """`per_image_ms` of `fn` as a one-thread tf.data map over the encoded photos."""
+def tf_ms_per_image(fn, paths, repeats):
+    """`ms_per_image` of `fn` as a one-thread tf.data map over the photos' paths."""
     import tensorflow as tf
 
     options = tf.data.Options()
     options.threading.private_threadpool_size = 1
     options.threading.max_intra_op_parallelism = 1
-    ds = tf.data.Dataset.from_tensor_slices(data).map(fn).with_options(options)
-    return per_image_ms(lambda _: [None for _ in ds], [None], repeats) / len(data)
+    ds = tf.data.Dataset.from_tensor_slices(paths).map(fn).with_options(options)
+    rate = images_per_second(lambda: [None for _ in ds], len(paths), repeats)
+    return 1000 / rate["median"]
 
 
 def main(argv=None):
@@ -55,7 +37,7 @@ def main(argv=None):
     p.add_argument("--lfw-dir", default="../shared/data/lfw")
     p.add_argument("--images", type=int, default=300)
     p.add_argument("--sizes", default="64,160", help="letterbox sides, comma-separated")
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=3, help="timed passes (median)")
     args = p.parse_args(argv)
 
     import numpy as np
@@ -67,14 +49,14 @@ def main(argv=None):
     from utils.image import letterbox, load_image
     from utils.tf_preprocessing import letterbox_tf
 
-    data = lfw_files(args.lfw_dir, args.images)
+    data = lfw_jpegs(args.lfw_dir)[:args.images]
 
     def decode(path):
         return tf.io.decode_jpeg(tf.io.read_file(path), channels=3, dct_method="INTEGER_ACCURATE")
 
     rows = [{"step": "read + decode", "size": None,
-             "tensorflow_ms": tf_per_image_ms(lambda d: decode(d)[0, 0], data, args.repeats),
-             "pil_ms": per_image_ms(lambda d: np.asarray(load_image(d)), data,
+             "tensorflow_ms": tf_ms_per_image(lambda d: decode(d)[0, 0], data, args.repeats),
+             "pil_ms": ms_per_image(lambda d: np.asarray(load_image(d)), data,
                                     args.repeats)}]
     for size in (int(s) for s in args.sizes.split(",")):
         def graph(d, size=size):
@@ -84,8 +66,8 @@ def main(argv=None):
             return np.asarray(letterbox(load_image(d), (size, size)))
 
         rows.append({"step": "read + decode + letterbox", "size": size,
-                     "tensorflow_ms": tf_per_image_ms(graph, data, args.repeats),
-                     "pil_ms": per_image_ms(pil, data, args.repeats)})
+                     "tensorflow_ms": tf_ms_per_image(graph, data, args.repeats),
+                     "pil_ms": ms_per_image(pil, data, args.repeats)})
     rows = [{k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}
             for row in rows]
     sample = Image.open(data[0]).size

@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 
-from benchmarks.common import machine, write_result
+from benchmarks.common import lfw_jpegs, machine, write_result
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OLD_COMMIT = "3310fb2"
@@ -48,10 +48,7 @@ def old_dataloader(folder):
 
 def write_annotation(path, lfw_dir, lines, classes):
     """`lines` lines `class;file` over `classes` classes, LFW's images dealt out in turn."""
-    files = sorted(os.path.join(root, f) for root, _, names in os.walk(lfw_dir)
-                   for f in names if f.lower().endswith(".jpg"))
-    if not files:
-        sys.exit(f"no .jpg files under --lfw-dir {lfw_dir}; point it at LFW's image folder")
+    files = lfw_jpegs(lfw_dir)
     with open(path, "w", encoding="utf-8") as f:
         for i in range(lines):
             f.write(f"{i % classes};{os.path.abspath(files[i % len(files)])}\n")
