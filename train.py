@@ -15,7 +15,7 @@ from utils.choices import BACKBONES, LR_DECAY_TYPES, OPTIMIZERS, PREPROCESSINGS,
 from utils.errors import FacenetError, cli_errors
 
 DISTILL_ONLY = ("teacher", "distill_loss", "relation_weight", "views", "dropout_keep_prob",
-                "targets_dir")
+                "targets_dir", "precision", "cache_views_gb")
 COMMAND_ONLY = ("no_progress", "quiet", "verbose")  # how the command shows the run
 
 
@@ -41,6 +41,13 @@ def add_distillation_args(p):
            "the original's 0.5 adds noise to a regression target)")
     a("--targets-dir", default="", help="where the teacher's targets are kept (default: the "
                                         "run folder; point several runs at one to share them)")
+    a("--cache-views-gb", type=float, default=d.cache_views_gb,
+      help="keep each view rendered at the student's size beside the targets when one view "
+           "takes at most this many GB, so epochs read pixels instead of rendering them; 0: "
+           "render every epoch (default: %(default)s)")
+    a("--precision", default=d.precision, choices=("auto", "float32", "bfloat16"),
+      help="the student's arithmetic: auto = bfloat16 where it is faster on this machine "
+           "(default: %(default)s)")
     for name, help_ in (("scale", "side of the view / side of the face box, low and high"),
                         ("rotation", "degrees, either way"),
                         ("shift", "centre offset as a share of the face box side"),
@@ -77,6 +84,8 @@ def distill_config(args):
         relation_weight=args.relation_weight, views=args.views, crop=args.crop,
         augmentation=aug, dropout_keep_prob=args.dropout_keep_prob,
         precise_bn_batches=args.precise_bn_batches, targets_dir=args.targets_dir,
+        init_weights=args.model_path, precision=args.precision,
+        cache_views_gb=args.cache_views_gb,
         save_dir=args.save_dir, lfw_eval=args.lfw_eval, lfw_dir=args.lfw_dir,
         lfw_pairs=args.lfw_pairs, lfw_crop=args.lfw_crop, seed=args.seed, resume=args.resume,
         verbose=fit_verbosity(args))
@@ -90,7 +99,8 @@ def build_parser():
     a("--annotation-path", default=d.annotation_path, help="class;path lines (default: %(default)s)")
     a("--backbone", default=d.backbone, choices=BACKBONES, help="network (default: %(default)s)")
     a("--model-path", default=d.model_path,
-      help="start from these weights (by layer name; the classifier may differ); '' = from scratch")
+      help="start from these weights (by layer name; the classifier may differ; with --teacher "
+           "the student's, e.g. the shipped model, with a fresh schedule); '' = from scratch")
     add_input_size(p, d.input_shape)
     a("--init-epoch", type=int, default=d.init_epoch, help="first epoch (default: 0)")
     a("--epochs", type=int, default=None,

@@ -42,7 +42,12 @@ def main(argv=None):
     p.add_argument("--min-lr", type=float, default=1e-5)
     p.add_argument("--loss", default="cosine", choices=LOSSES)
     p.add_argument("--views", type=int, default=8)
-    p.add_argument("--precision", default="float32", choices=["float32", "bfloat16"])
+    p.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"])
+    p.add_argument("--init-weights", nargs="?", const="shipped", default="",
+                   help="start the student from these weights with a fresh schedule; no "
+                        "value: the shipped MobileNet (to continue its training)")
+    p.add_argument("--cache-views-gb", type=float, default=2.0,
+                   help="render each view once at the student's size (0: every epoch)")
     p.add_argument("--dropout-keep-prob", type=float, default=1.0)
     p.add_argument("--no-augment", action="store_true", help="plain face crops only")
     p.add_argument("--limit", type=int, default=0, help="train on the first N images only")
@@ -93,6 +98,11 @@ def main(argv=None):
     print(f"Teacher on fold 1 (same crops): {100 * result['teacher_fold1']:.2f}%")
     del teacher
 
+    init_weights = args.init_weights
+    if init_weights == "shipped":
+        from facenet import weights as registry
+
+        init_weights = registry.fetch(registry.default_model("mobilenet"))
     augmentation = (dataclasses.replace(NO_AUGMENTATION, flip=0.5) if args.no_augment
                     else Augmentation())
     cfg = DistillConfig(images=images, input_shape=(args.input_size, args.input_size, 3),
@@ -102,7 +112,8 @@ def main(argv=None):
                         dropout_keep_prob=args.dropout_keep_prob, save_dir=work,
                         lfw_dir=image_dir, lfw_pairs=pairs_file, lfw_crop=crop,
                         targets_dir=os.path.join(work, "teacher_targets"),  # shared by runs
-                        resume=args.resume, verbose=2)
+                        resume=args.resume, verbose=2, init_weights=init_weights,
+                        cache_views_gb=args.cache_views_gb)
     t = time.perf_counter()
     run_dir, history, _ = distill(cfg)
     result.update(settings={k: (v if k != "augmentation" else vars(v))

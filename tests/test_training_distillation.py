@@ -167,7 +167,7 @@ def test_train_py_teacher_runs_a_distillation(faces, pretrained_path, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     [run_dir] = glob.glob(str(tmp_path / "distill_*"))
     assert result.stdout.strip().splitlines()[-1] == f"Done: {run_dir}"
-    for info in ("Teacher targets of view 1", "Distil mobilenet", "Epoch 1/1: loss"):
+    for info in ("Teacher targets of view_000.npy", "Distil mobilenet", "Epoch 1/1: loss"):
         assert info not in result.stdout + result.stderr
     with open(os.path.join(run_dir, "best.json")) as f:
         card = json.load(f)
@@ -186,3 +186,66 @@ def test_without_precise_batchnorm_a_young_student_collapses(faces, pretrained_p
     emb = student.embed(sorted(glob.glob(os.path.join(faces, "*.jpg")))[:8])
     cos = emb @ emb.T
     assert cos[~np.eye(len(emb), dtype=bool)].mean() > 0.99
+
+
+def test_bfloat16_builds_a_bfloat16_student(faces):
+    """--precision bfloat16 computes in bfloat16 (mixed: float32 weights); float32 stays so."""
+    from facenet.training.distillation import build_student
+
+    for precision, compute in (("bfloat16", "bfloat16"), ("float32", "float32")):
+        model, chosen = build_student(tiny_config(faces, "unused", precision=precision))
+        assert chosen == precision
+        convs = [layer for layer in model.layers if layer.weights]
+        assert {layer.dtype_policy.compute_dtype for layer in convs} == {compute}
+        assert {w.dtype for w in model.weights} == {"float32"}
+
+
+def test_the_student_starts_from_given_weights(tiny_run, faces, pretrained_path, tmp_path):
+    """--model-path with --teacher: the student starts as the given model (same weights), so
+    its first epoch's loss is the trained model's, far below a fresh student's first epoch."""
+    from facenet.training.distillation import build_student, distill
+
+    trained, fresh_history = os.path.join(tiny_run[0], "last.weights.h5"), tiny_run[1]
+    model, _ = build_student(tiny_config(faces, tmp_path, init_weights=trained))
+    reference = tiny_run[2]
+    for a, b in zip(model.weights, reference.weights):
+        assert np.array_equal(np.asarray(a), np.asarray(b)), a.path
+    _, history, _ = distill(tiny_config(faces, tmp_path, epochs=1, init_weights=trained,
+                                        init_lr=1e-5))
+    first, last = fresh_history["loss"][0], fresh_history["loss"][-1]
+    assert abs(history["loss"][0] - last) < abs(history["loss"][0] - first) / 4, \
+        (history["loss"], fresh_history["loss"])
+
+
+def test_start_weights_are_checked_before_any_work(faces, tmp_path):
+    from facenet import weights as registry
+    from facenet.training.distillation import distill
+    from utils.errors import SettingError
+
+    with pytest.raises(SettingError, match="not found"):
+        distill(tiny_config(faces, tmp_path, init_weights=str(tmp_path / "nope.weights.h5")))
+    mobilenet = registry.fetch(registry.default_model("mobilenet"))
+    with pytest.raises(SettingError, match="are a mobilenet.*--backbone mobilenet"):
+        distill(tiny_config(faces, tmp_path, backbone="inception_resnetv1",
+                            input_shape=(160, 160, 3), init_weights=mobilenet))
+    assert not os.listdir(tmp_path)
+
+
+def test_views_are_rendered_once_and_read_back_exactly(tiny_run, faces, tmp_path):
+    """The views kept beside the targets are the renderer's pixels, byte for byte (the plain
+    view too), so a run with the cache trains on what a run without it renders."""
+    from facenet.training.augment import Augmentation
+    from facenet.training.distillation import StudentViews, ViewRenderer, list_images
+    from utils.errors import FacenetError
+    from utils.image import LFW_CROP
+
+    folder = os.path.join(tiny_run[0], "teacher", "views_64px")
+    views = StudentViews(folder, 24, 64)
+    renderer = ViewRenderer(list_images(faces), LFW_CROP, Augmentation(), seed=0)
+    idx = np.arange(24)
+    for view in (0, StudentViews.PLAIN):
+        assert np.array_equal(views.load(view), renderer.batch(idx, view, 64))
+    damaged = StudentViews(str(tmp_path), 24, 64)
+    np.save(damaged.path(0), np.zeros((3, 64, 64, 3), np.uint8))
+    with pytest.raises(FacenetError, match="view_000.npy holds.*delete it"):
+        damaged.load(0)

@@ -8,6 +8,7 @@ kept per view on disk. Epoch e trains on view e mod `views`, so the teacher's co
 A run is resumable at any epoch, and a resumed run renders exactly the views it would have.
 """
 import concurrent.futures
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -48,8 +49,14 @@ class DistillConfig:
     augmentation: Augmentation = dataclasses.field(default_factory=Augmentation)
     dropout_keep_prob: float = 1.0  # the original's 0.5 adds noise to a regression target
     precise_bn_batches: int = 20
-    precision: str = "float32"  # or "bfloat16" (mixed: bfloat16 compute, float32 weights)
+    # "auto": bfloat16 where it trains faster (utils/precision.py), or "float32" / "bfloat16"
+    # (mixed: bfloat16 compute, float32 weights)
+    precision: str = "auto"
+    init_weights: str = ""  # start the student from these weights (a fresh schedule); "": scratch
     targets_dir: str = ""  # where teacher targets are kept; "": inside the run folder
+    # Render each view once at the student's size and keep it beside the targets when one view
+    # takes at most this many GB (the epochs then only read pixels); 0: render every epoch
+    cache_views_gb: float = 2.0
     save_dir: str = "logs"
     lfw_eval: bool = True
     lfw_dir: str = "lfw"
@@ -92,22 +99,27 @@ class ViewRenderer:
         self.pool = concurrent.futures.ThreadPoolExecutor(workers or os.cpu_count() or 2)
         self.failed = set()
 
-    def one(self, index, view, size):
+    def one(self, index, view, sizes):
+        """The view at each of `sizes`, from one decode of the image."""
         try:
             image = load_image(self.paths[index])
         except Exception as e:  # a broken image: grey, named once, the run goes on
             if index not in self.failed:
                 self.failed.add(index)
                 logger.warning(f"{self.paths[index]}: unreadable ({e}); trained on as grey")
-            return np.full((size, size, 3), 128, np.uint8)
+            return [np.full((size, size, 3), 128, np.uint8) for size in sizes]
         params = view_params(self.augmentation, self.seed, index, view)
-        return render(image, face_box(image, self.crop), params, size)
+        box = face_box(image, self.crop)
+        return [render(image, box, params, size) for size in sizes]
+
+    def batches(self, indices, view, sizes):
+        """One uint8 (len(indices), size, size, 3) array per size in `sizes`."""
+        rendered = list(self.pool.map(lambda i: self.one(i, view, sizes), indices))
+        return [np.stack([r[k] for r in rendered]) for k in range(len(sizes))]
 
     def batch(self, indices, view, size):
-        """uint8 (len(indices), size, size, 3); `view` an int or one per index."""
-        views = view if np.ndim(view) else [view] * len(indices)
-        return np.stack(list(self.pool.map(lambda iv: self.one(iv[0], iv[1], size),
-                                           zip(indices, views))))
+        """uint8 (len(indices), size, size, 3) views of the images `indices`."""
+        return self.batches(indices, view, [size])[0]
 
 
 def _fingerprint(paths):
@@ -148,21 +160,83 @@ class TeacherTargets:
                                f"non-finite values); delete it to compute it again")
         return targets
 
-    def compute(self, view, teacher, renderer, batch_size=64):
-        """Embed view `view` of every image with the teacher; returns the seconds it took."""
+    def compute(self, view, teacher, renderer, student_views=None, batch_size=64):
+        """Embed view `view` of every image with the teacher, and keep the student's rendering
+        of the same view in `student_views` when given (one decode for both); returns the
+        seconds it took."""
         start = time.perf_counter()
         n, size = self.meta["images"], teacher.input_shape[0]
         parts = []
-        for lo in range(0, n, batch_size):
-            idx = np.arange(lo, min(n, lo + batch_size))
-            parts.append(teacher.embed_arrays(renderer.batch(idx, view, size)))
+        with (student_views.writer(view) if student_views else contextlib.nullcontext()) as px:
+            sizes = [size] + ([student_views.size] if px is not None else [])
+            for lo in range(0, n, batch_size):
+                idx = np.arange(lo, min(n, lo + batch_size))
+                rendered = renderer.batches(idx, view, sizes)
+                parts.append(teacher.embed_arrays(rendered[0]))
+                if px is not None:
+                    px[idx] = rendered[1]
         with atomic_path(self.path(view)) as tmp:
             with open(tmp, "wb") as f:
                 np.save(f, np.concatenate(parts).astype(np.float32))
         seconds = time.perf_counter() - start
-        logger.info(f"Teacher targets of view {view + 1}: {n} images in {seconds:.0f} s "
-                    f"({n / seconds:.0f} img/s)")
+        logger.info(f"Teacher targets of {os.path.basename(self.path(view))}: {n} images in "
+                    f"{seconds:.0f} s ({n / seconds:.0f} img/s)")
         return seconds
+
+
+class StudentViews:
+    """Every image's view rendered once at the student's size, one uint8 (N, S, S, 3) file per
+    view (and `plain.npy`, the un-augmented face box, for the BatchNorm statistics). A view is a
+    pure function of (seed, image, view), so the files are as valid as the targets beside them;
+    the epochs then read pixels instead of decoding and warping every image again."""
+
+    PLAIN = -1
+
+    def __init__(self, folder, images, size):
+        self.folder, self.images, self.size = folder, images, size
+        os.makedirs(folder, exist_ok=True)
+
+    def path(self, view):
+        name = "plain" if view == self.PLAIN else f"view_{view:03d}"
+        return os.path.join(self.folder, f"{name}.npy")
+
+    def has(self, view):
+        return os.path.exists(self.path(view))
+
+    def load(self, view):
+        """The view's pixels, memory-mapped (the page cache keeps them across epochs)."""
+        try:
+            pixels = np.load(self.path(view), mmap_mode="r")
+        except (OSError, ValueError) as e:
+            raise FacenetError(f"{self.path(view)} is damaged ({e}); delete it to render it "
+                               f"again") from e
+        if pixels.shape != (self.images, self.size, self.size, 3) or pixels.dtype != np.uint8:
+            raise FacenetError(f"{self.path(view)} holds {pixels.dtype} {pixels.shape}, not "
+                               f"uint8 ({self.images}, {self.size}, {self.size}, 3); delete it "
+                               f"to render it again")
+        return pixels
+
+    @contextlib.contextmanager
+    def writer(self, view):
+        """Yield a (N, S, S, 3) array to fill; it becomes the view's file only when complete."""
+        with atomic_path(self.path(view)) as tmp:
+            pixels = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
+                                               shape=(self.images, self.size, self.size, 3))
+            yield pixels
+            pixels.flush()
+            del pixels
+
+    def render(self, view, renderer, batch_size=64):
+        """Render the view without the teacher (its targets exist already)."""
+        with self.writer(view) as pixels:
+            for lo in range(0, self.images, batch_size):
+                idx = np.arange(lo, min(self.images, lo + batch_size))
+                pixels[idx] = renderer.batch(idx, view, self.size)
+
+
+def view_cache_fits(images, size, limit_gb):
+    """Whether one view of `images` faces at `size` pixels fits the cache limit."""
+    return limit_gb > 0 and images * size * size * 3 <= limit_gb * 1e9
 
 
 def distill_loss(kind, relation_weight=1.0):
@@ -220,29 +294,66 @@ def check_config(cfg):
         raise SettingError(f"dropout_keep_prob must be in (0, 1], got {cfg.dropout_keep_prob}")
     if cfg.epochs < 1:
         raise SettingError(f"epochs must be at least 1, got {cfg.epochs}")
+    if cfg.init_weights and not cfg.resume:
+        check_start_weights(cfg.init_weights, cfg.backbone)
 
 
-def _student_batches(renderer, targets, n, cfg, first_epoch):
+def check_start_weights(path, backbone):
+    """Refuse start weights that are missing or of another backbone before any work is done."""
+    from facenet.weights import read_card
+
+    if not os.path.isfile(path):
+        raise SettingError(f"start weights {path} not found; give a weights file to continue "
+                           f"from, or none to start from scratch")
+    card = read_card(path)
+    if card and card.get("backbone") not in (None, backbone):
+        raise SettingError(f"start weights {path} are a {card['backbone']} (its card), the "
+                           f"student is a {backbone}; pass --backbone {card['backbone']}")
+
+
+def _student_batches(renderer, targets, n, cfg, first_epoch, views=None):
     """Endless (uint8 views, teacher targets) batches, epoch by epoch from `first_epoch`:
-    epoch e shows view e mod views of every image once, in an order drawn from (seed, e)."""
+    epoch e shows view e mod views of every image once, in an order drawn from (seed, e).
+    With `views` (StudentViews) the pixels are read from its files instead of rendered."""
     size, steps = cfg.input_shape[0], n // cfg.batch_size
     epoch = first_epoch
     while True:
         view = epoch % cfg.views
         table = targets.load(view)
+        pixels = views.load(view) if views else None
         order = np.random.default_rng([cfg.seed, epoch]).permutation(n)
         for step in range(steps):
             idx = np.sort(order[step * cfg.batch_size:(step + 1) * cfg.batch_size])
-            yield renderer.batch(idx, view, size), table[idx]
+            x = pixels[idx] if pixels is not None else renderer.batch(idx, view, size)
+            yield x, table[idx]
         epoch += 1
 
 
-def _plain_batches(renderer, n, cfg):
+def _plain_batches(renderer, n, cfg, views=None):
     """Un-augmented views (as inference sees faces) for the BatchNorm statistics."""
     rng = np.random.default_rng([cfg.seed, 10**6])
+    pixels = views.load(StudentViews.PLAIN) if views else None
     while True:
         idx = np.sort(rng.choice(n, min(n, cfg.batch_size), replace=False))
-        yield renderer.batch(idx, -1, cfg.input_shape[0]), np.zeros((len(idx), 1), np.float32)
+        x = pixels[idx] if pixels is not None else renderer.batch(idx, -1, cfg.input_shape[0])
+        yield x, np.zeros((len(idx), 1), np.float32)
+
+
+def build_student(cfg, resuming=False):
+    """The student network in the run's precision ("auto" resolved for this machine), started
+    from `cfg.init_weights` when given (not when resuming: the resume state has its weights)."""
+    from nets.facenet import facenet
+    from nets.weights_io import load_weights
+    from utils.precision import dtype_policy, resolve_precision
+
+    precision = resolve_precision(cfg.precision, cfg.backbone, folded_batchnorm=False)
+    with dtype_policy(precision):
+        model = facenet(tuple(cfg.input_shape), backbone=cfg.backbone, mode="predict",
+                        dropout_keep_prob=cfg.dropout_keep_prob)
+    if cfg.init_weights and not resuming:
+        report = load_weights(model, cfg.init_weights)
+        logger.info(f"Student starts from {report}")
+    return model, precision
 
 
 def _dataset(generator, cfg, target_dim):
@@ -271,16 +382,15 @@ def distill(cfg, evaluate=None):
                                               resume_settings, run_guard, save_resume_state,
                                               save_weights_with_card)
     from facenet.training.loop import add_weight_decay, make_lfw_eval
-    from nets.facenet import facenet
     from nets.schedules import get_lr_scheduler
     from utils.image import parse_crop
-    from utils.precision import dtype_policy
 
     state_dir = None
     if cfg.resume:
         run_dir, state_dir, state = find_resume_state(cfg.resume)
         cfg.epochs = resume_settings(cfg, state, run_dir, ("resume", "epochs", "verbose",
-                                                           "workers"), _saved_value)
+                                                           "workers", "cache_views_gb"),
+                                     _saved_value)
     check_config(cfg)
     if not cfg.resume:
         import datetime
@@ -306,20 +416,30 @@ def distill(cfg, evaluate=None):
             "augmentation": dataclasses.asdict(cfg.augmentation)}
     meta["augmentation"] = json.loads(json.dumps(meta["augmentation"]))  # tuples as lists
     targets = TeacherTargets(cfg.targets_dir or os.path.join(run_dir, "teacher"), meta)
+    size = cfg.input_shape[0]
+    views = None
+    if view_cache_fits(n, size, cfg.cache_views_gb):
+        views = StudentViews(os.path.join(targets.folder, f"views_{size}px"), n, size)
     teacher_seconds = 0.0
     for view in range(min(cfg.views, cfg.epochs)):
         if not targets.has(view):
-            teacher_seconds += targets.compute(view, teacher, renderer)
+            teacher_seconds += targets.compute(
+                view, teacher, renderer, views if views and not views.has(view) else None)
     del teacher
+    if views:
+        for view in [StudentViews.PLAIN] + list(range(min(cfg.views, cfg.epochs))):
+            if not views.has(view):
+                start = time.perf_counter()
+                views.render(view, renderer)
+                logger.info(f"Rendered {os.path.basename(views.path(view))} at {size} px in "
+                            f"{time.perf_counter() - start:.0f} s")
 
     if not state_dir:
         state = {"epoch": 0, "best": None, "teacher_seconds": teacher_seconds,
                  "history": {"loss": [], "lr": [], "lfw": [], "seconds": []},
                  "config": json.loads(json.dumps(dataclasses.asdict(cfg)))}
     state["config"]["epochs"] = cfg.epochs
-    with dtype_policy("mixed_bfloat16" if cfg.precision == "bfloat16" else "float32"):
-        model = facenet(tuple(cfg.input_shape), backbone=cfg.backbone, mode="predict",
-                        dropout_keep_prob=cfg.dropout_keep_prob)
+    model, precision = build_student(cfg, resuming=bool(state_dir))
     add_weight_decay(model, cfg.weight_decay)
     model.compile(optimizer=keras.optimizers.Adam(cfg.init_lr),
                   loss=distill_loss(cfg.loss, cfg.relation_weight))
@@ -328,8 +448,9 @@ def distill(cfg, evaluate=None):
     dim = targets.load(0).shape[1]
     steps = n // cfg.batch_size
     first = state["epoch"]
-    train_ds = _dataset(lambda: _student_batches(renderer, targets, n, cfg, first), cfg, dim)
-    bn_ds = _dataset(lambda: _plain_batches(renderer, n, cfg), cfg, 1)
+    train_ds = _dataset(lambda: _student_batches(renderer, targets, n, cfg, first, views), cfg,
+                        dim)
+    bn_ds = _dataset(lambda: _plain_batches(renderer, n, cfg, views), cfg, 1)
     if evaluate is None:
         evaluate = make_lfw_eval(cfg, cfg.preprocessing)
     card = {"backbone": cfg.backbone, "input_shape": list(cfg.input_shape),
@@ -337,6 +458,10 @@ def distill(cfg, evaluate=None):
             "distilled_from": {"teacher": os.path.basename(teacher_path),
                                "teacher_sha256": meta["teacher_sha256"], "loss": cfg.loss,
                                "views": cfg.views}}
+    if cfg.init_weights:
+        card["distilled_from"]["started_from"] = {
+            "weights": os.path.basename(cfg.init_weights),
+            "sha256": state.setdefault("init_sha256", sha256_of(cfg.init_weights))}
     schedule = get_lr_scheduler("cos", cfg.init_lr, cfg.min_lr, cfg.epochs, no_aug_iter_ratio=0)
 
     class Recorder(keras.callbacks.Callback):
@@ -374,7 +499,8 @@ def distill(cfg, evaluate=None):
 
     logger.info(f"Distil {cfg.backbone} {cfg.input_shape[0]}px from "
                 f"{os.path.basename(teacher_path)} on {n} images, {cfg.views} views, {steps} "
-                f"steps of {cfg.batch_size} per epoch, loss {cfg.loss}; run folder {run_dir}")
+                f"steps of {cfg.batch_size} per epoch, loss {cfg.loss}, {precision}; run folder "
+                f"{run_dir}")
     # Ctrl-C: TrainingInterrupted, naming the epoch and the --resume command; the folder
     # stays (it holds the teacher's cached targets)
     with run_guard(run_dir, made_here=False):
