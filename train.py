@@ -9,7 +9,7 @@ import argparse
 
 from facenet.cli import add_input_size, add_logging_options, configure_logging
 from facenet.training import TrainConfig
-from facenet.training.augment import Augmentation
+from facenet.training.augment import MIX_MODES, Augmentation
 from facenet.training.distillation import LOSSES, DistillConfig
 from utils.choices import BACKBONES, LR_DECAY_TYPES, OPTIMIZERS, PREPROCESSINGS, STRATEGIES
 from utils.errors import FacenetError, cli_errors
@@ -57,12 +57,20 @@ def add_distillation_args(p):
                         ("saturation", "colour factor in 1 +- this"),
                         ("greyscale", "probability of a grey view"),
                         ("blur", "probability of a Gaussian blur"),
-                        ("blur_sigma", "its sigma in pixels of a 160-pixel view, low and high")):
+                        ("blur_sigma", "its sigma in pixels of a 160-pixel view, low and high"),
+                        ("mix", "probability of blending in the same view of another image "
+                                "(the teacher embeds the blend)"),
+                        ("mix_share", "the own image's share of a blend, low and high"),
+                        ("erase", "probability of a rectangle filled with the mean colour"),
+                        ("erase_area", "its area as a share of the view, low and high")):
         default = getattr(aug, name)
         pair = isinstance(default, tuple)
         a(f"--aug-{name.replace('_', '-')}", type=float, default=default,
           nargs=2 if pair else None, metavar=("LOW", "HIGH") if pair else None,
           help=f"{help_} (default: {' '.join(map(str, default)) if pair else default})")
+    a("--aug-mix-mode", default=aug.mix_mode, choices=MIX_MODES,
+      help="mixup: a weighted average of the two views; cutmix: a square of the other "
+           "(default: %(default)s)")
 
 
 def fit_verbosity(args):

@@ -50,6 +50,11 @@ def main(argv=None):
                    help="render each view once at the student's size (0: every epoch)")
     p.add_argument("--dropout-keep-prob", type=float, default=1.0)
     p.add_argument("--no-augment", action="store_true", help="plain face crops only")
+    p.add_argument("--mix", type=float, default=0.0,
+                   help="share of views blended with another face (train.py --aug-mix)")
+    p.add_argument("--mix-mode", default="mixup", choices=["mixup", "cutmix"])
+    p.add_argument("--erase", type=float, default=0.0,
+                   help="share of views with an erased rectangle (train.py --aug-erase)")
     p.add_argument("--limit", type=int, default=0, help="train on the first N images only")
     p.add_argument("--resume", default="", help="a stopped run's folder: repeat the run's "
                                                 "command with --resume to go on")
@@ -104,7 +109,7 @@ def main(argv=None):
 
         init_weights = registry.fetch(registry.default_model("mobilenet"))
     augmentation = (dataclasses.replace(NO_AUGMENTATION, flip=0.5) if args.no_augment
-                    else Augmentation())
+                    else Augmentation(mix=args.mix, mix_mode=args.mix_mode, erase=args.erase))
     cfg = DistillConfig(images=images, input_shape=(args.input_size, args.input_size, 3),
                         epochs=args.epochs, batch_size=args.batch_size, init_lr=args.init_lr,
                         min_lr=args.min_lr, loss=args.loss, views=args.views, crop=crop,

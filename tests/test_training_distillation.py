@@ -249,3 +249,59 @@ def test_views_are_rendered_once_and_read_back_exactly(tiny_run, faces, tmp_path
     np.save(damaged.path(0), np.zeros((3, 64, 64, 3), np.uint8))
     with pytest.raises(FacenetError, match="view_000.npy holds.*delete it"):
         damaged.load(0)
+
+
+def test_a_mixed_view_is_the_blend_of_two_faces_and_its_target_the_teachers_embedding_of_it(
+        faces, pretrained_path, tmp_path):
+    """--aug-mix: a view blends the same view of a partner image into its own, and the cached
+    teacher target is the teacher's embedding of that blended image (not of either face)."""
+    from PIL import Image
+
+    from facenet.predictor import Facenet
+    from facenet.training.augment import (Augmentation, partner_index, render,
+                                          view_params)
+    from facenet.training.distillation import ViewRenderer, distill, face_box, list_images
+    from utils.image import LFW_CROP
+
+    teacher = Facenet(model_path=pretrained_path, align="off", precision="auto")
+    for mode in ("mixup", "cutmix"):
+        aug = Augmentation(mix=1.0, mix_mode=mode, mix_share=(0.6, 0.6))
+        run_dir, _, _ = distill(tiny_config(faces, tmp_path / mode, epochs=1, augmentation=aug))
+        paths = list_images(faces)
+        params = view_params(aug, 0, 3, 0)
+        other = partner_index(params, 3, len(paths))
+        assert other != 3
+
+        def view(i, p):
+            image = Image.open(paths[i]).convert("RGB")
+            return render(image, face_box(image, LFW_CROP), p, 160).astype(np.float32)
+
+        own, partner = view(3, params), view(other, {**view_params(aug, 0, other, 0), "mix": 0})
+        mixed = ViewRenderer(paths, LFW_CROP, aug, seed=0).batch([3], 0, 160)[0]
+        if mode == "mixup":
+            expected = np.clip(np.rint(0.6 * own + 0.4 * partner), 0, 255).astype(np.uint8)
+            assert np.array_equal(mixed, expected)
+        else:  # a square of 40% of the view from the partner, the rest the own image
+            alike = (own == partner).all(axis=-1)
+            from_partner = (mixed == partner.astype(np.uint8)).all(axis=-1) & ~alike
+            assert 0.3 < from_partner.mean() < 0.45
+        target = np.load(os.path.join(run_dir, "teacher", "view_000.npy"))[3]
+        blended = teacher.embed_arrays(mixed[None])[0]
+        assert float(target @ blended) > 0.9999
+        for single in (own, partner):
+            assert float(target @ teacher.embed_arrays(single.astype(np.uint8)[None])[0]) < 0.99
+
+
+def test_an_erased_view_has_one_flat_square():
+    from facenet.training.augment import Augmentation, NO_AUGMENTATION, render, view_params
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    image = Image.fromarray(rng.integers(0, 255, (120, 120, 3), np.uint8))
+    params = {**view_params(NO_AUGMENTATION, 0, 0, 0), "erase": (0.25, 0.5, 0.5)}
+    for size in (64, 160):
+        out = render(image, (0, 0, 120, 120), params, size)
+        flat = (out == out[size // 2, size // 2]).all(axis=-1)
+        assert abs(flat.mean() - 0.25) < 0.03, flat.mean()
+    assert view_params(Augmentation(erase=1.0), 0, 0, 0)["erase"] is not None
+    assert view_params(Augmentation(), 0, 0, 0)["erase"] is None

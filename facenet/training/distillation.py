@@ -18,7 +18,8 @@ import time
 
 import numpy as np
 
-from facenet.training.augment import Augmentation, render, view_params
+from facenet.training.augment import (Augmentation, blend, partner_index, render,
+                                      view_params)
 from utils.errors import FacenetError, SettingError
 from utils.fileio import atomic_path, sha256_of, write_json_atomic
 from utils.image import load_image
@@ -99,8 +100,10 @@ class ViewRenderer:
         self.pool = concurrent.futures.ThreadPoolExecutor(workers or os.cpu_count() or 2)
         self.failed = set()
 
-    def one(self, index, view, sizes):
-        """The view at each of `sizes`, from one decode of the image."""
+    def one(self, index, view, sizes, params=None):
+        """The view at each of `sizes`, from one decode of the image; a mixed view blends in
+        the same view of its partner image."""
+        params = params or view_params(self.augmentation, self.seed, index, view)
         try:
             image = load_image(self.paths[index])
         except Exception as e:  # a broken image: grey, named once, the run goes on
@@ -108,9 +111,14 @@ class ViewRenderer:
                 self.failed.add(index)
                 logger.warning(f"{self.paths[index]}: unreadable ({e}); trained on as grey")
             return [np.full((size, size, 3), 128, np.uint8) for size in sizes]
-        params = view_params(self.augmentation, self.seed, index, view)
         box = face_box(image, self.crop)
-        return [render(image, box, params, size) for size in sizes]
+        own = [render(image, box, params, size) for size in sizes]
+        if not params["mix"] or len(self.paths) < 2:
+            return own
+        other = partner_index(params, index, len(self.paths))
+        unmixed = dict(view_params(self.augmentation, self.seed, other, view), mix=0.0)
+        return [blend(a, b, params)
+                for a, b in zip(own, self.one(other, view, sizes, unmixed))]
 
     def batches(self, indices, view, sizes):
         """One uint8 (len(indices), size, size, 3) array per size in `sizes`."""
@@ -120,6 +128,18 @@ class ViewRenderer:
     def batch(self, indices, view, size):
         """uint8 (len(indices), size, size, 3) views of the images `indices`."""
         return self.batches(indices, view, [size])[0]
+
+
+def augmentation_record(augmentation):
+    """The augmentation as the targets' meta.json records it: options left off are omitted, so
+    targets cached before an option existed still match a setup that leaves it off."""
+    record = json.loads(json.dumps(dataclasses.asdict(augmentation)))  # tuples as lists
+    off = {"mix": 0.0, "erase": 0.0}
+    for key in off:
+        if record[key] == off[key]:
+            record = {k: v for k, v in record.items()
+                      if k != key and not k.startswith(key + "_")}
+    return record
 
 
 def _fingerprint(paths):
@@ -414,7 +434,7 @@ def distill(cfg, evaluate=None):
             "teacher_sha256": sha256_of(teacher_path), "teacher_input": list(teacher.input_shape),
             "seed": cfg.seed, "crop": list(crop) if crop else None,
             "augmentation": dataclasses.asdict(cfg.augmentation)}
-    meta["augmentation"] = json.loads(json.dumps(meta["augmentation"]))  # tuples as lists
+    meta["augmentation"] = augmentation_record(cfg.augmentation)
     targets = TeacherTargets(cfg.targets_dir or os.path.join(run_dir, "teacher"), meta)
     size = cfg.input_shape[0]
     views = None
