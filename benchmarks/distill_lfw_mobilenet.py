@@ -23,8 +23,37 @@ ALIGN_SIZE, ALIGN_MARGIN = 200, 0.1  # the margin-0 face is the central 160/200 
 FACE_BOX = (ALIGN_MARGIN, ALIGN_MARGIN, 1 - ALIGN_MARGIN, 1 - ALIGN_MARGIN)
 
 
-def main(argv=None):
+def training_set(lfw_dir, meta_dir, aligned_dir, work, limit=0):
+    """The recipe's data: LFW aligned once (with room around the face), the images of the
+    people of folds 2-10 as an annotation file, fold 1's pairs; fold-1 people never train."""
     from benchmarks.train_lfw_mobilenet import aligned_lfw, fold1_pairs_file
+    from utils.annotation import write_annotation
+    from utils.lfw_people import fold_entries, read_people_folds
+
+    os.makedirs(work, exist_ok=True)
+    image_dir = aligned_dir or os.path.join(os.path.expanduser("~"), ".cache", "facenet",
+                                            f"lfw_aligned{ALIGN_SIZE}_m{ALIGN_MARGIN}")
+    t = time.perf_counter()
+    fallbacks = aligned_lfw(lfw_dir, image_dir, ALIGN_SIZE, ALIGN_MARGIN)
+    print(f"Aligned crops in {image_dir} ({time.perf_counter() - t:.0f} s); {fallbacks} "
+          f"image(s) without a face use the fixed face box")
+    folds = read_people_folds(os.path.join(meta_dir, "people.txt"))
+    entries = fold_entries([person for fold in folds[1:] for person in fold], image_dir)
+    if limit:
+        entries = entries[:limit]
+    fold1_people = {n for n, _ in folds[0]}
+    assert not fold1_people & {os.path.basename(os.path.dirname(p)) for _, p in entries}, \
+        "fold-1 people leaked into training"
+    images = os.path.join(work, "images.txt")
+    write_annotation(entries, images, absolute=True)
+    pairs_file = fold1_pairs_file(os.path.join(meta_dir, "pairs.txt"),
+                                  os.path.join(work, "fold1_pairs.txt"))
+    return {"entries": entries, "images": images, "image_dir": image_dir,
+            "pairs_file": pairs_file, "fallbacks": fallbacks,
+            "crop": ",".join(f"{v:g}" for v in FACE_BOX)}
+
+
+def main(argv=None):
     from facenet.training.augment import NO_AUGMENTATION, Augmentation
     from facenet.training.distillation import LOSSES
 
@@ -68,32 +97,14 @@ def main(argv=None):
     from facenet.evaluation import evaluate_pairs
     from facenet.predictor import Facenet
     from utils.lfw import read_pairs
-    from utils.lfw_people import fold_entries, read_people_folds
 
     name = args.name or f"distill_lfw_mobilenet_{args.input_size}"
     work = os.path.join(args.out, name)
-    os.makedirs(work, exist_ok=True)
-    image_dir = args.aligned_dir or os.path.join(os.path.expanduser("~"), ".cache", "facenet",
-                                                 f"lfw_aligned{ALIGN_SIZE}_m{ALIGN_MARGIN}")
-    t = time.perf_counter()
-    fallbacks = aligned_lfw(args.lfw_dir, image_dir, ALIGN_SIZE, ALIGN_MARGIN)
-    print(f"Aligned crops in {image_dir} ({time.perf_counter() - t:.0f} s); {fallbacks} "
-          f"image(s) without a face use the fixed face box")
-    folds = read_people_folds(os.path.join(args.meta_dir, "people.txt"))
-    entries = fold_entries([person for fold in folds[1:] for person in fold], image_dir)
-    if args.limit:
-        entries = entries[:args.limit]
-    fold1_people = {n for n, _ in folds[0]}
-    assert not fold1_people & {os.path.basename(os.path.dirname(p)) for _, p in entries}, \
-        "fold-1 people leaked into training"
-    images = os.path.join(work, "images.txt")
-    from utils.annotation import write_annotation
-
-    write_annotation(entries, images, absolute=True)
-    pairs_file = fold1_pairs_file(os.path.join(args.meta_dir, "pairs.txt"),
-                                  os.path.join(work, "fold1_pairs.txt"))
+    data = training_set(args.lfw_dir, args.meta_dir, args.aligned_dir, work, args.limit)
+    entries, image_dir, pairs_file, crop, fallbacks = (
+        data["entries"], data["image_dir"], data["pairs_file"], data["crop"], data["fallbacks"])
+    images = data["images"]
     pairs = read_pairs(pairs_file, image_dir)
-    crop = ",".join(f"{v:g}" for v in FACE_BOX)
 
     result = {"machine": machine(), "train_images": len(entries), "fold1_pairs": len(pairs),
               "align_fallbacks": fallbacks}

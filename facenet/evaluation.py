@@ -45,21 +45,24 @@ def evaluate_pairs(predictor, pairs, batch_size=None, flip=False, progress=True,
     before = dict(predictor.preparer.stats) if hasattr(predictor, "preparer") else {}
     table = embed_distinct(predictor, [p for pair in pairs for p in (pair.path_1, pair.path_2)],
                            batch_size, flip, progress)
-    e1 = np.stack([table[p.path_1] for p in pairs])
-    e2 = np.stack([table[p.path_2] for p in pairs])
-    distances = np.linalg.norm(e1 - e2, axis=1)
-    same = np.array([p.same for p in pairs])
-    folds = np.array([p.fold for p in pairs])
-    report = summarize(distances, same, folds, far_target)
-    report.update(pairs=len(pairs), images=len(table), flip=flip,
-                  wall_seconds=round(time.perf_counter() - start, 2))
+    report = score_pairs(table, pairs, far_target)
+    report.update(flip=flip, wall_seconds=round(time.perf_counter() - start, 2))
     if getattr(predictor, "align", "off") != "off":
         after = predictor.preparer.stats
         report["alignment"] = {k: after.get(k, 0) - before.get(k, 0)
                                for k in ("aligned", "fallback", "cached")}
         report["alignment"]["settings"] = predictor.aligner.settings()
-    report["distances"] = distances
-    report["same"] = same
+    return report
+
+
+def score_pairs(table, pairs, far_target=1e-3):
+    """The metrics summary of `pairs` from {path: embedding}, with the distances and labels."""
+    e1 = np.stack([table[p.path_1] for p in pairs])
+    e2 = np.stack([table[p.path_2] for p in pairs])
+    distances = np.linalg.norm(e1 - e2, axis=1)
+    same = np.array([p.same for p in pairs])
+    report = summarize(distances, same, np.array([p.fold for p in pairs]), far_target)
+    report.update(pairs=len(pairs), images=len(table), distances=distances, same=same)
     return report
 
 

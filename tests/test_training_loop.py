@@ -233,3 +233,46 @@ def test_resume_keeps_the_runs_own_epochs_unless_given():
     assert train.parse_args([]).epochs == 100
     assert train.parse_args(["--resume", "logs/x"]).epochs is None
     assert train.parse_args(["--resume", "logs/x", "--epochs", "7"]).epochs == 7
+
+
+
+def test_the_per_epoch_lfw_check_decodes_once_and_follows_the_weights(lfw, tmp_path,
+                                                                      monkeypatch):
+    """The check keeps the decoded crops between epochs and reuses its forward graph, yet
+    embeds with the model's current weights, as a fresh predictor does."""
+    import facenet.evaluation as evaluation
+    import facenet.preparation as preparation
+    from facenet.evaluation import embed_distinct, score_pairs
+    from facenet.predictor import Facenet
+    from facenet.training import TrainConfig
+    from nets.facenet import embedding_model, facenet
+
+    lines = open(lfw[1]).read().splitlines()
+    pairs_file = tmp_path / "pairs.txt"
+    pairs_file.write_text("\n".join(["1\t6"] + lines[1:7] + lines[301:307]) + "\n")
+    cfg = TrainConfig(input_shape=(64, 64, 3), lfw_dir=lfw[0], lfw_pairs=str(pairs_file),
+                      lfw_crop="lfw")
+    opened, tables = [], []
+    real_batches = preparation.iter_batches
+    monkeypatch.setattr(preparation, "iter_batches", lambda items, *a, **k:
+                        opened.extend(items) or real_batches(items, *a, **k))
+    monkeypatch.setattr(evaluation, "score_pairs", lambda table, pairs: tables.append(table)
+                        or score_pairs(table, pairs))
+    from facenet.training.loop import make_lfw_eval
+
+    check = make_lfw_eval(cfg, "standardize")
+    model = facenet((64, 64, 3), backbone="mobilenet", mode="predict")
+    for seed in (0, 1):
+        rng = np.random.default_rng(seed)
+        for w in model.trainable_weights:
+            w.assign(rng.normal(0, 0.1, w.shape).astype("float32"))
+        check(model)
+    read_by_check = list(opened)
+    paths = list(tables[0])
+    assert sorted(read_by_check) == sorted(paths)  # each photo read once over two checks
+    fresh = embed_distinct(Facenet.from_keras(embedding_model(model), "standardize", "lfw"),
+                           paths, progress=False)
+    assert np.allclose(np.stack([tables[1][p] for p in paths]),
+                       np.stack([fresh[p] for p in paths]), atol=1e-5)
+    assert not np.allclose(np.stack(list(tables[0].values())),
+                           np.stack(list(tables[1].values())), atol=1e-3)

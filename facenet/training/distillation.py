@@ -492,12 +492,12 @@ def distill(cfg, evaluate=None):
             self.start = time.perf_counter()
 
         def on_epoch_end(self, epoch, logs=None):
-            seconds = time.perf_counter() - self.start
             loss = float((logs or {}).get("loss", np.nan))
             if not np.isfinite(loss):
                 raise FacenetError(f"the distillation loss became {loss} in epoch {epoch + 1}; "
                                    f"lower --init-lr and resume from {run_dir}")
             score = evaluate(self.model) if evaluate else None
+            seconds = time.perf_counter() - self.start  # steps, BatchNorm statistics, score
             h = state["history"]
             h["loss"].append(loss)
             h["lr"].append(float(np.asarray(self.model.optimizer.learning_rate)))

@@ -7,6 +7,7 @@ import os
 from utils.errors import FacenetError
 
 logger = logging.getLogger(__name__)
+LFW_CROPS_IN_MEMORY = 512 * 2**20  # bytes of LFW crops held between epochs' checks
 
 
 def add_weight_decay(model, weight_decay):
@@ -39,21 +40,37 @@ def make_lfw_eval(cfg, preprocessing):
     """A function model -> LFW accuracy (each distinct image once), or None if LFW is absent."""
     if not cfg.lfw_eval:
         return None
-    from facenet.evaluation import evaluate_pairs, load_lfw_pairs
+    from facenet.evaluation import evaluate_pairs, load_lfw_pairs, score_pairs
 
     if not (os.path.isdir(cfg.lfw_dir) and os.path.isfile(cfg.lfw_pairs)):
         logger.warning(f"LFW evaluation skipped: {cfg.lfw_dir} or {cfg.lfw_pairs} not found "
                        f"(pass --lfw-dir and --lfw-pairs, or --no-lfw-eval)")
         return None
     pairs, _ = load_lfw_pairs(cfg.lfw_pairs, cfg.lfw_dir)
+    paths = list(dict.fromkeys(p for pair in pairs for p in (pair.path_1, pair.path_2)))
+    side = cfg.input_shape[0]
+    keep_crops = len(paths) * side * side * 3 <= LFW_CROPS_IN_MEMORY
+    held = {}  # the predictor (rebuilt only for another model) and, when small, the crops
 
     def evaluate(model):
+        import numpy as np
+
         from facenet.predictor import Facenet
         from nets.facenet import embedding_model
 
-        predictor = Facenet.from_keras(embedding_model(model), preprocessing, cfg.lfw_crop,
-                                       batch_size=64)
-        report = evaluate_pairs(predictor, pairs, progress=False)
+        if held.get("model") is not model:  # its forward graph follows the weights as they train
+            held.update(model=model, predictor=Facenet.from_keras(
+                embedding_model(model), preprocessing, cfg.lfw_crop, batch_size=64))
+        predictor = held["predictor"]
+        if not keep_crops:
+            report = evaluate_pairs(predictor, pairs, progress=False)
+        else:
+            if "crops" not in held:  # decoded and cropped once, not every epoch
+                held["crops"] = predictor.prepare_faces(paths)[0]
+            crops = held["crops"]
+            emb = np.concatenate([predictor.embed_arrays(crops[i:i + 64])
+                                  for i in range(0, len(crops), 64)])
+            report = score_pairs(dict(zip(paths, emb)), pairs)
         return report.get("accuracy_mean", report["best_threshold_accuracy"])
 
     return evaluate
