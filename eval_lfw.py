@@ -11,6 +11,7 @@ import os
 import sys
 
 from facenet.cli import add_logging_options, add_model_options, configure_logging
+from utils.checks import rate_arg
 from utils.errors import FacenetError, cli_errors
 from utils.precision import DEFAULT_PRECISION
 
@@ -40,7 +41,7 @@ def parse_args(argv=None):
                    help="add the embedding of the mirrored image to each embedding")
     p.add_argument("--skip-missing", action="store_true",
                    help="score the pairs whose images exist instead of stopping at a missing one")
-    p.add_argument("--far", type=float, default=1e-3, help="FAR for VAL (default: 1e-3)")
+    p.add_argument("--far", type=rate_arg, default=1e-3, help="FAR for VAL (default: 1e-3)")
     p.add_argument("--roc", default="logs/roc.png", help="ROC curve PNG (default: %(default)s)")
     p.add_argument("--report", default="logs/eval_lfw.json",
                    help="JSON report (default: %(default)s)")
