@@ -14,7 +14,7 @@ from facenet import weights as registry
 from facenet.align import DEFAULT_MARGIN
 from facenet.preparation import FacePreparer, align_mode
 from utils.checks import check_threshold
-from utils.errors import WeightFileError
+from utils.errors import ImageLoadError, WeightFileError
 from utils.fileio import sha256_of
 from utils.image import get_preprocessing, parse_crop, prepare_image
 from utils.precision import DEFAULT_PRECISION
@@ -230,6 +230,10 @@ class Facenet:
         if x.dtype != np.uint8:
             raise TypeError(f"embed_arrays takes uint8 crops (N, H, W, 3), got {x.dtype}; "
                             f"use embed() for other images")
+        if x.ndim != 4 or tuple(x.shape[1:]) != tuple(self.input_shape):
+            raise ImageLoadError(f"crops of shape {x.shape} do not fit the model's input "
+                                 f"(N, {', '.join(map(str, self.input_shape))}); use embed() "
+                                 f"for images of other sizes")
         emb = self._forward(x).numpy()
         if flip:
             emb = emb + self._forward(np.ascontiguousarray(x[:, :, ::-1])).numpy()
