@@ -14,7 +14,7 @@ import traceback
 import numpy as np
 
 from nets.weights_io import CLASSIFIER_LAYER
-from utils.errors import FacenetError, TrainingInterrupted
+from utils.errors import FacenetError, SettingError, TrainingInterrupted
 from utils.fileio import atomic_path, card_path_for, sha256_of, write_json_atomic
 
 RESUME_DIR = "resume"
@@ -171,11 +171,36 @@ def run_guard(run_dir, made_here):
         raise
 
 
-def resume_settings(cfg, state, run_dir, keep, convert=None):
+def given_settings(cfg):
+    """The settings of a config that differ from its defaults: those a caller of the library
+    set (a command passes the options it was given instead)."""
+    import dataclasses
+
+    default = type(cfg)()
+    return {f.name for f in dataclasses.fields(cfg)
+            if getattr(cfg, f.name) != getattr(default, f.name)}
+
+
+def resume_settings(cfg, state, run_dir, keep, convert=None, given=None):
     """Give `cfg` the run's own saved settings, except those in `keep` (how long, how loud);
-    `convert(key, value)` turns a saved JSON value back into its type. Returns the run's total
-    epochs (`cfg.epochs` when given, else the saved ones); a finished run is refused."""
+    `convert(key, value)` turns a saved JSON value back into its type. A setting in `given`
+    (default: given_settings(cfg)) that differs from the run's is a SettingError: a resumed
+    run silently trained otherwise than asked. Returns the run's total epochs (`cfg.epochs`
+    when given, else the saved ones); a finished run is refused."""
     saved = state["config"]
+    given = given_settings(cfg) if given is None else set(given)
+    differ = []
+    for key in sorted(given - set(keep)):
+        if key in saved:
+            value = convert(key, saved[key]) if convert else saved[key]
+            if getattr(cfg, key) != value:
+                differ.append(f"{key} {getattr(cfg, key)!r} (the run's: {value!r})")
+    if differ:
+        raise SettingError(
+            f"{run_dir} was trained with other settings than given on resume: "
+            f"{'; '.join(differ)}. A resumed run keeps its own settings (only "
+            f"{', '.join(k for k in keep if k != 'resume')} may change): leave those options "
+            f"out, or start a new run from its weights with --model-path")
     for key, value in saved.items():
         if key not in keep:
             setattr(cfg, key, convert(key, value) if convert else value)

@@ -256,8 +256,10 @@ def _dataset(generator, cfg, target_dim):
     return ds.map(lambda x, y: (preprocess_tf(x, cfg.preprocessing), y)).prefetch(2)
 
 
-def distill(cfg, evaluate=None):
+def distill(cfg, evaluate=None, given=None):
     """Run (or resume) a distillation; returns (run folder, history, student model).
+    `given`: the settings the user set, which a resume refuses to change (default: those that
+    differ from DistillConfig's defaults).
 
     `evaluate`: model -> accuracy, called after each epoch (default: LFW pairs when found);
     the best epoch by it (else by loss) is kept as best.weights.h5 with its card."""
@@ -280,7 +282,7 @@ def distill(cfg, evaluate=None):
     if cfg.resume:
         run_dir, state_dir, state = find_resume_state(cfg.resume)
         cfg.epochs = resume_settings(cfg, state, run_dir, ("resume", "epochs", "verbose",
-                                                           "workers"), _saved_value)
+                                                           "workers"), _saved_value, given)
     check_config(cfg)
     if not cfg.resume:
         import datetime

@@ -59,8 +59,10 @@ def make_lfw_eval(cfg, preprocessing):
     return evaluate
 
 
-def train(cfg):
+def train(cfg, given=None):
     """Run (or resume) a training run; returns (run folder, history, trained model).
+    `given`: the settings the user set, which a resume refuses to change (default: those that
+    differ from TrainConfig's defaults).
 
     A run that fails before its first epoch is saved removes the folder it made, so a failed
     start leaves none behind. Ctrl-C raises TrainingInterrupted, which names the folder and
@@ -73,11 +75,11 @@ def train(cfg):
     state, state_dir = None, None
     if cfg.resume:
         run_dir, state_dir, state = find_resume_state(cfg.resume)
-        given = ("keep_checkpoints",) if cfg.keep_checkpoints is not None else ()
+        new_keep = ("keep_checkpoints",) if cfg.keep_checkpoints is not None else ()
         cfg.epochs = resume_settings(  # the run's own settings, except how long and how loud
             cfg, state, run_dir,
-            ("resume", "epochs", "init_epoch", "verbose", "strategy", *given),
-            lambda key, value: tuple(value) if key == "input_shape" else value)
+            ("resume", "epochs", "init_epoch", "verbose", "strategy", *new_keep),
+            lambda key, value: tuple(value) if key == "input_shape" else value, given)
         cfg.init_epoch = state["epoch"]
     if cfg.keep_checkpoints is None:
         cfg.keep_checkpoints = 0
