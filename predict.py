@@ -200,13 +200,13 @@ def interactive(model, out, show):
 
 def check_before_loading(args):
     """What can fail without the model fails before it loads (seconds, not a minute)."""
-    from utils.fileio import check_output_file
+    from utils.plots import check_figure_file
 
     if not (args.images or args.example) and (sys.stdin is None or sys.stdin.closed):
         raise FacenetError("no images given, and no input to ask for them (stdin is closed): "
                            "give two image paths, or --example")
     if args.out:
-        check_output_file(args.out, "--out")
+        check_figure_file(args.out, "--out")
 
 
 def main(argv=None):
