@@ -138,6 +138,28 @@ def remove_partial_files(run_dir, completed_epochs):
                     shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
 
 
+def make_run_dir(save_dir, prefix):
+    """A new run folder `save_dir/<prefix>_<time>`, created exclusively: a run owns its folder.
+    Two runs started in the same second get `..._2` and so on, instead of writing each other's
+    checkpoints, history and resume state."""
+    import datetime
+
+    stamp = datetime.datetime.now().strftime("%Y_%m_%d_%H_%M_%S")
+    check_writable(save_dir)
+    base = os.path.join(save_dir, f"{prefix}_{stamp}")
+    for n in range(1, 1000):
+        run_dir = base if n == 1 else f"{base}_{n}"
+        try:
+            os.mkdir(run_dir)
+            return run_dir
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise FacenetError(f"cannot make the run folder {run_dir}: {e}. Choose another "
+                               f"--save-dir or free some space.") from None
+    raise FacenetError(f"{base}: a thousand runs started this second; choose another --save-dir")
+
+
 def check_writable(folder):
     """Fail at start, not after hours of training, when checkpoints cannot be written."""
     try:

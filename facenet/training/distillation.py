@@ -269,7 +269,7 @@ def distill(cfg, evaluate=None, given=None):
     from facenet.predictor import Facenet
     from facenet.training.callbacks import PreciseBatchNorm
     from facenet.training.checkpoints import (check_writable, find_resume_state,
-                                              remove_partial_files, restore_resume_state,
+                                              make_run_dir, remove_partial_files, restore_resume_state,
                                               resume_settings, run_guard, save_resume_state,
                                               save_weights_with_card)
     from facenet.training.loop import add_weight_decay, make_lfw_eval
@@ -284,14 +284,11 @@ def distill(cfg, evaluate=None, given=None):
         cfg.epochs = resume_settings(cfg, state, run_dir, ("resume", "epochs", "verbose",
                                                            "workers"), _saved_value, given)
     check_config(cfg)
-    if not cfg.resume:
-        import datetime
-
-        stamp = datetime.datetime.now().strftime("%Y_%m_%d_%H_%M_%S")
-        run_dir = os.path.join(cfg.save_dir, f"distill_{stamp}")
     if cfg.resume:
         remove_partial_files(run_dir, state["epoch"])
-    check_writable(run_dir)
+        check_writable(run_dir)
+    else:
+        run_dir = make_run_dir(cfg.save_dir, "distill")
 
     paths = list_images(cfg.images)
     n = len(paths)

@@ -68,7 +68,8 @@ def train(cfg, given=None):
     start leaves none behind. Ctrl-C raises TrainingInterrupted, which names the folder and
     the epochs saved in it."""
     from facenet.training.checkpoints import (check_writable, find_resume_state,
-                                              remove_partial_files, resume_settings, run_guard)
+                                              make_run_dir, remove_partial_files,
+                                              resume_settings, run_guard)
     from facenet.training.config import check_config
     from facenet.training.distribute import is_chief, pick_strategy
 
@@ -84,15 +85,16 @@ def train(cfg, given=None):
     if cfg.keep_checkpoints is None:
         cfg.keep_checkpoints = 0
     check_config(cfg)
-    if not cfg.resume:
-        stamp = datetime.datetime.now().strftime("%Y_%m_%d_%H_%M_%S")
-        run_dir = os.path.join(cfg.save_dir, f"loss_{stamp}")
     strategy = pick_strategy(cfg.strategy)
     chief = is_chief() if cfg.strategy != "single" else True
-    made_here = chief and not os.path.exists(run_dir)
-    if chief:  # the one process that writes (or cleans up) the run folder
-        if cfg.resume:
-            remove_partial_files(run_dir, cfg.init_epoch)
+    made_here = chief and not cfg.resume
+    if not cfg.resume and chief:  # a new folder of its own (make_run_dir)
+        run_dir = make_run_dir(cfg.save_dir, "loss")
+    elif not cfg.resume:  # a worker that writes no file: the chief's name, not made here
+        stamp = datetime.datetime.now().strftime("%Y_%m_%d_%H_%M_%S")
+        run_dir = os.path.join(cfg.save_dir, f"loss_{stamp}")
+    if chief and cfg.resume:  # the one process that writes (or cleans up) the run folder
+        remove_partial_files(run_dir, cfg.init_epoch)
         check_writable(run_dir)
     with run_guard(run_dir, made_here):
         history, model = _train(cfg, run_dir, state, state_dir, strategy, chief)
