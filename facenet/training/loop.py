@@ -96,7 +96,9 @@ def train(cfg, given=None):
     if chief and cfg.resume:  # the one process that writes (or cleans up) the run folder
         remove_partial_files(run_dir, cfg.init_epoch)
         check_writable(run_dir)
-    with run_guard(run_dir, made_here):
+    from facenet.training.data import pipeline_errors
+
+    with run_guard(run_dir, made_here), pipeline_errors():
         history, model = _train(cfg, run_dir, state, state_dir, strategy, chief)
     return run_dir, history, model
 
