@@ -61,7 +61,8 @@ def save_epoch_checkpoint(model, path, card):
 
 def save_resume_state(run_dir, model, state):
     """Write weights (with the optimizer's variables: the one copy of them a run keeps) and
-    state into a fresh folder, then point to it."""
+    state into a fresh folder, then point to it. The previous epoch's state stays (one more),
+    so that a resume state deleted or damaged later still leaves an epoch to resume from."""
     root = os.path.join(run_dir, RESUME_DIR)
     os.makedirs(root, exist_ok=True)
     name = f"epoch_{state['epoch']:03d}"
@@ -78,13 +79,43 @@ def save_resume_state(run_dir, model, state):
         if os.path.exists(tmp):
             shutil.rmtree(tmp)
     write_json_atomic(os.path.join(run_dir, RESUME_POINTER), {"state": f"{RESUME_DIR}/{name}"})
-    for old in os.listdir(root):
-        if old != name:
-            shutil.rmtree(os.path.join(root, old), ignore_errors=True)
+    kept = sorted((d for d in os.listdir(root) if RESUME_STATE.fullmatch(d)), reverse=True)
+    for old in [d for d in os.listdir(root) if d not in kept[:2]]:
+        shutil.rmtree(os.path.join(root, old), ignore_errors=True)
+
+
+RESUME_STATE = re.compile(r"epoch_(\d+)")
+RESUME_WEIGHTS = "model.weights.h5"
+
+
+def state_problem(state_dir):
+    """(state, None) when a resume state is whole, else (None, why): its weights file missing
+    or not a readable HDF5 file (truncated, damaged), its state.json unreadable."""
+    weights = os.path.join(state_dir, RESUME_WEIGHTS)
+    try:
+        with open(os.path.join(state_dir, "state.json"), encoding="utf-8") as f:
+            state = json.load(f)
+        int(state["epoch"])
+    except FileNotFoundError:
+        return None, f"{os.path.join(state_dir, 'state.json')} is missing"
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return None, f"{os.path.join(state_dir, 'state.json')} is unreadable ({e})"
+    if not os.path.isfile(weights):
+        return None, f"{weights} is missing"
+    try:
+        import h5py
+
+        with h5py.File(weights, "r") as f:
+            f.visit(lambda name: None)  # reads every group's index: a cut file fails here
+    except (OSError, ValueError, RuntimeError) as e:
+        return None, f"{weights} is damaged or truncated ({str(e).splitlines()[0][:120]})"
+    return state, None
 
 
 def find_resume_state(path):
-    """The resume folder of a run directory (or of a checkpoint file inside one)."""
+    """(run folder, resume folder, state) of a run directory (or of a checkpoint file inside
+    one): the newest epoch whose resume state is whole. A newer one that is missing or damaged
+    is named in a warning; none whole is a FacenetError naming the file and what is wrong."""
     run_dir = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
     pointer = os.path.join(run_dir, RESUME_POINTER)
     if not os.path.exists(pointer):
@@ -92,12 +123,27 @@ def find_resume_state(path):
                            f" in {run_dir}); pass the run folder under the save dir")
     try:
         with open(pointer, encoding="utf-8") as f:
-            state_dir = os.path.join(run_dir, json.load(f)["state"])
-        with open(os.path.join(state_dir, "state.json"), encoding="utf-8") as f:
-            return run_dir, state_dir, json.load(f)
+            newest = os.path.join(run_dir, json.load(f)["state"])
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise FacenetError(f"the resume state of {run_dir} is unreadable ({e}); resume from a "
+        raise FacenetError(f"the resume pointer {pointer} is unreadable ({e}); resume from a "
                            f"copy of the run, or start it again") from None
+    root = os.path.join(run_dir, RESUME_DIR)
+    older = sorted((d for d in (os.listdir(root) if os.path.isdir(root) else [])
+                    if RESUME_STATE.fullmatch(d) and os.path.join(root, d) != newest),
+                   reverse=True)
+    problems = []
+    for state_dir in [newest] + [os.path.join(root, d) for d in older]:
+        state, why = state_problem(state_dir)
+        if state is None:
+            problems.append(why)
+            continue
+        if problems:
+            logger.warning(f"{problems[0]}: resuming from epoch {state['epoch']}, the last "
+                           f"complete epoch whose resume state is whole")
+        return run_dir, state_dir, state
+    raise FacenetError(f"cannot resume {run_dir}: {problems[0]}, and no earlier epoch's resume "
+                       f"state is whole. Start a new run from its weights with --model-path "
+                       f"{os.path.join(run_dir, 'last_epoch_weights.weights.h5')}")
 
 
 def saved_epochs(run_dir):
@@ -237,8 +283,16 @@ def resume_settings(cfg, state, run_dir, keep, convert=None, given=None):
 def restore_resume_state(model, state_dir):
     """Weights and optimizer variables (iterations, moments) of a compiled model: a Keras 3
     weights file of a compiled model holds both, once the optimizer is built to receive them."""
+    from utils.errors import WeightFileError
+
     model.optimizer.build(model.trainable_variables)
-    model.load_weights(os.path.join(state_dir, "model.weights.h5"))
+    path = os.path.join(state_dir, RESUME_WEIGHTS)
+    try:
+        model.load_weights(path)
+    except (OSError, ValueError, KeyError) as e:
+        raise WeightFileError(f"cannot resume from {path}: {str(e).splitlines()[0][:200]}; "
+                              f"it does not fit this run's model (damaged, or another "
+                              f"model's)") from None
 
 
 def write_history(run_dir, history):
