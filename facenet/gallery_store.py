@@ -260,7 +260,7 @@ def read(db, path):
 def _json(path, field, text):
     try:
         return json.loads(text)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         raise _damaged(path, field, f"is not JSON: {str(text)[:60]!r}") from None
 
 
@@ -362,7 +362,7 @@ def read_npz(path):
             names = [str(n) for n in z["names"]]
             embeddings = z["embeddings"].astype(np.float32)
             labels, sources, keys = z["labels"], z["sources"], z["keys"]
-    except (OSError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError, RecursionError) as e:
         raise GalleryError(f"{path} is not a readable gallery ({type(e).__name__}: {e}); "
                            f"delete it and enroll again") from None
     if not isinstance(meta, dict):

@@ -148,6 +148,9 @@ class Facenet:
     def _check_card(self, card):
         if card is None:
             return None
+        if not os.path.isfile(self.model_path):  # the card alone: the checksum cannot be taken
+            raise WeightFileError(f"weight file not found: {self.model_path} (its card "
+                                  f"{registry.card_path_for(self.model_path)} is there)")
         if self.backbone and card.get("backbone") and card["backbone"] != self.backbone:
             raise WeightFileError(
                 f"{self.model_path}: its card says backbone {card['backbone']!r} but "

@@ -189,8 +189,9 @@ def read_card(weights_file):
     try:
         with open(path, encoding="utf-8") as f:
             card = json.load(f)
-    except (OSError, ValueError) as e:
-        raise WeightFileError(f"model card {path} is unreadable ({e}); delete it or fix it") from e
+    except (OSError, ValueError, RecursionError) as e:  # RecursionError: nested too deeply
+        raise WeightFileError(f"model card {path} is unreadable ({type(e).__name__}: "
+                              f"{str(e)[:120]}); delete it or fix it") from None
     check_card(card, path)
     return card
 

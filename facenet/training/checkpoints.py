@@ -98,7 +98,7 @@ def state_problem(state_dir):
         int(state["epoch"])
     except FileNotFoundError:
         return None, f"{os.path.join(state_dir, 'state.json')} is missing"
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as e:
         return None, f"{os.path.join(state_dir, 'state.json')} is unreadable ({e})"
     if not os.path.isfile(weights):
         return None, f"{weights} is missing"
@@ -124,7 +124,7 @@ def find_resume_state(path):
     try:
         with open(pointer, encoding="utf-8") as f:
             newest = os.path.join(run_dir, json.load(f)["state"])
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as e:
         raise FacenetError(f"the resume pointer {pointer} is unreadable ({e}); resume from a "
                            f"copy of the run, or start it again") from None
     root = os.path.join(run_dir, RESUME_DIR)

@@ -124,8 +124,13 @@ class TeacherTargets:
         os.makedirs(folder, exist_ok=True)
         meta_path = os.path.join(folder, "meta.json")
         if os.path.exists(meta_path):
-            with open(meta_path, encoding="utf-8") as f:
-                saved = json.load(f)
+            try:
+                with open(meta_path, encoding="utf-8") as f:
+                    saved = dict(json.load(f))
+            except (OSError, ValueError, TypeError, RecursionError) as e:
+                raise FacenetError(f"{meta_path} is unreadable ({type(e).__name__}: "
+                                   f"{str(e)[:120]}); delete {folder} to compute the teacher's "
+                                   f"targets again") from None
             for key in meta:
                 if saved.get(key) != meta[key]:
                     raise FacenetError(
