@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import shutil
+import sys
 import tempfile
 import traceback
 
@@ -33,6 +34,52 @@ def uncompiled(model):
     import keras
 
     return keras.Model(model.input, model.outputs, name=model.name)
+
+
+@contextlib.contextmanager
+def disk_errors(run_dir, epoch):
+    """Around the writing of epoch `epoch`'s files: a failed write (a full disk) is one
+    FacenetError naming the folder and the last complete epoch, which is intact (the resume
+    state is committed last). The HDF5 objects of the failed file are freed here, their close
+    errors silenced: left to the interpreter's exit they crashed it (a segmentation fault)."""
+    try:
+        yield
+    except OSError as e:
+        reason = os.strerror(e.errno) if e.errno else str(e).splitlines()[0][:120]
+        traceback.clear_frames(e.__traceback__)
+        e.__traceback__ = None
+        del e
+        hook = sys.unraisablehook
+        sys.unraisablehook = lambda *args: None  # h5py: "Can't decrement id ref count"
+        try:
+            gc.collect()
+            _close_hdf5_files_under(run_dir)
+            gc.collect()
+        finally:
+            sys.unraisablehook = hook
+        done = saved_epochs(run_dir)
+        last = (f"epoch {done} is the last complete one: free space, then resume with "
+                f"`python train.py --resume {run_dir}`" if done else
+                "no epoch was complete: free space and start again")
+        raise FacenetError(f"could not save epoch {epoch} in {run_dir} ({reason}); "
+                           f"{last}") from None
+
+
+def _close_hdf5_files_under(folder):
+    """Close what HDF5 still holds open of files under `folder` (a write that failed leaves
+    them open, and HDF5 closing them at exit crashed the interpreter)."""
+    import h5py
+
+    root = os.path.abspath(folder)
+    for fid in h5py.h5f.get_obj_ids(types=h5py.h5f.OBJ_FILE):
+        try:
+            name = os.path.abspath(os.fsdecode(fid.name))
+            if not name.startswith(root + os.sep):
+                continue
+            fid._close_open_objects(h5py.h5f.OBJ_LOCAL | ~h5py.h5f.OBJ_FILE)
+            fid._close_open_objects(h5py.h5f.OBJ_LOCAL | h5py.h5f.OBJ_FILE)
+        except Exception:  # noqa: BLE001 - closing a failed file fails too; it is let go
+            pass
 
 
 def save_weights_with_card(model, path, card):

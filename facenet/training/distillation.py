@@ -273,7 +273,7 @@ def distill(cfg, evaluate=None, given=None):
     from facenet import weights as registry
     from facenet.predictor import Facenet
     from facenet.training.callbacks import PreciseBatchNorm
-    from facenet.training.checkpoints import (check_writable, find_resume_state,
+    from facenet.training.checkpoints import (check_writable, disk_errors, find_resume_state,
                                               make_run_dir, remove_partial_files, restore_resume_state,
                                               resume_settings, run_guard, save_resume_state,
                                               save_weights_with_card)
@@ -363,15 +363,16 @@ def distill(cfg, evaluate=None, given=None):
             h["lfw"].append(score)
             h["seconds"].append(round(seconds, 1))
             key = score if score is not None else -loss
-            save_weights_with_card(self.model, os.path.join(run_dir, "last.weights.h5"),
-                                   {**card, "epoch": epoch + 1})
-            if state["best"] is None or key > state["best"]:
-                state["best"] = key
-                save_weights_with_card(self.model, os.path.join(run_dir, "best.weights.h5"),
-                                       {**card, "epoch": epoch + 1,
-                                        "lfw_accuracy": score})
-            state["epoch"] = epoch + 1
-            save_resume_state(run_dir, self.model, state)
+            with disk_errors(run_dir, epoch + 1):
+                save_weights_with_card(self.model, os.path.join(run_dir, "last.weights.h5"),
+                                       {**card, "epoch": epoch + 1})
+                if state["best"] is None or key > state["best"]:
+                    state["best"] = key
+                    save_weights_with_card(self.model, os.path.join(run_dir, "best.weights.h5"),
+                                           {**card, "epoch": epoch + 1,
+                                            "lfw_accuracy": score})
+                state["epoch"] = epoch + 1
+                save_resume_state(run_dir, self.model, state)
             logger.info(f"Epoch {epoch + 1}/{cfg.epochs}: loss {loss:.4f}"
                         + (f", LFW {100 * score:.2f}%" if score is not None else "")
                         + f" ({seconds:.0f} s)")
