@@ -75,8 +75,9 @@ def main(argv=None):
     g.check_model(model)  # takes the model's identity, thresholds and impostor table
     for name, ps in enroll.items():
         g.add(name, np.stack([table[x] for x in ps]), ps)
-    thresholds = {"card verification threshold": model.threshold,
-                  "gallery default (1% over the gallery)": g.default_threshold()}
+    thresholds = {"card verification threshold": model.threshold}
+    if g.far_table:  # without the card's impostor table the gallery has no default (--no-align)
+        thresholds["gallery default (1% over the gallery)"] = g.default_threshold()
     if args.threshold is not None:
         thresholds = {"given threshold": args.threshold}
     known_emb = np.stack([table[x] for _, x in known])
