@@ -11,6 +11,7 @@ import os
 import sys
 
 from facenet.cli import add_logging_options, add_model_options, configure_logging
+from utils.checks import rate_arg
 from utils.errors import FacenetError, cli_errors
 from utils.precision import DEFAULT_PRECISION
 
@@ -40,7 +41,7 @@ def parse_args(argv=None):
                    help="add the embedding of the mirrored image to each embedding")
     p.add_argument("--skip-missing", action="store_true",
                    help="score the pairs whose images exist instead of stopping at a missing one")
-    p.add_argument("--far", type=float, default=1e-3, help="FAR for VAL (default: 1e-3)")
+    p.add_argument("--far", type=rate_arg, default=1e-3, help="FAR for VAL (default: 1e-3)")
     p.add_argument("--roc", default="logs/roc.png", help="ROC curve PNG (default: %(default)s)")
     p.add_argument("--report", default="logs/eval_lfw.json",
                    help="JSON report (default: %(default)s)")
@@ -142,10 +143,12 @@ def run(args, argv):
     evaluation."""
     from facenet.evaluation import evaluate_pairs, load_lfw_pairs
     from utils.fileio import check_output_file, write_json_atomic
+    from utils.plots import check_figure_file
 
-    for option, path in (("--report", args.report), ("--roc", args.roc)):
-        if path:
-            check_output_file(path, option)
+    if args.report:
+        check_output_file(args.report, "--report")
+    if args.roc:
+        check_figure_file(args.roc, "--roc")
     pairs, n_missing = load_lfw_pairs(args.pairs, args.lfw_dir, args.skip_missing)
     if args.update_card:
         check_card_pairs(pairs, args.pairs)
@@ -167,12 +170,6 @@ def run(args, argv):
     roc = report.pop("roc")
     for key in ("distances", "same"):  # per-pair arrays: not for the JSON report
         report.pop(key)
-    if args.roc and roc is None:
-        print(f"ROC curve: none ({report['undefined']['auc']})")
-    elif args.roc:
-        plot_roc(roc["fpr"], roc["tpr"], report["auc"], args.roc,
-                 title=f"LFW ROC, {os.path.basename(predictor.model_path)}")
-        print(f"ROC curve: {args.roc}")
     report.update(model_path=predictor.model_path, crop=args.crop,
                   precision=predictor.precision, lfw_dir=args.lfw_dir,
                   pairs_file=args.pairs)
@@ -185,6 +182,16 @@ def run(args, argv):
             a for a in given if a not in ("--quiet", "--verbose"))
         update_card(predictor, card, report, command)
         print(f"Card updated: threshold {report['threshold_mean']:.4f}")
+    if args.roc and roc is None:  # the optional figure last, once the results are saved
+        print(f"ROC curve: none ({report['undefined']['auc']})")
+    elif args.roc:
+        try:
+            plot_roc(roc["fpr"], roc["tpr"], report["auc"], args.roc,
+                     title=f"LFW ROC, {os.path.basename(predictor.model_path)}")
+        except (OSError, ValueError) as e:
+            raise FacenetError(f"--roc {args.roc}: the figure was not saved ({e}); the results "
+                               f"above were") from None
+        print(f"ROC curve: {args.roc}")
     return report
 
 if __name__ == "__main__":

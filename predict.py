@@ -12,6 +12,7 @@ import shlex
 import sys
 
 from facenet.cli import add_logging_options, add_model_options, configure_logging
+from utils.checks import threshold_arg
 from utils.errors import FacenetError, cli_errors
 
 
@@ -22,7 +23,7 @@ def parse_args(argv=None):
     p.add_argument("--example", action="store_true",
                    help="compare the bundled example photos (two of one person, one of another)")
     add_model_options(p, precision="float32")
-    p.add_argument("--threshold", type=float, default=None,
+    p.add_argument("--threshold", type=threshold_arg, default=None,
                    help="distance below which two faces are the same person "
                         "(default: the model card's, calibrated on LFW)")
     align = p.add_mutually_exclusive_group()
@@ -199,13 +200,13 @@ def interactive(model, out, show):
 
 def check_before_loading(args):
     """What can fail without the model fails before it loads (seconds, not a minute)."""
-    from utils.fileio import check_output_file
+    from utils.plots import check_figure_file
 
     if not (args.images or args.example) and (sys.stdin is None or sys.stdin.closed):
         raise FacenetError("no images given, and no input to ask for them (stdin is closed): "
                            "give two image paths, or --example")
     if args.out:
-        check_output_file(args.out, "--out")
+        check_figure_file(args.out, "--out")
 
 
 def main(argv=None):

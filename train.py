@@ -196,19 +196,36 @@ def is_distillation_run(resume):
         return False  # train() reports the folder in its own words
 
 
+# Options whose setting has another name in DistillConfig (the aug_* options: augmentation).
+DISTILL_NAMES = {"annotation_path": "images", "distill_loss": "loss", "model_path": "init_weights"}
+
+
+def given_settings(argv, distillation):
+    """The config settings that the command line names, whatever their values: a resume
+    refuses those that differ from the run's own (an option equal to its default counts)."""
+    parser = build_parser()
+    for action in parser._actions:
+        action.default = argparse.SUPPRESS
+    given = set(vars(parser.parse_args(argv)))
+    if not distillation:
+        return given
+    return {"augmentation" if k.startswith("aug_") else DISTILL_NAMES.get(k, k) for k in given}
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     configure_logging(args)  # before TensorFlow loads: its chatter off the terminal
     with cli_errors():  # Ctrl-C in a run: TrainingInterrupted says how to resume it
         cfg = run_config(args)
+        given = given_settings(argv, isinstance(cfg, DistillConfig))
         if isinstance(cfg, DistillConfig):
             from facenet.training.distillation import distill
 
-            run_dir, history, _ = distill(cfg)
+            run_dir, history, _ = distill(cfg, given=given)
         else:
             from facenet.training import train
 
-            run_dir, history, _ = train(cfg)
+            run_dir, history, _ = train(cfg, given=given)
     print(f"Done: {run_dir}")
 
 

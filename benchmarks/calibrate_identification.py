@@ -8,14 +8,21 @@ share of different-person pairs fall (the false-accept rate of one comparison). 
 divides its target false-accept rate by the number of people and reads the threshold here.
 
     python -m benchmarks.calibrate_identification --lfw-dir ../shared/data/lfw \
-        --pairs ../shared/data/lfw_meta/pairs.txt
+        --pairs ../shared/data/lfw_meta/pairs.txt [--backbone mobilenet]
+
+Every model the registry ships needs this table (the gallery refuses open-set identification
+without one): run it for a new or retrained model and copy the printed `impostor_far` into its
+registry entry (facenet/weights.py, `aligned["identification"]`, or the top level with
+--no-align). The result goes to calibrate_identification[_<model>][_noalign].json.
 """
 import argparse
+import json
 import os
 
 import numpy as np
 
 from benchmarks.common import machine, write_result
+from facenet.weights import DEFAULT_MODEL
 
 FARS = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
 
@@ -40,6 +47,11 @@ def main(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--lfw-dir", default="../shared/data/lfw")
     p.add_argument("--pairs", default="../shared/data/lfw_meta/pairs.txt")
+    p.add_argument("--backbone", default=None, help="the registry's model of this backbone "
+                   "(default: the default model)")
+    p.add_argument("--model-path", default=None, help="weights file (default: the registry's)")
+    p.add_argument("--no-align", action="store_true", help="fixed crop, no face search (the "
+                   "card's top-level table instead of the aligned one)")
     args = p.parse_args(argv)
 
     from facenet import Facenet
@@ -47,8 +59,9 @@ def main(argv=None):
 
     pairs, _ = load_lfw_pairs(args.pairs, args.lfw_dir)
     paths = list(dict.fromkeys(q for x in pairs if x.fold > 0 for q in (x.path_1, x.path_2)))
-    model = Facenet(crop="lfw", align="auto", align_choice="central", align_cache=True,
-                    precision="float32")  # the card's figures are float32's
+    model = Facenet(model_path=args.model_path, backbone=args.backbone, crop="lfw",
+                    align="off" if args.no_align else "auto", align_choice="central",
+                    align_cache=True, precision="float32")  # the card's figures are float32's
     table = embed_distinct(model, paths)
     emb = np.stack([table[q] for q in paths])
     names = np.array([os.path.basename(os.path.dirname(q)) for q in paths])
@@ -57,10 +70,16 @@ def main(argv=None):
     for far, d in quantiles.items():
         print(f"FAR {far:g}: distance {d:.4f}")
     print(f"{n:,} different-person pairs among {len(paths)} images of {labels.max() + 1} people")
-    write_result("calibrate_identification", {
-        "machine": machine(), "images": len(paths), "people": int(labels.max() + 1),
-        "impostor_pairs": n, "impostor_far_thresholds": {f"{k:g}": round(v, 4)
-                                                         for k, v in quantiles.items()}})
+    table = {f"{k:g}": round(v, 4) for k, v in quantiles.items()}
+    name = (model.card or {}).get("name") or os.path.basename(str(model.model_path))
+    section = "top level" if args.no_align else '"aligned"'
+    print(f"registry entry of {name} ({section} section): \"identification\": "
+          f"{{\"impostor_far\": {json.dumps(table)}}}")
+    suffix = "" if name == DEFAULT_MODEL else "_" + name.removeprefix("facenet_")
+    write_result("calibrate_identification" + suffix + ("_noalign" if args.no_align else ""), {
+        "machine": machine(), "model": name, "align": model.align, "images": len(paths),
+        "people": int(labels.max() + 1), "impostor_pairs": n,
+        "impostor_far_thresholds": table, "settings": vars(args)})
 
 
 if __name__ == "__main__":

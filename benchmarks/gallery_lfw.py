@@ -5,7 +5,10 @@ person's images (at most --max-per-person); query with the other half (known que
 the people of fold 1, who are never enrolled (every answer but "unknown" is a false accept).
 
     python -m benchmarks.gallery_lfw --lfw-dir ../shared/data/lfw \
-        --people ../shared/data/lfw_meta/people.txt
+        --people ../shared/data/lfw_meta/people.txt [--backbone mobilenet]
+
+The result goes to gallery_lfw[_<model>].json; "unknown_false_accept_rate" is how often a
+stranger is named someone.
 """
 import argparse
 import os
@@ -14,6 +17,7 @@ import time
 import numpy as np
 
 from benchmarks.common import machine, write_result
+from utils.checks import threshold_arg
 
 
 def split_people(people_path, lfw_dir, max_per_person=10, max_unknown=5):
@@ -49,7 +53,9 @@ def main(argv=None):
     p.add_argument("--max-unknown", type=int, default=5,
                    help="at most this many query images per fold-1 person")
     p.add_argument("--no-align", action="store_true", help="centre crop instead of MTCNN")
-    p.add_argument("--threshold", type=float, default=None, help="default: the model card's")
+    p.add_argument("--threshold", type=threshold_arg, default=None, help="default: the model card's")
+    p.add_argument("--backbone", default=None, help="the registry's model of this backbone "
+                   "(default: the default model)")
     args = p.parse_args(argv)
 
     from facenet import Facenet
@@ -57,7 +63,7 @@ def main(argv=None):
 
     enroll, known, unknown = split_people(args.people, args.lfw_dir, args.max_per_person,
                                           args.max_unknown)
-    model = Facenet(crop="lfw", align="off" if args.no_align else "auto",
+    model = Facenet(backbone=args.backbone, crop="lfw", align="off" if args.no_align else "auto",
                     align_choice="central", align_cache=True, threshold=args.threshold)
     start = time.perf_counter()
     paths = [x for ps in enroll.values() for x in ps] + [x for _, x in known + unknown]
@@ -69,8 +75,9 @@ def main(argv=None):
     g.check_model(model)  # takes the model's identity, thresholds and impostor table
     for name, ps in enroll.items():
         g.add(name, np.stack([table[x] for x in ps]), ps)
-    thresholds = {"card verification threshold": model.threshold,
-                  "gallery default (1% over the gallery)": g.default_threshold()}
+    thresholds = {"card verification threshold": model.threshold}
+    if g.far_table:  # without the card's impostor table the gallery has no default (--no-align)
+        thresholds["gallery default (1% over the gallery)"] = g.default_threshold()
     if args.threshold is not None:
         thresholds = {"given threshold": args.threshold}
     known_emb = np.stack([table[x] for _, x in known])
@@ -108,7 +115,10 @@ def main(argv=None):
     print(f"{len(enroll)} people enrolled with {len(g)} images; {len(known)} known and "
           f"{len(unknown)} unknown queries ({result['unknown_people']} people); embedding "
           f"{embed_seconds:.0f} s")
-    write_result("gallery_lfw", result)
+    name = (model.card or {}).get("name", "")
+    default = Facenet.get_defaults("backbone") is None and args.backbone is None
+    write_result("gallery_lfw" + ("" if default else "_" + name.removeprefix("facenet_")),
+                 {"model": name, **result})
 
 
 if __name__ == "__main__":

@@ -59,7 +59,7 @@ def recorded_settings(out_dir):
                 with open(path, encoding="utf-8") as f:
                     data = json.load(f)
                 return data if name == SETTINGS_FILE else data["settings"]
-            except (OSError, ValueError, KeyError, TypeError) as e:
+            except (OSError, ValueError, KeyError, TypeError, RecursionError) as e:
                 raise FacenetError(f"{path} is unreadable ({e}); delete it only if every crop "
                                    f"of {out_dir} was made with the settings given now") from None
     return None

@@ -39,7 +39,11 @@ def _embed_skipping_bad(predictor, paths):
 def enroll_images(gallery, predictor, name, paths):
     """Add a person's photos (files) to the gallery, committed together; photos already
     enrolled for them are not embedded again. Returns (added, already there, [(path, why)
-    skipped]); a photo another process enrolled meanwhile counts as already there."""
+    skipped]); a photo another process enrolled meanwhile counts as already there. The name
+    is cleaned first (facenet.gallery.clean_name)."""
+    from facenet.gallery import clean_name
+
+    name = clean_name(name)
     gallery.check_model(predictor)
     keys = {p: image_key(p) for p in paths if os.path.isfile(p)}
     missing = [(p, "not a file") for p in paths if p not in keys]
@@ -59,10 +63,20 @@ def enroll_folder(gallery, predictor, people_dir, progress=True):
 
     from utils.annotation import scan_dataset
 
+    from facenet.gallery import GalleryError, clean_name
+
     entries, names = scan_dataset(people_dir)
-    by_person = {}
+    by_person, folder_of = {}, {}
+    for name in names:  # every clash is said before anyone is enrolled
+        clean = clean_name(name)
+        other = folder_of.get(clean.casefold())
+        if other is not None:
+            raise GalleryError(f"the folders {other!r} and {name!r} of {people_dir} name the "
+                               f"same person (names are compared without case, surrounding "
+                               f"spaces or Unicode form): merge them into one folder")
+        folder_of[clean.casefold()] = name
     for label, path in entries:
-        by_person.setdefault(names[label], []).append(path)
+        by_person.setdefault(clean_name(names[label]), []).append(path)
     totals = {"people": 0, "added": 0, "already": 0, "skipped": 0}
     for name in tqdm(sorted(by_person), desc="Enrolling", unit="person", disable=not progress):
         added, already, skipped = enroll_images(gallery, predictor, name, by_person[name])
@@ -70,7 +84,7 @@ def enroll_folder(gallery, predictor, people_dir, progress=True):
         totals["added"] += added
         totals["already"] += already
         totals["skipped"] += len(skipped)
-    empty = [n for n in names if n not in by_person]
+    empty = [n for n in names if clean_name(n) not in by_person]
     if empty:
         logger.warning(f"{len(empty)} folder(s) without photos: {', '.join(empty[:5])}")
     return totals
@@ -78,7 +92,9 @@ def enroll_folder(gallery, predictor, people_dir, progress=True):
 
 def identify_image(gallery, predictor, image, threshold=None, top_k=5, all_faces=False,
                    match="nearest", target_far=None):
-    """[(face record, Identification)] for the face of a photo (or every face of it)."""
+    """[(face record, Identification)] for the face of a photo (or every face of it); an
+    empty list when alignment is on and no face is found: the whole-image fallback serves
+    verification of crops, but a photo without a face is nobody."""
     gallery.check_model(predictor)
     far = {} if target_far is None else {"target_far": target_far}
     if all_faces:
@@ -89,4 +105,7 @@ def identify_image(gallery, predictor, image, threshold=None, top_k=5, all_faces
                                                            **far)))
     records = []
     emb = np.concatenate(list(predictor.iter_embeddings([image], records=records)))
+    if records and records[0].how == "fallback":
+        logger.warning(f"no face found in {image}")
+        return []
     return list(zip(records, gallery.identify_embeddings(emb, threshold, top_k, match, **far)))

@@ -4,6 +4,7 @@ import time
 
 import numpy as np
 
+from utils.checks import check_rate
 from utils.errors import PairsFileError
 from utils.lfw import read_pairs
 from utils.metrics import summarize
@@ -41,6 +42,7 @@ def embed_distinct(predictor, paths, batch_size=None, flip=False, progress=True)
 def evaluate_pairs(predictor, pairs, batch_size=None, flip=False, progress=True,
                    far_target=1e-3):
     """Score `pairs` with `predictor`; returns the metrics summary plus counts and timing."""
+    check_rate(far_target, "far_target")  # before the work, not after it
     start = time.perf_counter()
     before = dict(predictor.preparer.stats) if hasattr(predictor, "preparer") else {}
     table = embed_distinct(predictor, [p for pair in pairs for p in (pair.path_1, pair.path_2)],

@@ -18,18 +18,29 @@ The threshold: a face is compared with every enrolled person, so the verificatio
 one comparison would let a stranger match someone in a large gallery almost always. By default
 the gallery reads, from the model card's table of impostor distances, the distance at which one
 comparison falsely accepts `target_far / people` of strangers (1% over the whole gallery), and
-never goes above the card's verification threshold. `--threshold` sets it by hand.
+never goes above the card's verification threshold. `--threshold` sets it by hand. A model
+whose card has no such table cannot choose a threshold that keeps strangers unknown (its
+verification threshold would name nearly every stranger): identifying with it then needs
+`--threshold`, and says so.
+
+A person's name is stored in Unicode NFC without surrounding whitespace; names that differ
+only by case are refused as a clash, as are empty names and control characters. One Gallery may
+be shared between threads: its calls take a lock.
 """
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
+import threading
+import unicodedata
 
 import numpy as np
 
 from facenet import gallery_store
 from facenet.gallery_store import GalleryError
 from facenet.cli import BACKBONE_HELP, add_logging_options, configure_logging
+from utils.checks import check_rate, check_threshold, rate_arg, threshold_arg
 from utils.choices import BACKBONES
 from utils.errors import SettingError, cli_errors
 
@@ -84,6 +95,31 @@ def model_identity(predictor):
             "align": predictor.align != "off"}
 
 
+def clean_name(name):
+    """A person's name as stored: Unicode NFC (a composed and a decomposed "José" are one
+    person), without surrounding whitespace. Empty names and control characters (a newline
+    would split `gallery list`'s lines) are a GalleryError."""
+    if not isinstance(name, str):
+        raise GalleryError(f"a person's name must be text, got {name!r}")
+    clean = unicodedata.normalize("NFC", name).strip()
+    if not clean:
+        raise GalleryError(f"a person's name must not be empty, got {name!r}")
+    bad = [c for c in clean if unicodedata.category(c) in ("Cc", "Zl", "Zp")]
+    if bad:
+        raise GalleryError(f"the name {name!r} holds the control character {bad[0]!r}: give "
+                           f"the name on one line, without control characters")
+    return clean
+
+
+def _locked(method):
+    """Run the method under the gallery's lock: one Gallery may serve several threads."""
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return run
+
+
 def check_top_k(top_k):
     """Refuse a top-k that would leave no candidate to answer with."""
     if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
@@ -102,7 +138,9 @@ class Gallery:
         takes them from a predictor); a gallery that has a model keeps it and refuses
         another. `path` ":memory:" keeps nothing."""
         self.path = gallery_store.store_path(path)
+        self._lock = threading.RLock()
         self._db, self.imported_from = gallery_store.connect(path, create)
+        self.read_only = gallery_store.is_read_only(self._db)
         self._version = None
         self._sync()
         self._adopt(identity, threshold, far_table)
@@ -131,6 +169,7 @@ class Gallery:
         g._adopt(identity, threshold, far_table)
         return g
 
+    @_locked
     def close(self):
         self._db.close()
 
@@ -155,6 +194,10 @@ class Gallery:
     def _writing(self):
         """A write transaction over an up-to-date view; if it fails, the view (which may
         hold the unwritten change) is re-read on next use."""
+        if self.read_only:
+            raise GalleryError(f"{self.path} is read-only (a read-only file or file system): "
+                               f"it can be listed and searched, not changed; copy it somewhere "
+                               f"writable to change it")
         try:
             with gallery_store.transaction(self._db, self.path) as db:
                 self._sync()
@@ -192,16 +235,19 @@ class Gallery:
             self.means = np.zeros((0, self.embeddings.shape[1]), np.float32)
         self._index = {n: i for i, n in enumerate(self.names)}
 
+    @_locked
     def __len__(self):
         self._sync()
         return len(self.labels)
 
+    @_locked
     def people(self):
         """{name: number of embeddings}."""
         self._sync()
         counts = np.bincount(self.labels, minlength=len(self.names))
         return {n: int(c) for n, c in zip(self.names, counts)}
 
+    @_locked
     def check_model(self, predictor):
         """Take the predictor's model for a new gallery; refuse it for one made with another."""
         card = (predictor.card_section().get("identification") or {}).get("impostor_far")
@@ -220,6 +266,11 @@ class Gallery:
         if identity is None:
             return
         diff = [k for k in gallery_store.IDENTITY_KEYS if self.identity.get(k) != identity.get(k)]
+        if not diff and far_table and not self.far_table and not self.read_only:
+            # the same model's card gained its impostor table since the gallery was made
+            with self._writing() as db:
+                gallery_store.write_meta(db, far_table=far_table)
+                self.far_table = far_table
         if diff:
             raise GalleryError(
                 f"{self.path} was made with model {self.identity['model']} "
@@ -229,9 +280,18 @@ class Gallery:
                 f"{'on' if identity['align'] else 'off'}). Embeddings of different models "
                 f"cannot be compared: use the gallery's model or enroll into a new gallery.")
 
+    def _clash(self, name):
+        """The enrolled name that differs from `name` only by case, or None."""
+        folded = name.casefold()
+        return next((n for n in self.names if n != name and n.casefold() == folded), None)
+
+    @_locked
     def add(self, name, embeddings, sources, keys=None):
         """Add one person's embeddings (unit vectors), committed at once. A photo (by its
-        key) that the person has already is skipped; returns how many were added."""
+        key) that the person has already is skipped; returns how many were added. The name
+        is cleaned (clean_name); one that differs from an enrolled one only by case is an
+        error."""
+        name = clean_name(name)
         sources = list(sources)
         embeddings = np.asarray(embeddings, np.float32).reshape(len(sources), -1)
         keys = [str(k) for k in keys] if keys is not None else [""] * len(sources)
@@ -246,6 +306,11 @@ class Gallery:
             if size is not None and embeddings.shape[1] != size:
                 raise GalleryError(f"embeddings of size {embeddings.shape[1]} do not fit "
                                    f"{self.path}, whose embeddings are of size {size}")
+            other = self._clash(name)
+            if other is not None:
+                raise GalleryError(f"{name!r} differs from {other!r}, enrolled in {self.path}, "
+                                   f"only by case: enroll the photos as {other!r}, or remove "
+                                   f"{other!r} first")
             seen = set(self.keys[self.labels == self._index[name]]) if (
                 name in self._index) else set()
             new = []
@@ -274,11 +339,14 @@ class Gallery:
 
     def remove(self, name):
         """Remove a person and all their embeddings; returns how many were removed."""
+        name = clean_name(name)
         return self.remove_people([name])[name]
 
+    @_locked
     def remove_people(self, names):
         """Remove these people, all or (on any error) none, in one transaction; returns
         {name: embeddings removed}."""
+        names = [clean_name(n) for n in names]
         with self._writing() as db:
             missing = [n for n in names if n not in self._index]
             if missing:
@@ -294,12 +362,14 @@ class Gallery:
             self._reindex()
         return counts
 
+    @_locked
     def has_photo(self, name, key):
         self._sync()
         i = self._index.get(name)
         return i is not None and bool(np.any((self.labels == i) & (self.keys == key)))
 
     # -- search ------------------------------------------------------------------------------
+    @_locked
     def search(self, queries, top_k=5, match="nearest"):
         """Exact search: for each query embedding, the top_k people by distance.
         match="nearest": a person's distance is that of their closest enrolled embedding;
@@ -324,26 +394,44 @@ class Gallery:
         best = np.take_along_axis(part, order, axis=1)
         return idx, np.sqrt(np.maximum(2.0 - 2.0 * best, 0.0))
 
+    @_locked
     def default_threshold(self, target_far=TARGET_FAR):
-        """The identification threshold for this gallery's size (see the module docstring)."""
+        """The identification threshold for this gallery's size (see the module docstring).
+        A GalleryError when the model's card has no impostor table: the verification
+        threshold would name nearly every stranger, and no fallback to it is silent."""
+        target_far = check_rate(target_far, "target_far")
+        self._sync()
         if self.threshold is None:
             raise GalleryError(f"{self.path} has no threshold yet: enroll someone first, or "
                                f"give --threshold")
+        if not self.far_table:
+            model = (self.identity or {}).get("model", "?")
+            section = "aligned." if (self.identity or {}).get("align") else ""
+            raise GalleryError(
+                f"the model {model} of {self.path} has no impostor table on its card "
+                f"({section}identification.impostor_far), so no threshold can be chosen that "
+                f"keeps strangers unknown (its verification threshold {self.threshold} would "
+                f"name nearly every stranger). Give --threshold (threshold=) for this gallery, "
+                f"or compute the table with `python -m benchmarks.calibrate_identification`")
         return identification_threshold(self.threshold, self.far_table, len(self.names),
                                          target_far)
 
+    @_locked
     def identify_embeddings(self, queries, threshold=None, top_k=5, match="nearest",
                             target_far=TARGET_FAR):
         """An Identification for each query embedding."""
         check_top_k(top_k)
+        target_far = check_rate(target_far, "target_far")
         self._sync()
-        if threshold is None:
-            threshold = (self.default_threshold(target_far) if self.threshold is not None
-                         else float("nan"))
+        if threshold is None and self.threshold is None:
+            threshold = float("nan")  # an empty gallery: every answer is "unknown"
+        elif threshold is None:
+            threshold = self.default_threshold(target_far)
             logger.debug(f"{self.path}: identification threshold {threshold:.4f} for "
                          f"{len(self.names)} people at a false-accept rate of {target_far} "
                          f"(verification {self.threshold})")
-        threshold = float(threshold)
+        else:
+            threshold = check_threshold(threshold)
         q = np.atleast_2d(np.asarray(queries, np.float32))
         if not len(self.labels):
             return [Identification(None, float("inf"), threshold, [],
@@ -394,10 +482,10 @@ def build_parser():
         sp.add_argument("--backbone", default=None, choices=BACKBONES, help=BACKBONE_HELP)
         sp.add_argument("--no-align", action="store_true",
                         help="the photos are face crops already: no face search")
-        sp.add_argument("--threshold", type=float, default=None,
+        sp.add_argument("--threshold", type=threshold_arg, default=None,
                         help="distance below which a face is that person (default: from the "
                              "model card, for the gallery's size and --target-far)")
-        sp.add_argument("--target-far", type=float, default=TARGET_FAR,
+        sp.add_argument("--target-far", type=rate_arg, default=TARGET_FAR,
                         help="accepted chance that a stranger is named someone "
                              "(default: %(default)s)")
 
@@ -438,7 +526,11 @@ def run(args):
     if args.command == "list":
         g = _open(args.gallery)
         people = g.people()
-        threshold = f"{g.default_threshold():.4f}" if g.threshold is not None else "-"
+        threshold = "-"
+        if g.threshold is not None:
+            threshold = (f"{g.default_threshold():.4f}" if g.far_table else
+                         "none (no impostor table on the model's card: identify needs "
+                         "--threshold)")
         print(f"{g.path}: {len(people)} people, {len(g)} embeddings, model "
               f"{(g.identity or {}).get('model', '-')}, identification threshold {threshold} "
               f"(verification {g.threshold})")

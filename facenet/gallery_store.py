@@ -9,6 +9,10 @@ damaged file is a `GalleryError` naming the file and the field, never a silent w
 
 A name ending in `.npz` (the earlier one-file format) means the `.db` beside it; the first
 open imports the `.npz` into it, once, and leaves the `.npz` untouched.
+
+Nothing is written into an SQLite file that is not a gallery (another program's database is
+named as such and left alone). A gallery on a read-only file or file system is opened read-only
+(listed and searched); a write to it says it is read-only.
 """
 import contextlib
 import json
@@ -16,6 +20,7 @@ import math
 import os
 import sqlite3
 import time
+import urllib.parse
 
 import numpy as np
 
@@ -57,9 +62,13 @@ def connect(path, create):
         raise GalleryError(f"no gallery at {where}; make one with "
                            f"`python -m facenet.gallery enroll {path} PEOPLE_DIR`")
     try:
-        if create and not memory:
-            os.makedirs(os.path.dirname(os.path.abspath(db_path)), exist_ok=True)
-        db = sqlite3.connect(db_path, timeout=WAIT_S, isolation_level=None)
+        if not memory and os.path.exists(db_path) and not _writable(db_path):
+            db = _connect_read_only(db_path)
+        else:
+            if create and not memory:
+                os.makedirs(os.path.dirname(os.path.abspath(db_path)), exist_ok=True)
+            db = sqlite3.connect(db_path, timeout=WAIT_S, isolation_level=None,
+                                 check_same_thread=False)  # Gallery serialises its threads
     except (OSError, sqlite3.Error) as e:
         raise GalleryError(f"cannot open the gallery {db_path} ({e}); check the folder "
                            f"exists and may be written") from None
@@ -71,23 +80,80 @@ def connect(path, create):
     return db, imported
 
 
+def _writable(path):
+    """Whether this process may write the file and its folder (SQLite keeps its journal
+    beside it); False on a read-only file system, even for root."""
+    folder = os.path.dirname(os.path.abspath(path))
+    return os.access(path, os.W_OK) and os.access(folder, os.W_OK)
+
+
+def _connect_read_only(db_path):
+    """A read-only connection. Where SQLite cannot make its shared-memory file beside the
+    database (a read-only folder or file system), the file is opened as immutable: nobody
+    can change it there."""
+    uri = "file:" + urllib.parse.quote(os.path.abspath(db_path))
+    for mode in ("mode=ro", "immutable=1"):
+        db = sqlite3.connect(f"{uri}?{mode}", uri=True, timeout=WAIT_S, isolation_level=None,
+                             check_same_thread=False)
+        try:
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error:
+            db.close()
+            if mode == "immutable=1":
+                raise
+            continue
+        db.execute("PRAGMA query_only = ON")
+        return db
+
+
+def is_read_only(db):
+    """True for a connection opened read-only (see connect)."""
+    return bool(db.execute("PRAGMA query_only").fetchone()[0])
+
+
+TABLES = ("meta", "people", "photos")
+
+
+def _tables(db):
+    return [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                     "ORDER BY name")]
+
+
 def _has_schema(db):
-    return db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'photos'").fetchone()[0]
+    """True for a gallery; a GalleryError for another program's database (tables that are
+    not a gallery's), which is never written into. One read: a gallery that another process
+    makes meanwhile appears whole, in one transaction."""
+    tables = _tables(db)
+    if set(TABLES) <= set(tables):
+        return True
+    if tables:
+        raise GalleryError(f"{db_path_of(db)} is an SQLite database of something else "
+                           f"(tables: {', '.join(tables[:6])}), not a gallery; it was left as "
+                           f"it was. Give another file name for the gallery")
+    return False
+
+
+def db_path_of(db):
+    return next((r[2] for r in db.execute("PRAGMA database_list") if r[1] == "main"), "?")
 
 
 def _ensure_schema(db, db_path, legacy, create):
     try:
-        db.execute("PRAGMA foreign_keys = ON")
-        db.execute("PRAGMA synchronous = FULL")
+        if not is_read_only(db):
+            db.execute("PRAGMA foreign_keys = ON")
+            db.execute("PRAGMA synchronous = FULL")
         if _has_schema(db):
             return None
         if not (create or legacy):
             raise GalleryError(f"{db_path} is an empty file, not a gallery; delete it, or "
                                f"enroll into it")
+        if is_read_only(db):
+            raise GalleryError(f"{db_path} is read-only and holds no gallery yet: give a file "
+                               f"that may be written")
         _switch_to_wal(db)
     except sqlite3.DatabaseError as e:
-        raise GalleryError(f"{db_path} is not a readable gallery ({e}); give another file, "
-                           f"or delete it and enroll again") from None
+        raise GalleryError(f"{db_path} is not a readable gallery ({e}): give the gallery's "
+                           f"file, or a new file name to start one") from None
     with transaction(db, db_path):
         if _has_schema(db):  # another process made it while we waited for the lock
             return None
@@ -179,8 +245,8 @@ def read(db, path):
             if own and db.in_transaction:
                 db.execute("COMMIT")
     except sqlite3.Error as e:
-        raise GalleryError(f"{path} is not a readable gallery ({e}); delete it and enroll "
-                           f"again") from None
+        raise GalleryError(f"could not read the gallery {path} ({e}); check that the file "
+                           f"may be read. If it is damaged, enroll into a new one") from None
     names = [name for _, name in people]
     label_of = {pid: i for i, (pid, _) in enumerate(people)}
     labels = np.array([label_of.get(r[0], -1) for r in rows], np.int64)
@@ -194,7 +260,7 @@ def read(db, path):
 def _json(path, field, text):
     try:
         return json.loads(text)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         raise _damaged(path, field, f"is not JSON: {str(text)[:60]!r}") from None
 
 
@@ -296,7 +362,7 @@ def read_npz(path):
             names = [str(n) for n in z["names"]]
             embeddings = z["embeddings"].astype(np.float32)
             labels, sources, keys = z["labels"], z["sources"], z["keys"]
-    except (OSError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError, RecursionError) as e:
         raise GalleryError(f"{path} is not a readable gallery ({type(e).__name__}: {e}); "
                            f"delete it and enroll again") from None
     if not isinstance(meta, dict):

@@ -13,7 +13,8 @@ import numpy as np
 from facenet import weights as registry
 from facenet.align import DEFAULT_MARGIN
 from facenet.preparation import FacePreparer, align_mode
-from utils.errors import WeightFileError
+from utils.checks import check_threshold
+from utils.errors import ImageLoadError, WeightFileError
 from utils.fileio import sha256_of
 from utils.image import get_preprocessing, parse_crop, prepare_image
 from utils.precision import DEFAULT_PRECISION
@@ -117,7 +118,7 @@ class Facenet:
                                f"threshold; using {FALLBACK_THRESHOLD}. Run eval_lfw.py "
                                f"--update-card to calibrate one.")
                 self.threshold = FALLBACK_THRESHOLD
-        self.threshold = float(self.threshold)
+        self.threshold = check_threshold(self.threshold)
         self._crop = parse_crop(self.crop)
         self._make_preparer()
         self.generate()
@@ -147,6 +148,9 @@ class Facenet:
     def _check_card(self, card):
         if card is None:
             return None
+        if not os.path.isfile(self.model_path):  # the card alone: the checksum cannot be taken
+            raise WeightFileError(f"weight file not found: {self.model_path} (its card "
+                                  f"{registry.card_path_for(self.model_path)} is there)")
         if self.backbone and card.get("backbone") and card["backbone"] != self.backbone:
             raise WeightFileError(
                 f"{self.model_path}: its card says backbone {card['backbone']!r} but "
@@ -190,7 +194,8 @@ class Facenet:
         """A predictor over an in-memory embedding model (e.g. during training)."""
         self = cls.__new__(cls)
         self.__dict__.update(cls._defaults)
-        self.__dict__.update(preprocessing=preprocessing, crop=crop, threshold=float(threshold),
+        self.__dict__.update(preprocessing=preprocessing, crop=crop,
+                             threshold=check_threshold(threshold),
                              batch_size=batch_size, letterbox_image=letterbox_image,
                              workers=default_workers(), fold_batchnorm=False)
         self.card, self.model = None, model
@@ -228,6 +233,10 @@ class Facenet:
         if x.dtype != np.uint8:
             raise TypeError(f"embed_arrays takes uint8 crops (N, H, W, 3), got {x.dtype}; "
                             f"use embed() for other images")
+        if x.ndim != 4 or tuple(x.shape[1:]) != tuple(self.input_shape):
+            raise ImageLoadError(f"crops of shape {x.shape} do not fit the model's input "
+                                 f"(N, {', '.join(map(str, self.input_shape))}); use embed() "
+                                 f"for images of other sizes")
         emb = self._forward(x).numpy()
         if flip:
             emb = emb + self._forward(np.ascontiguousarray(x[:, :, ::-1])).numpy()
@@ -264,9 +273,9 @@ class Facenet:
     # -- comparing ---------------------------------------------------------------------------
     def compare(self, image_1, image_2, threshold=None, out=None, show=False):
         """Verification of two face images, optionally drawn side by side (each decoded once)."""
+        threshold = self.threshold if threshold is None else check_threshold(threshold)
         faces, records = self.prepare_faces([image_1, image_2])
         e = self.embed_arrays(faces)
-        threshold = self.threshold if threshold is None else float(threshold)
         result = Verification(float(np.linalg.norm(e[0] - e[1])), threshold, tuple(records),
                               faces)
         if out or show:
@@ -287,7 +296,7 @@ class Facenet:
         """Every face of `image_1` against every face of `image_2` (or, with one photo, every
         pair of its faces, i < j). Returns (faces_1, faces_2, results): the AlignedFace lists,
         largest first, and results a list of (i, j, Verification) indexing into them."""
-        threshold = self.threshold if threshold is None else float(threshold)
+        threshold = self.threshold if threshold is None else check_threshold(threshold)
         faces_1, emb_1 = self.faces(image_1)
         if image_2 is None:
             faces_2, emb_2 = faces_1, emb_1

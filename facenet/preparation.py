@@ -14,7 +14,7 @@ import numpy as np
 
 from facenet.align import Face, choose_face
 from facenet.batching import iter_batches
-from utils.errors import SettingError
+from utils.errors import ImageLoadError, SettingError
 from utils.image import load_image
 
 ALIGN_MODES = ("auto", "required", "off")
@@ -48,6 +48,21 @@ def _source_name(item):
     return os.fspath(item) if isinstance(item, (str, os.PathLike)) else f"<{type(item).__name__}>"
 
 
+def _numbered(load):
+    """load() over (index, item): an in-memory image's error says which of the list it is
+    (a file's already names the file)."""
+    def run(numbered):
+        index, item = numbered
+        try:
+            return load(item)
+        except ImageLoadError as e:
+            if isinstance(item, (str, os.PathLike)):
+                raise
+            raise ImageLoadError(f"image {index} of the list ({_source_name(item)}): "
+                                 f"{e}") from None
+    return run
+
+
 class FacePreparer:
     def __init__(self, fixed_prepare, aligner=None, mode="off", cache=None, workers=2):
         self.fixed_prepare = fixed_prepare  # image -> uint8 crop, the non-aligned way
@@ -68,11 +83,13 @@ class FacePreparer:
     def iter_prepared(self, items, batch_size):
         """Yield (uint8 batch, [PreparedFace]) for consecutive batches of `items`."""
         if self.mode == "off":
-            for batch in iter_batches(items, self.fixed_prepare, batch_size, self.workers):
+            for batch in iter_batches(enumerate(items), _numbered(self.fixed_prepare),
+                                      batch_size, self.workers):
                 self.stats["fixed"] += len(batch)
                 yield np.stack(batch), [PreparedFace("", "fixed") for _ in batch]
             return
-        for loaded in iter_batches(items, self._load, batch_size, self.workers):
+        for loaded in iter_batches(enumerate(items), _numbered(self._load), batch_size,
+                                   self.workers):
             yield self._prepare_batch(loaded)
 
     def _prepare_batch(self, loaded):

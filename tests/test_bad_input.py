@@ -128,3 +128,29 @@ def test_unwritable_save_dir_fails_at_start(tmp_path):
 def test_batch_sizes_rejected(batch):
     r = run_script(["train.py", "--batch-size", batch])
     assert r.returncode != 0 and "multiple of 3" in r.stderr
+
+
+@pytest.mark.parametrize("mode", ["off", "auto"])
+def test_arrays_that_are_not_images_are_named(mode):
+    """NaN pixels became an ordinary unit embedding, a string array a bare ValueError: each
+    is an ImageLoadError naming the item of the list."""
+    from face_stubs import fixed_prepare, stub_aligner
+    from facenet.preparation import FacePreparer
+
+    good = np.zeros((40, 40, 3), np.uint8)
+    bad = {"NaN": np.full((40, 40, 3), np.nan), "inf": np.full((40, 40), np.inf, np.float32),
+           "dtype <U1": np.full((40, 40, 3), "a"), "no pixels": np.zeros((0, 40, 3), np.uint8),
+           "shape": np.zeros((40, 40, 7), np.uint8), "dtype object": np.array([[None]])}
+    preparer = FacePreparer(fixed_prepare, stub_aligner(), mode)
+    for why, array in bad.items():
+        with pytest.raises(ImageLoadError, match=f"image 1 of the list.*{why}"):
+            list(preparer.iter_prepared([good, array], 4))
+
+
+def test_a_crop_or_image_of_no_pixels_is_a_clear_error(tmp_path):
+    Image.new("RGB", (1, 1)).save(tmp_path / "one.png")
+    with pytest.raises(ImageLoadError, match=r"one.png: the crop 0.1,0.1,0.2,0.2 of its 1x1 "
+                                             r"pixels leaves no pixel"):
+        prepare_image(str(tmp_path / "one.png"), (160, 160, 3), crop=(0.1, 0.1, 0.2, 0.2))
+    with pytest.raises(ImageLoadError, match="0x0, no pixels"):
+        prepare_image(Image.new("RGB", (0, 0)), (160, 160, 3))

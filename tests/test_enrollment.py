@@ -108,3 +108,12 @@ def test_identify_pairs_the_face_with_the_gallery_answer(tmp_path):
                                                     threshold=0.9, top_k=2)
     assert record.source == photo and record.how == "aligned" and answer == "answer 0"
     assert gallery.asked == [(0.9, 2, "nearest")]
+
+
+def test_a_photo_without_a_face_is_nobody(tmp_path, caplog):
+    """The whole-image fallback serves verification of crops; identification of a photo in
+    which no face was found answers no one (the command prints "no face found")."""
+    (strip,) = write_photos(tmp_path, [(50, 50)])  # the stand-in detector finds no face
+    gallery = ListGallery()
+    assert enrollment.identify_image(gallery, ColourPredictor(), strip, threshold=0.9) == []
+    assert gallery.asked == [] and warnings_of(caplog) == [f"no face found in {strip}"]

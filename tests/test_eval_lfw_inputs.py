@@ -64,3 +64,51 @@ def test_undefined_figures_are_printed_as_undefined():
     assert "AUC, EER: undefined (all 4 pairs are 'same' pairs; both kinds are needed)" in text
     assert "VAL, FAR: undefined (fold 0 has only 'same' pairs" in text
     assert "AUC: 0" not in text and "VAL: 0" not in text
+
+
+def test_a_figure_format_matplotlib_cannot_write_fails_first(tmp_path):
+    message = eval_lfw("--pairs", str(tmp_path / "none.txt"), "--roc", str(tmp_path / "roc.txt"))
+    assert "--roc" in message and "cannot be saved as .txt" in message and ".png" in message
+    r = run_script(["predict.py", "a.jpg", "b.jpg", "--model-path", "no/such.weights.h5",
+                    "--out", str(tmp_path / "pair.txt")])
+    assert r.returncode != 0 and "--out" in r.stderr and ".txt" in r.stderr, r.stderr[-2000:]
+
+
+def test_the_report_is_written_before_the_optional_figure(tmp_path, monkeypatch):
+    """A figure that fails after the evaluation (a full disk) no longer loses the report."""
+    import json
+    from types import SimpleNamespace
+
+    import eval_lfw as script
+    import facenet
+    import utils.plots
+
+    for name in ("Ann", "Bob"):
+        (tmp_path / name).mkdir()
+        for i in (1, 2):
+            (tmp_path / name / f"{name}_{i:04d}.jpg").write_bytes(b"x")
+    (tmp_path / "pairs.txt").write_text("2 1\nAnn 1 2\nAnn 1 Bob 1\nBob 1 2\nBob 2 Ann 2\n")
+
+    class Embedder:  # the predictor's part evaluate_pairs uses: one unit vector per image
+        model = SimpleNamespace(output=SimpleNamespace(shape=(None, 4)))
+        model_path, precision, align = "fake.weights.h5", "float32", "off"
+
+        def __init__(self, **settings):
+            pass
+
+        def iter_embeddings(self, paths, batch_size=None, flip=False):
+            x = np.random.default_rng(0).normal(size=(len(paths), 4))
+            yield x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(facenet, "Facenet", Embedder)
+    monkeypatch.setattr(utils.plots, "plot_roc", disk_full)
+    report = tmp_path / "report.json"
+    args = script.parse_args(["--lfw-dir", str(tmp_path), "--pairs", str(tmp_path / "pairs.txt"),
+                              "--report", str(report), "--roc", str(tmp_path / "roc.png"),
+                              "--no-progress"])
+    with pytest.raises(FacenetError, match="--roc .*not saved.*No space left"):
+        script.run(args, [])
+    assert json.loads(report.read_text())["pairs"] == 4

@@ -18,11 +18,12 @@ def unit(rng, n, d=128):
 
 IDENTITY = {"model": "m", "weights_sha256": "abc", "embedding_size": 128,
             "input_shape": [160, 160, 3], "align": True}
+FAR_TABLE = {"0.01": 1.0, "0.0001": 0.8}  # made-up impostor distances
 
 
 def test_search_is_exact_and_grouped_by_person(tmp_path):
     rng = np.random.default_rng(0)
-    g = Gallery(tmp_path / "g.db", IDENTITY, threshold=1.1)
+    g = Gallery(tmp_path / "g.db", IDENTITY, threshold=1.1, far_table=FAR_TABLE)
     ann, bob, cy = unit(rng, 3), unit(rng, 1), unit(rng, 4)
     g.add("ann", ann[:2], ["a1", "a2"])
     g.add("bob", bob, ["b1"])
@@ -46,7 +47,7 @@ def test_search_is_exact_and_grouped_by_person(tmp_path):
 def test_round_trip_remove_and_unknown(tmp_path):
     rng = np.random.default_rng(1)
     path = tmp_path / "g.db"
-    g = Gallery(path, IDENTITY, threshold=0.8)
+    g = Gallery(path, IDENTITY, threshold=0.8, far_table=FAR_TABLE)
     a, b = unit(rng, 2), unit(rng, 2)
     g.add("ann", a, ["a1", "a2"], ["k1", "k2"])
     g.add("bob", b, ["b1", "b2"], ["k3", "k4"])

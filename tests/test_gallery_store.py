@@ -64,7 +64,8 @@ def test_opening_keeps_what_is_there_and_starting_over_is_explicit(tmp_path):
 
 
 def test_two_galleries_on_one_file_see_each_others_changes(tmp_path):
-    a, b = Gallery(tmp_path / "g.db", IDENTITY, threshold=1.0), Gallery(tmp_path / "g.db")
+    a, b = Gallery(tmp_path / "g.db", IDENTITY, threshold=1.0,
+                   far_table={"0.01": 1.0}), Gallery(tmp_path / "g.db")
     a.add("ann", rows("ann", 2), ["a1", "a2"], ["k1", "k2"])
     assert b.people() == {"ann": 2} and b.identify_embeddings(rows("ann", 1))[0].name == "ann"
     b.remove("ann")

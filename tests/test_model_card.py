@@ -71,3 +71,36 @@ def test_the_predictor_refuses_a_nan_threshold_before_building(tmp_path):
     (tmp_path / "m.json").write_text(json.dumps(card))
     with warnings.catch_warnings(), pytest.raises(WeightFileError, match="threshold is nan"):
         Facenet(model_path=str(path), align="off")
+
+
+def test_a_card_nested_too_deeply_is_unreadable_not_a_recursion_error(tmp_path):
+    (tmp_path / "m.json").write_text("[" * 200_000 + "]" * 200_000)
+    with pytest.raises(WeightFileError, match="m.json is unreadable.*RecursionError"):
+        weights.read_card(tmp_path / "m.weights.h5")
+
+
+def test_a_card_beside_a_missing_weight_file(tmp_path):
+    from facenet import Facenet
+
+    path = write_card(tmp_path, {"backbone": "mobilenet", "weights_sha256": "0" * 64})
+    with pytest.raises(WeightFileError, match=r"weight file not found: .*m.weights.h5 \(its "
+                                              r"card .*m.json is there\)"):
+        Facenet(model_path=str(path), align="off")
+
+
+def test_every_json_the_library_reads_refuses_deep_nesting(tmp_path, monkeypatch):
+    """The same gap wherever the library reads JSON that a user's file holds."""
+    from facenet import gallery_store
+    from facenet.training import distribute
+    from facenet.training.checkpoints import find_resume_state
+    from utils.errors import FacenetError
+
+    deep = "[" * 200_000 + "]" * 200_000
+    with pytest.raises(gallery_store.GalleryError, match="field 'identity' is not JSON"):
+        gallery_store._json("g.db", "identity", deep)
+    (tmp_path / "resume.json").write_text(deep)
+    with pytest.raises(FacenetError, match="resume pointer .* is unreadable"):
+        find_resume_state(str(tmp_path))
+    monkeypatch.setenv("TF_CONFIG", deep)
+    with pytest.raises(FacenetError, match="TF_CONFIG is not valid JSON"):
+        distribute.tf_config()

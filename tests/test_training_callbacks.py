@@ -166,3 +166,35 @@ def test_precise_batchnorm_matches_float64_in_the_graph_and_leaves_the_model_alo
     assert json.dumps(model.get_config(), sort_keys=True, default=str) == config
     assert list(model.layers) == layers and model.get_layer("drop") is dropout
     assert dropout.rate == 0.5 and callback.probe.get_layer("dense") is model.get_layer("dense")
+
+
+def test_a_full_disk_while_saving_is_one_error_and_the_last_epoch_stays(tmp_path, monkeypatch):
+    """ENOSPC in the middle of writing an HDF5 checkpoint (simulated at h5py's dataset
+    writes): OSError, h5py's "Can't decrement id ref count", then a segmentation fault before;
+    now one FacenetError naming the folder and the last complete epoch, which still loads."""
+    import errno
+
+    import h5py
+
+    from facenet.training.checkpoints import restore_resume_state
+    from utils.errors import FacenetError
+
+    model = compiled_model()
+    recorder = recorder_over(model, tmp_path / "run", write=True)
+    recorder.on_epoch_end(0, {"loss": 3.0, "val_loss": 3.0})
+    written = h5py.Group.create_dataset
+
+    def create_dataset(self, *args, **kwargs):
+        if len(self.file) > 0:  # something of the file was written: the disk fills up
+            raise OSError(errno.ENOSPC, "Can't synchronously write data")
+        return written(self, *args, **kwargs)
+
+    monkeypatch.setattr(h5py.Group, "create_dataset", create_dataset)
+    with pytest.raises(FacenetError, match=r"could not save epoch 2 in .*run \(No space left "
+                                           r"on device\); epoch 1 is the last complete one"):
+        recorder.on_epoch_end(1, {"loss": 2.0, "val_loss": 2.0})
+    monkeypatch.undo()
+    _, state_dir, state = find_resume_state(str(tmp_path / "run"))
+    assert state["epoch"] == 1
+    restore_resume_state(compiled_model(), state_dir)
+    assert not [f for f in os.listdir(tmp_path / "run") if f.startswith(".tmp")]

@@ -20,11 +20,12 @@ def test_resume_state_round_trips_weights_optimizer_and_state(tmp_path):
     model = compiled_model()
     x = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32)
     model.fit(x, x[:, :2], epochs=2, batch_size=4, verbose=0)  # 4 Adam steps: moments, count
-    for epoch in (1, 2):
+    for epoch in (1, 2, 3):
         save_resume_state(str(tmp_path), model, {**new_state(), "epoch": epoch})
-    assert os.listdir(tmp_path / "resume") == ["epoch_002"]  # the older one is gone
-    run_dir, state_dir, state = find_resume_state(str(tmp_path / "ep002-loss1.weights.h5"))
-    assert run_dir == str(tmp_path) and state["epoch"] == 2
+    # the newest and the one before it (in case the newest is damaged later)
+    assert sorted(os.listdir(tmp_path / "resume")) == ["epoch_002", "epoch_003"]
+    run_dir, state_dir, state = find_resume_state(str(tmp_path / "ep003-loss1.weights.h5"))
+    assert run_dir == str(tmp_path) and state["epoch"] == 3
     fresh = compiled_model()
     restore_resume_state(fresh, state_dir)
     for a, b in zip(fresh.get_weights(), model.get_weights()):
@@ -113,3 +114,24 @@ def test_a_mobilenet_checkpoint_at_160_px_is_at_most_15_mb(tmp_path):
     report = load_weights(facenet((160, 160, 3), num_classes=7, backbone="mobilenet"), path,
                           partial=True)
     assert [name for name, _ in report.skipped] == ["Logits"]
+
+
+@pytest.mark.parametrize("damage", ["delete", "truncate"])
+def test_a_damaged_resume_state_is_named_and_the_epoch_before_used(tmp_path, damage, caplog):
+    """--resume with the newest epoch's state deleted or cut short: h5py tracebacks before;
+    now the file is named, and the run resumes from the last epoch whose state is whole."""
+    model = compiled_model()
+    for epoch in (1, 2):
+        save_resume_state(str(tmp_path), model, {**new_state(), "epoch": epoch})
+    weights = tmp_path / "resume" / "epoch_002" / "model.weights.h5"
+    if damage == "delete":
+        weights.unlink()
+    else:
+        weights.write_bytes(weights.read_bytes()[:2000])
+    run_dir, state_dir, state = find_resume_state(str(tmp_path))
+    assert state["epoch"] == 1 and state_dir.endswith("epoch_001")
+    assert str(weights) in caplog.text and "resuming from epoch 1" in caplog.text
+    restore_resume_state(compiled_model(), state_dir)  # the earlier state loads
+    (tmp_path / "resume" / "epoch_001" / "model.weights.h5").write_bytes(b"cut")
+    with pytest.raises(FacenetError, match=f"cannot resume .*{weights}.* no earlier epoch"):
+        find_resume_state(str(tmp_path))

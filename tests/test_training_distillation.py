@@ -86,11 +86,13 @@ def test_the_student_loads_with_its_card_and_does_not_collapse(tiny_run, faces):
 
 
 def test_a_resumed_run_goes_on_and_keeps_its_history(faces, pretrained_path, tmp_path):
-    from facenet.training.distillation import distill
+    from facenet.training.distillation import DistillConfig, distill
 
     run_dir, history, _ = distill(tiny_config(faces, tmp_path, epochs=1, views=2))
     assert len(history["loss"]) == 1
-    cfg = tiny_config(faces, tmp_path, epochs=2, resume=run_dir)
+    # views left at DistillConfig's default: not given, so the run's own 2 (another value
+    # given would be refused, tests/test_training_resume_settings.py)
+    cfg = tiny_config(faces, tmp_path, epochs=2, resume=run_dir, views=DistillConfig().views)
     again, history, _ = distill(cfg)
     assert again == run_dir and len(history["loss"]) == 2
     assert cfg.views == 2  # the run's own settings, not the caller's defaults

@@ -78,16 +78,35 @@ def _to_rgb(image):
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
+def _check_array(arr):
+    """Refuse an array that is not an image: not numbers, no pixels, NaN or infinite values
+    (they would become an ordinary-looking embedding), or the wrong shape."""
+    if arr.dtype.kind not in "uif":
+        raise ImageLoadError(f"array of dtype {arr.dtype} is not an image: give numbers "
+                             f"(uint8 0-255, or floats 0-1)")
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
+        raise ImageLoadError(f"array of shape {arr.shape} is not an HxW, HxWx3 or HxWx4 image")
+    if arr.size == 0:
+        raise ImageLoadError(f"array of shape {arr.shape} holds no pixels")
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise ImageLoadError(f"array of shape {arr.shape} holds NaN or infinite values")
+
+
+def _check_size(image, name):
+    if image.width < 1 or image.height < 1:
+        raise ImageLoadError(f"{name}: the image is {image.width}x{image.height}, no pixels")
+    return image
+
+
 def load_image(source):
     """Return an RGB PIL image from a path, PIL image or HxW / HxWxC array."""
     if isinstance(source, Image.Image):
-        return _to_rgb(ImageOps.exif_transpose(source) or source)
+        return _check_size(_to_rgb(ImageOps.exif_transpose(source) or source), "PIL image")
     if isinstance(source, np.ndarray):
         arr = source
         if arr.ndim == 3 and arr.shape[2] == 1:
             arr = arr[:, :, 0]
-        if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
-            raise ImageLoadError(f"array of shape {arr.shape} is not an HxW, HxWx3 or HxWx4 image")
+        _check_array(arr)
         if arr.dtype != np.uint8:
             scale = 255.0 if arr.dtype.kind == "f" and arr.max(initial=0) <= 1.0 else 1.0
             arr = np.clip(arr.astype(np.float64) * scale, 0, 255).astype(np.uint8)
@@ -126,7 +145,7 @@ def crop_fraction(image, box):
 
 def letterbox(image, size):
     """Resize keeping the aspect ratio (BICUBIC) and centre on a grey canvas of `size` (w, h)."""
-    w, h = image.size
+    w, h = _check_size(image, "letterbox").size
     tw, th = size
     scale = min(tw / w, th / h)
     nw, nh = max(1, int(round(w * scale))), max(1, int(round(h * scale)))
@@ -185,9 +204,15 @@ def parse_crop(crop):
 
 
 def prepare_image(source, input_shape, letterbox_image=True, crop=None):
-    """Load, optionally crop, and resize one image to a uint8 (H, W, 3) array."""
+    """Load, optionally crop, and resize one image to a uint8 (H, W, 3) array. A crop that
+    leaves no pixel is an ImageLoadError naming the image."""
     image = load_image(source)
     if crop is not None:
+        w, h = image.size
         image = crop_fraction(image, crop)
+        if image.width < 1 or image.height < 1:
+            name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "the image"
+            raise ImageLoadError(f"{name}: the crop {','.join(f'{v:g}' for v in crop)} of its "
+                                 f"{w}x{h} pixels leaves no pixel; give a larger crop or image")
     h, w = input_shape[:2]
     return np.asarray(resize_image(image, (w, h), letterbox_image), dtype=np.uint8)

@@ -6,6 +6,8 @@ target FAR uses a threshold interpolated on the other folds' FAR curve.
 """
 import numpy as np
 
+from utils.checks import check_rate
+
 ACCURACY_THRESHOLDS = np.arange(0, 4, 0.01)
 VAL_THRESHOLDS = np.arange(0, 4, 0.001)
 
@@ -104,6 +106,7 @@ def one_kind(same):
 def summarize(distances, same, folds, far_target=1e-3):
     """Everything eval_lfw reports, as plain Python numbers. A figure the pairs cannot define
     is None, and `undefined` says why (a number such as AUC 0 would read as measured)."""
+    far_target = check_rate(far_target, "far_target")
     s = np.asarray(same, dtype=bool)
     folds = np.asarray(folds)
     _, _, acc_all = rates(distances, s, ACCURACY_THRESHOLDS)

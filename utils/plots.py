@@ -15,6 +15,23 @@ def _pyplot(show):
     return plt
 
 
+def check_figure_file(path, option):
+    """Fail before the work: `path` must be writable (utils.fileio.check_output_file) and end
+    in a format matplotlib writes (".txt" failed only once the figure was drawn)."""
+    from utils.errors import FacenetError
+    from utils.fileio import check_output_file
+
+    check_output_file(path, option)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    formats = sorted(FigureCanvasAgg.get_supported_filetypes())
+    ext = os.path.splitext(path)[1].lower().lstrip(".")
+    if ext not in formats:
+        raise FacenetError(f"{option} {path}: a figure cannot be saved as "
+                           f"{'.' + ext if ext else 'a file without an extension'}; end the "
+                           f"name in one of .{', .'.join(formats)}")
+
+
 def draw_pair(image_1, image_2, result, out=None, show=False):
     """Two faces side by side, titled with their distance, threshold and verdict."""
     plt = _pyplot(show)

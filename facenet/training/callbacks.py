@@ -8,9 +8,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from facenet.training.checkpoints import (prune_epoch_checkpoints, save_epoch_checkpoint,
-                                          save_resume_state, save_weights_with_card, uncompiled,
-                                          write_history)
+from facenet.training.checkpoints import (disk_errors, prune_epoch_checkpoints,
+                                          save_epoch_checkpoint, save_resume_state,
+                                          save_weights_with_card, uncompiled, write_history)
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,21 @@ class EpochRecorder(keras.callbacks.Callback):
             self.state["epoch"] = done
             self._maybe_stop()
             return
+        with disk_errors(self.run_dir, done):
+            self._save(done, loss, val_loss, card)
+        prune_epoch_checkpoints(self.run_dir, self.keep_checkpoints)
+        with disk_errors(self.run_dir, done):
+            write_history(self.run_dir, history)
+        import tensorflow as tf
+
+        with self.writer.as_default():
+            tf.summary.scalar("learning_rate", lr, step=done)
+            if lfw is not None:
+                tf.summary.scalar("lfw_accuracy", lfw, step=done)
+        self.writer.flush()
+        self._maybe_stop()
+
+    def _save(self, done, loss, val_loss, card):
         if done % self.save_period == 0:
             name = f"ep{done:03d}-loss{loss:.3f}-val_loss{val_loss:.3f}.weights.h5"
             save_epoch_checkpoint(self.model, os.path.join(self.run_dir, name), card)
@@ -70,16 +85,6 @@ class EpochRecorder(keras.callbacks.Callback):
                                    {**card, "best_by": self.best_by})
         self.state["epoch"] = done
         save_resume_state(self.run_dir, self.model, self.state)  # the commit point of the epoch
-        prune_epoch_checkpoints(self.run_dir, self.keep_checkpoints)
-        write_history(self.run_dir, history)
-        import tensorflow as tf
-
-        with self.writer.as_default():
-            tf.summary.scalar("learning_rate", lr, step=done)
-            if lfw is not None:
-                tf.summary.scalar("lfw_accuracy", lfw, step=done)
-        self.writer.flush()
-        self._maybe_stop()
 
     @property
     def best_by(self):

@@ -8,13 +8,14 @@ import logging
 import os
 import re
 import shutil
+import sys
 import tempfile
 import traceback
 
 import numpy as np
 
 from nets.weights_io import CLASSIFIER_LAYER
-from utils.errors import FacenetError, TrainingInterrupted
+from utils.errors import FacenetError, SettingError, TrainingInterrupted
 from utils.fileio import atomic_path, card_path_for, sha256_of, write_json_atomic
 
 RESUME_DIR = "resume"
@@ -33,6 +34,52 @@ def uncompiled(model):
     import keras
 
     return keras.Model(model.input, model.outputs, name=model.name)
+
+
+@contextlib.contextmanager
+def disk_errors(run_dir, epoch):
+    """Around the writing of epoch `epoch`'s files: a failed write (a full disk) is one
+    FacenetError naming the folder and the last complete epoch, which is intact (the resume
+    state is committed last). The HDF5 objects of the failed file are freed here, their close
+    errors silenced: left to the interpreter's exit they crashed it (a segmentation fault)."""
+    try:
+        yield
+    except OSError as e:
+        reason = os.strerror(e.errno) if e.errno else str(e).splitlines()[0][:120]
+        traceback.clear_frames(e.__traceback__)
+        e.__traceback__ = None
+        del e
+        hook = sys.unraisablehook
+        sys.unraisablehook = lambda *args: None  # h5py: "Can't decrement id ref count"
+        try:
+            gc.collect()
+            _close_hdf5_files_under(run_dir)
+            gc.collect()
+        finally:
+            sys.unraisablehook = hook
+        done = saved_epochs(run_dir)
+        last = (f"epoch {done} is the last complete one: free space, then resume with "
+                f"`python train.py --resume {run_dir}`" if done else
+                "no epoch was complete: free space and start again")
+        raise FacenetError(f"could not save epoch {epoch} in {run_dir} ({reason}); "
+                           f"{last}") from None
+
+
+def _close_hdf5_files_under(folder):
+    """Close what HDF5 still holds open of files under `folder` (a write that failed leaves
+    them open, and HDF5 closing them at exit crashed the interpreter)."""
+    import h5py
+
+    root = os.path.abspath(folder)
+    for fid in h5py.h5f.get_obj_ids(types=h5py.h5f.OBJ_FILE):
+        try:
+            name = os.path.abspath(os.fsdecode(fid.name))
+            if not name.startswith(root + os.sep):
+                continue
+            fid._close_open_objects(h5py.h5f.OBJ_LOCAL | ~h5py.h5f.OBJ_FILE)
+            fid._close_open_objects(h5py.h5f.OBJ_LOCAL | h5py.h5f.OBJ_FILE)
+        except Exception:  # noqa: BLE001 - closing a failed file fails too; it is let go
+            pass
 
 
 def save_weights_with_card(model, path, card):
@@ -61,7 +108,8 @@ def save_epoch_checkpoint(model, path, card):
 
 def save_resume_state(run_dir, model, state):
     """Write weights (with the optimizer's variables: the one copy of them a run keeps) and
-    state into a fresh folder, then point to it."""
+    state into a fresh folder, then point to it. The previous epoch's state stays (one more),
+    so that a resume state deleted or damaged later still leaves an epoch to resume from."""
     root = os.path.join(run_dir, RESUME_DIR)
     os.makedirs(root, exist_ok=True)
     name = f"epoch_{state['epoch']:03d}"
@@ -78,13 +126,43 @@ def save_resume_state(run_dir, model, state):
         if os.path.exists(tmp):
             shutil.rmtree(tmp)
     write_json_atomic(os.path.join(run_dir, RESUME_POINTER), {"state": f"{RESUME_DIR}/{name}"})
-    for old in os.listdir(root):
-        if old != name:
-            shutil.rmtree(os.path.join(root, old), ignore_errors=True)
+    kept = sorted((d for d in os.listdir(root) if RESUME_STATE.fullmatch(d)), reverse=True)
+    for old in [d for d in os.listdir(root) if d not in kept[:2]]:
+        shutil.rmtree(os.path.join(root, old), ignore_errors=True)
+
+
+RESUME_STATE = re.compile(r"epoch_(\d+)")
+RESUME_WEIGHTS = "model.weights.h5"
+
+
+def state_problem(state_dir):
+    """(state, None) when a resume state is whole, else (None, why): its weights file missing
+    or not a readable HDF5 file (truncated, damaged), its state.json unreadable."""
+    weights = os.path.join(state_dir, RESUME_WEIGHTS)
+    try:
+        with open(os.path.join(state_dir, "state.json"), encoding="utf-8") as f:
+            state = json.load(f)
+        int(state["epoch"])
+    except FileNotFoundError:
+        return None, f"{os.path.join(state_dir, 'state.json')} is missing"
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as e:
+        return None, f"{os.path.join(state_dir, 'state.json')} is unreadable ({e})"
+    if not os.path.isfile(weights):
+        return None, f"{weights} is missing"
+    try:
+        import h5py
+
+        with h5py.File(weights, "r") as f:
+            f.visit(lambda name: None)  # reads every group's index: a cut file fails here
+    except (OSError, ValueError, RuntimeError) as e:
+        return None, f"{weights} is damaged or truncated ({str(e).splitlines()[0][:120]})"
+    return state, None
 
 
 def find_resume_state(path):
-    """The resume folder of a run directory (or of a checkpoint file inside one)."""
+    """(run folder, resume folder, state) of a run directory (or of a checkpoint file inside
+    one): the newest epoch whose resume state is whole. A newer one that is missing or damaged
+    is named in a warning; none whole is a FacenetError naming the file and what is wrong."""
     run_dir = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
     pointer = os.path.join(run_dir, RESUME_POINTER)
     if not os.path.exists(pointer):
@@ -92,12 +170,27 @@ def find_resume_state(path):
                            f" in {run_dir}); pass the run folder under the save dir")
     try:
         with open(pointer, encoding="utf-8") as f:
-            state_dir = os.path.join(run_dir, json.load(f)["state"])
-        with open(os.path.join(state_dir, "state.json"), encoding="utf-8") as f:
-            return run_dir, state_dir, json.load(f)
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise FacenetError(f"the resume state of {run_dir} is unreadable ({e}); resume from a "
+            newest = os.path.join(run_dir, json.load(f)["state"])
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as e:
+        raise FacenetError(f"the resume pointer {pointer} is unreadable ({e}); resume from a "
                            f"copy of the run, or start it again") from None
+    root = os.path.join(run_dir, RESUME_DIR)
+    older = sorted((d for d in (os.listdir(root) if os.path.isdir(root) else [])
+                    if RESUME_STATE.fullmatch(d) and os.path.join(root, d) != newest),
+                   reverse=True)
+    problems = []
+    for state_dir in [newest] + [os.path.join(root, d) for d in older]:
+        state, why = state_problem(state_dir)
+        if state is None:
+            problems.append(why)
+            continue
+        if problems:
+            logger.warning(f"{problems[0]}: resuming from epoch {state['epoch']}, the last "
+                           f"complete epoch whose resume state is whole")
+        return run_dir, state_dir, state
+    raise FacenetError(f"cannot resume {run_dir}: {problems[0]}, and no earlier epoch's resume "
+                       f"state is whole. Start a new run from its weights with --model-path "
+                       f"{os.path.join(run_dir, 'last_epoch_weights.weights.h5')}")
 
 
 def saved_epochs(run_dir):
@@ -138,6 +231,28 @@ def remove_partial_files(run_dir, completed_epochs):
                     shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
 
 
+def make_run_dir(save_dir, prefix):
+    """A new run folder `save_dir/<prefix>_<time>`, created exclusively: a run owns its folder.
+    Two runs started in the same second get `..._2` and so on, instead of writing each other's
+    checkpoints, history and resume state."""
+    import datetime
+
+    stamp = datetime.datetime.now().strftime("%Y_%m_%d_%H_%M_%S")
+    check_writable(save_dir)
+    base = os.path.join(save_dir, f"{prefix}_{stamp}")
+    for n in range(1, 1000):
+        run_dir = base if n == 1 else f"{base}_{n}"
+        try:
+            os.mkdir(run_dir)
+            return run_dir
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise FacenetError(f"cannot make the run folder {run_dir}: {e}. Choose another "
+                               f"--save-dir or free some space.") from None
+    raise FacenetError(f"{base}: a thousand runs started this second; choose another --save-dir")
+
+
 def check_writable(folder):
     """Fail at start, not after hours of training, when checkpoints cannot be written."""
     try:
@@ -171,11 +286,36 @@ def run_guard(run_dir, made_here):
         raise
 
 
-def resume_settings(cfg, state, run_dir, keep, convert=None):
+def given_settings(cfg):
+    """The settings of a config that differ from its defaults: those a caller of the library
+    set (a command passes the options it was given instead)."""
+    import dataclasses
+
+    default = type(cfg)()
+    return {f.name for f in dataclasses.fields(cfg)
+            if getattr(cfg, f.name) != getattr(default, f.name)}
+
+
+def resume_settings(cfg, state, run_dir, keep, convert=None, given=None):
     """Give `cfg` the run's own saved settings, except those in `keep` (how long, how loud);
-    `convert(key, value)` turns a saved JSON value back into its type. Returns the run's total
-    epochs (`cfg.epochs` when given, else the saved ones); a finished run is refused."""
+    `convert(key, value)` turns a saved JSON value back into its type. A setting in `given`
+    (default: given_settings(cfg)) that differs from the run's is a SettingError: a resumed
+    run silently trained otherwise than asked. Returns the run's total epochs (`cfg.epochs`
+    when given, else the saved ones); a finished run is refused."""
     saved = state["config"]
+    given = given_settings(cfg) if given is None else set(given)
+    differ = []
+    for key in sorted(given - set(keep)):
+        if key in saved:
+            value = convert(key, saved[key]) if convert else saved[key]
+            if getattr(cfg, key) != value:
+                differ.append(f"{key} {getattr(cfg, key)!r} (the run's: {value!r})")
+    if differ:
+        raise SettingError(
+            f"{run_dir} was trained with other settings than given on resume: "
+            f"{'; '.join(differ)}. A resumed run keeps its own settings (only "
+            f"{', '.join(k for k in keep if k != 'resume')} may change): leave those options "
+            f"out, or start a new run from its weights with --model-path")
     for key, value in saved.items():
         if key not in keep:
             setattr(cfg, key, convert(key, value) if convert else value)
@@ -190,8 +330,16 @@ def resume_settings(cfg, state, run_dir, keep, convert=None):
 def restore_resume_state(model, state_dir):
     """Weights and optimizer variables (iterations, moments) of a compiled model: a Keras 3
     weights file of a compiled model holds both, once the optimizer is built to receive them."""
+    from utils.errors import WeightFileError
+
     model.optimizer.build(model.trainable_variables)
-    model.load_weights(os.path.join(state_dir, "model.weights.h5"))
+    path = os.path.join(state_dir, RESUME_WEIGHTS)
+    try:
+        model.load_weights(path)
+    except (OSError, ValueError, KeyError) as e:
+        raise WeightFileError(f"cannot resume from {path}: {str(e).splitlines()[0][:200]}; "
+                              f"it does not fit this run's model (damaged, or another "
+                              f"model's)") from None
 
 
 def write_history(run_dir, history):

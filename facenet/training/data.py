@@ -12,6 +12,7 @@ pass, where PIL replaces an unreadable image with another of the same person.
 Anchor and positive are two *different* images of one person (the original could draw the same
 image twice); the negative is an image of another person.
 """
+import contextlib
 import logging
 import os
 import threading
@@ -24,6 +25,35 @@ from utils.errors import SettingError
 from utils.tf_preprocessing import crop_fraction_tf, decode_tf, letterbox_tf, preprocess_tf
 
 logger = logging.getLogger(__name__)
+
+# The library's errors raised inside tf.data's Python functions, newest last: TensorFlow hands
+# them to the caller as an OpError wrapping a Python traceback.
+_raised = []
+_raised_lock = threading.Lock()
+
+
+def raised_in_pipeline(error):
+    """Remember an error a tf.data Python function is about to raise; returns it."""
+    with _raised_lock:
+        _raised.append(error)
+        del _raised[:-8]
+    return error
+
+
+@contextlib.contextmanager
+def pipeline_errors():
+    """Around the code that runs a dataset (model.fit): an error of the library raised inside
+    one of its Python functions reaches the caller as itself, in one line, not as the 45-line
+    tf.data traceback that wraps it."""
+    try:
+        yield
+    except tf.errors.OpError as e:
+        with _raised_lock:
+            ours = next((err for err in reversed(_raised) if str(err) in str(e)), None)
+            _raised.clear()
+        if ours is None:
+            raise
+        raise ours from None
 
 
 def group(keys, size):
@@ -119,8 +149,10 @@ class PilDecoder:
                     self.bad.add(i)
                 if first_time:
                     logger.warning(f"skipping an unreadable training image: {e}")
-        raise ImageLoadError(f"no readable image left for class {self.labels[index]} "
-                             f"(e.g. {self.paths[index]})")
+        raise raised_in_pipeline(ImageLoadError(
+            f"no readable image left for class {self.labels[index]} (e.g. "
+            f"{self.paths[index]}): every image of this person failed to decode (named above); "
+            f"fix or remove them and run txt_annotation.py again"))
 
     def _candidates(self, index):
         """`index`, then the other images of its person in file order after it (looked up only

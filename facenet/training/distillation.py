@@ -156,8 +156,13 @@ class TeacherTargets:
         os.makedirs(folder, exist_ok=True)
         meta_path = os.path.join(folder, "meta.json")
         if os.path.exists(meta_path):
-            with open(meta_path, encoding="utf-8") as f:
-                saved = json.load(f)
+            try:
+                with open(meta_path, encoding="utf-8") as f:
+                    saved = dict(json.load(f))
+            except (OSError, ValueError, TypeError, RecursionError) as e:
+                raise FacenetError(f"{meta_path} is unreadable ({type(e).__name__}: "
+                                   f"{str(e)[:120]}); delete {folder} to compute the teacher's "
+                                   f"targets again") from None
             for key in meta:
                 if saved.get(key) != meta[key]:
                     raise FacenetError(
@@ -387,8 +392,10 @@ def _dataset(generator, cfg, target_dim):
     return ds.map(lambda x, y: (preprocess_tf(x, cfg.preprocessing), y)).prefetch(2)
 
 
-def distill(cfg, evaluate=None):
+def distill(cfg, evaluate=None, given=None):
     """Run (or resume) a distillation; returns (run folder, history, student model).
+    `given`: the settings the user set, which a resume refuses to change (default: those that
+    differ from DistillConfig's defaults).
 
     `evaluate`: model -> accuracy, called after each epoch (default: LFW pairs when found);
     the best epoch by it (else by loss) is kept as best.weights.h5 with its card."""
@@ -397,8 +404,8 @@ def distill(cfg, evaluate=None):
     from facenet import weights as registry
     from facenet.predictor import Facenet
     from facenet.training.callbacks import PreciseBatchNorm
-    from facenet.training.checkpoints import (check_writable, find_resume_state,
-                                              remove_partial_files, restore_resume_state,
+    from facenet.training.checkpoints import (check_writable, disk_errors, find_resume_state,
+                                              make_run_dir, remove_partial_files, restore_resume_state,
                                               resume_settings, run_guard, save_resume_state,
                                               save_weights_with_card)
     from facenet.training.loop import add_weight_decay, make_lfw_eval
@@ -410,16 +417,13 @@ def distill(cfg, evaluate=None):
         run_dir, state_dir, state = find_resume_state(cfg.resume)
         cfg.epochs = resume_settings(cfg, state, run_dir, ("resume", "epochs", "verbose",
                                                            "workers", "cache_views_gb"),
-                                     _saved_value)
+                                     _saved_value, given)
     check_config(cfg)
-    if not cfg.resume:
-        import datetime
-
-        stamp = datetime.datetime.now().strftime("%Y_%m_%d_%H_%M_%S")
-        run_dir = os.path.join(cfg.save_dir, f"distill_{stamp}")
     if cfg.resume:
         remove_partial_files(run_dir, state["epoch"])
-    check_writable(run_dir)
+        check_writable(run_dir)
+    else:
+        run_dir = make_run_dir(cfg.save_dir, "distill")
 
     paths = list_images(cfg.images)
     n = len(paths)
@@ -504,15 +508,16 @@ def distill(cfg, evaluate=None):
             h["lfw"].append(score)
             h["seconds"].append(round(seconds, 1))
             key = score if score is not None else -loss
-            save_weights_with_card(self.model, os.path.join(run_dir, "last.weights.h5"),
-                                   {**card, "epoch": epoch + 1})
-            if state["best"] is None or key > state["best"]:
-                state["best"] = key
-                save_weights_with_card(self.model, os.path.join(run_dir, "best.weights.h5"),
-                                       {**card, "epoch": epoch + 1,
-                                        "lfw_accuracy": score})
-            state["epoch"] = epoch + 1
-            save_resume_state(run_dir, self.model, state)
+            with disk_errors(run_dir, epoch + 1):
+                save_weights_with_card(self.model, os.path.join(run_dir, "last.weights.h5"),
+                                       {**card, "epoch": epoch + 1})
+                if state["best"] is None or key > state["best"]:
+                    state["best"] = key
+                    save_weights_with_card(self.model, os.path.join(run_dir, "best.weights.h5"),
+                                           {**card, "epoch": epoch + 1,
+                                            "lfw_accuracy": score})
+                state["epoch"] = epoch + 1
+                save_resume_state(run_dir, self.model, state)
             logger.info(f"Epoch {epoch + 1}/{cfg.epochs}: loss {loss:.4f}"
                         + (f", LFW {100 * score:.2f}%" if score is not None else "")
                         + f" ({seconds:.0f} s)")

@@ -29,7 +29,7 @@ def tf_config():
         return None
     try:
         return json.loads(raw)
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:
         raise FacenetError(f"TF_CONFIG is not valid JSON ({e}): {raw[:200]}") from None
 
 

@@ -76,40 +76,46 @@ def make_lfw_eval(cfg, preprocessing):
     return evaluate
 
 
-def train(cfg):
+def train(cfg, given=None):
     """Run (or resume) a training run; returns (run folder, history, trained model).
+    `given`: the settings the user set, which a resume refuses to change (default: those that
+    differ from TrainConfig's defaults).
 
     A run that fails before its first epoch is saved removes the folder it made, so a failed
     start leaves none behind. Ctrl-C raises TrainingInterrupted, which names the folder and
     the epochs saved in it."""
     from facenet.training.checkpoints import (check_writable, find_resume_state,
-                                              remove_partial_files, resume_settings, run_guard)
+                                              make_run_dir, remove_partial_files,
+                                              resume_settings, run_guard)
     from facenet.training.config import check_config
     from facenet.training.distribute import is_chief, pick_strategy
 
     state, state_dir = None, None
     if cfg.resume:
         run_dir, state_dir, state = find_resume_state(cfg.resume)
-        given = ("keep_checkpoints",) if cfg.keep_checkpoints is not None else ()
+        new_keep = ("keep_checkpoints",) if cfg.keep_checkpoints is not None else ()
         cfg.epochs = resume_settings(  # the run's own settings, except how long and how loud
             cfg, state, run_dir,
-            ("resume", "epochs", "init_epoch", "verbose", "strategy", *given),
-            lambda key, value: tuple(value) if key == "input_shape" else value)
+            ("resume", "epochs", "init_epoch", "verbose", "strategy", *new_keep),
+            lambda key, value: tuple(value) if key == "input_shape" else value, given)
         cfg.init_epoch = state["epoch"]
     if cfg.keep_checkpoints is None:
         cfg.keep_checkpoints = 0
     check_config(cfg)
-    if not cfg.resume:
-        stamp = datetime.datetime.now().strftime("%Y_%m_%d_%H_%M_%S")
-        run_dir = os.path.join(cfg.save_dir, f"loss_{stamp}")
     strategy = pick_strategy(cfg.strategy)
     chief = is_chief() if cfg.strategy != "single" else True
-    made_here = chief and not os.path.exists(run_dir)
-    if chief:  # the one process that writes (or cleans up) the run folder
-        if cfg.resume:
-            remove_partial_files(run_dir, cfg.init_epoch)
+    made_here = chief and not cfg.resume
+    if not cfg.resume and chief:  # a new folder of its own (make_run_dir)
+        run_dir = make_run_dir(cfg.save_dir, "loss")
+    elif not cfg.resume:  # a worker that writes no file: the chief's name, not made here
+        stamp = datetime.datetime.now().strftime("%Y_%m_%d_%H_%M_%S")
+        run_dir = os.path.join(cfg.save_dir, f"loss_{stamp}")
+    if chief and cfg.resume:  # the one process that writes (or cleans up) the run folder
+        remove_partial_files(run_dir, cfg.init_epoch)
         check_writable(run_dir)
-    with run_guard(run_dir, made_here):
+    from facenet.training.data import pipeline_errors
+
+    with run_guard(run_dir, made_here), pipeline_errors():
         history, model = _train(cfg, run_dir, state, state_dir, strategy, chief)
     return run_dir, history, model
 
