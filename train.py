@@ -197,7 +197,8 @@ def is_distillation_run(resume):
 
 
 # Options whose setting has another name in DistillConfig (the aug_* options: augmentation).
-DISTILL_NAMES = {"annotation_path": "images", "distill_loss": "loss", "model_path": "init_weights"}
+DISTILL_NAMES = {"annotation_path": "images", "distill_loss": "loss",
+                 "model_path": "init_weights"}
 
 
 def given_settings(argv, distillation):
