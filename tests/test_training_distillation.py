@@ -186,3 +186,20 @@ def test_without_precise_batchnorm_a_young_student_collapses(faces, pretrained_p
     emb = student.embed(sorted(glob.glob(os.path.join(faces, "*.jpg")))[:8])
     cos = emb @ emb.T
     assert cos[~np.eye(len(emb), dtype=bool)].mean() > 0.99
+
+
+def test_too_small_a_folder_is_refused_before_any_run_folder(tmp_path):
+    from PIL import Image
+
+    from facenet.training.distillation import distill
+    from utils.errors import FacenetError
+
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for k in range(5):
+        Image.new("RGB", (32, 32), (k * 40, 0, 0)).save(folder / f"{k}.png")
+    save_dir = tmp_path / "logs"
+    with pytest.raises(FacenetError, match=r"has 5 images, fewer than one batch of 8; use "
+                                           r"--batch-size 5 \(the largest that fits\)"):
+        distill(tiny_config(str(folder), save_dir))
+    assert not save_dir.exists() or os.listdir(save_dir) == []

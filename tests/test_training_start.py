@@ -116,3 +116,19 @@ def test_kept_checkpoints_are_the_newest_weights_only_files_and_load(annotation,
             assert (layer.name == "Logits") != np.array_equal(a, b), layer.name
     assert "Logits" not in read_weights(last_epoch)[0]
     assert "Logits" in read_weights(os.path.join(run_dir, weights[3]))[0]
+
+
+def test_too_few_images_names_the_largest_batch_that_fits(annotation, tmp_path):
+    from facenet.training.loop import too_few_images
+
+    assert too_few_images(31, 96, 3).endswith("use --batch-size 30 (the largest that fits) "
+                                              "or add images")
+    assert too_few_images(30, 96, 6).startswith("30 training images are fewer than one batch")
+    assert "--batch-size 30 " in too_few_images(30, 96, 6)
+    assert too_few_images(2, 96, 3).endswith("add images (a batch is at least 3)")
+    cfg = TrainConfig(**{**TINY, "annotation_path": annotation, "batch_size": 96,
+                         "save_dir": str(tmp_path / "logs")})
+    with pytest.raises(FacenetError, match=r"use --batch-size (\d+) \(the largest") as e:
+        train(cfg)
+    fits = int(e.value.args[0].split("--batch-size ")[1].split()[0])
+    assert fits % 3 == 0 and 54 <= fits <= 60  # 60 lines, 10% held out

@@ -289,13 +289,13 @@ def distill(cfg, evaluate=None):
         run_dir = os.path.join(cfg.save_dir, f"distill_{stamp}")
     if cfg.resume:
         remove_partial_files(run_dir, state["epoch"])
-    check_writable(run_dir)
-
-    paths = list_images(cfg.images)
+    paths = list_images(cfg.images)  # before the run folder: a refused folder leaves none
     n = len(paths)
     if n < cfg.batch_size:
+        fix = f"use --batch-size {n} (the largest that fits)" if n >= 2 else "add images"
         raise FacenetError(f"{cfg.images} has {n} images, fewer than one batch of "
-                           f"{cfg.batch_size}; lower --batch-size or add images")
+                           f"{cfg.batch_size}; {fix}")
+    check_writable(run_dir)
     teacher_path = cfg.teacher or registry.fetch(registry.DEFAULT_MODEL)
     teacher = Facenet(model_path=teacher_path, align="off", precision="auto")
     crop = parse_crop(cfg.crop)

@@ -97,6 +97,15 @@ def train(cfg):
     return run_dir, history, model
 
 
+def too_few_images(images, batch, multiple):
+    """The error for fewer training images than one batch, naming the largest batch that fits
+    (a multiple of `multiple`: whole triplets on each replica)."""
+    fits = images // multiple * multiple
+    what = (f"use --batch-size {fits} (the largest that fits) or add images" if fits
+            else f"add images (a batch is at least {multiple})")
+    return f"{images} training images are fewer than one batch of {batch}; {what}"
+
+
 def _train(cfg, run_dir, state, state_dir, strategy, chief):
     """The run in its folder: the data checks, the model, the fit; returns (history, model)."""
     import keras
@@ -120,13 +129,12 @@ def _train(cfg, run_dir, state, state_dir, strategy, chief):
     num_classes = max(label for label, _ in entries) + 1
     train_lines, val_lines = split_lines(entries, cfg.val_split)
     batch = cfg.batch_size
+    replicas = strategy.num_replicas_in_sync
     steps = len(train_lines) // batch
     if steps == 0:
-        raise FacenetError(f"{len(train_lines)} training images are fewer than one batch of "
-                           f"{batch}; lower --batch-size or add images")
+        raise FacenetError(too_few_images(len(train_lines), batch, 3 * replicas))
     val_steps, best_by, validation_note = validation_plan(len(val_lines), batch)
 
-    replicas = strategy.num_replicas_in_sync
     if batch % (3 * replicas):
         raise FacenetError(f"--batch-size {batch} must be a multiple of 3 x {replicas} replicas "
                            f"= {3 * replicas}, so that each replica gets whole triplets")
