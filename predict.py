@@ -206,6 +206,10 @@ def check_before_loading(args):
                            "give two image paths, or --example")
     if args.out:
         check_output_file(args.out, "--out")
+    from utils.image import load_image
+
+    for image in args.images:  # a missing or corrupt photo, named now
+        load_image(image)
 
 
 def main(argv=None):

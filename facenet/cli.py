@@ -4,6 +4,7 @@ the one way every command sets up logging (--quiet, --verbose).
 Imports no TensorFlow, so `--help` stays fast."""
 import argparse
 import logging
+import os
 import sys
 
 from utils.choices import BACKBONES, PRECISIONS, PREPROCESSINGS
@@ -23,10 +24,19 @@ PRECISION_HELP = ("float32, bfloat16 (mixed: float32 weights), or auto: bfloat16
                   "(default: %(default)s)")
 
 
+def existing_file(path):
+    """argparse type of an input file: a mistyped path is refused with the options, before any
+    model loads (and before a word about its missing card)."""
+    if not os.path.isfile(path):
+        raise argparse.ArgumentTypeError(f"no such file: {path}" + (
+            " (a folder)" if os.path.isdir(path) else ""))
+    return path
+
+
 def add_model_options(p, precision=None, preprocessing=True):
     """--model-path, --backbone and --preprocessing (unless preprocessing=False), each None by
     default so the model's card decides; --precision when given its default."""
-    p.add_argument("--model-path", default=None, help=MODEL_PATH_HELP)
+    p.add_argument("--model-path", default=None, type=existing_file, help=MODEL_PATH_HELP)
     p.add_argument("--backbone", default=None, choices=BACKBONES, help=BACKBONE_HELP)
     if preprocessing:
         p.add_argument("--preprocessing", default=None, choices=PREPROCESSINGS,

@@ -130,3 +130,30 @@ def test_export_command_refuses_in_one_line_before_loading(tmp_path):
         error = r.stderr.strip()
         assert r.returncode != 0 and error.startswith(f"error: {message}") and "\n" not in error
     assert text.read_text() == "not a folder"
+
+
+def test_export_command_checks_the_default_out_and_tf2onnx_before_the_model(tmp_path,
+                                                                            monkeypatch):
+    """Before: an existing default export folder, or a missing tf2onnx, was reported after
+    the model had loaded."""
+    import importlib.util
+
+    from facenet import export as export_module
+    from facenet import predictor
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was built before the checks")
+
+    monkeypatch.setattr(predictor, "Facenet", no_model)
+    monkeypatch.chdir(tmp_path)
+    existing = tmp_path / "model_data" / "export" / "facenet_inception_resnetv1_savedmodel"
+    existing.mkdir(parents=True)
+    (existing / "saved_model.pb").write_bytes(b"an earlier export")
+    with pytest.raises(SystemExit) as e:
+        export_module.main(["--format", "savedmodel"])
+    assert "facenet_inception_resnetv1_savedmodel is a folder that is not empty" in str(
+        e.value.code)
+    if importlib.util.find_spec("tf2onnx") is None:
+        with pytest.raises(SystemExit) as e:
+            export_module.main(["--format", "onnx"])
+        assert "ONNX export needs tf2onnx" in str(e.value.code)
