@@ -64,3 +64,12 @@ def test_undefined_figures_are_printed_as_undefined():
     assert "AUC, EER: undefined (all 4 pairs are 'same' pairs; both kinds are needed)" in text
     assert "VAL, FAR: undefined (fold 0 has only 'same' pairs" in text
     assert "AUC: 0" not in text and "VAL: 0" not in text
+
+
+def test_folds_are_chosen_before_the_model(tmp_path):
+    (tmp_path / "pairs.txt").write_text("2 1\nAnn 1 2\nAnn 1 Bob 1\nCid 1 3\nBob 2 Cid 2\n")
+    pairs = str(tmp_path / "pairs.txt")
+    assert "has folds 1-2, not fold 3" in eval_lfw("--lfw-dir", str(tmp_path), "--pairs", pairs,
+                                                   "--folds", "3")
+    r = run_script(["eval_lfw.py", "--pairs", pairs, "--folds", "0"])
+    assert r.returncode == 2 and "argument --folds: folds are counted from 1, got '0'" in r.stderr
