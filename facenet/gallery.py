@@ -459,7 +459,7 @@ def run(args):
             if len(args.paths) != 1 or not os.path.isdir(args.paths[0]):
                 raise GalleryError("give one folder of <name>/ photo folders, or photos "
                                    "with --name NAME")
-            t = enrollment.enroll_folder(g, model, args.paths[0])
+            t = enrollment.enroll_folder(g, model, args.paths[0], progress=not args.quiet)
             print(f"{t['people']} people: added {t['added']} photo(s), {t['already']} already "
                   f"enrolled, {t['skipped']} skipped")
         print(f"{g.path}: {len(g.people())} people, {len(g)} embeddings")
