@@ -59,14 +59,15 @@ class _InputSize(argparse.Action):
 
 def add_input_size(p, default=(160, 160, 3)):
     """--input-size SIDE (or H W), stored as `input_shape` (H, W, 3). train.py's older spelling
-    --input-shape H W C still works, unlisted, so that old commands run unchanged."""
+    --input-shape H W C still works, so that old commands run unchanged."""
     h, w = default[:2]
     shown = h if h == w else f"{h} {w}"
     p.add_argument("--input-size", dest="input_shape", nargs="+", type=int, action=_InputSize,
                    default=tuple(default), metavar="SIDE",
                    help=f"input side in pixels, or H W (default: {shown})")
     p.add_argument("--input-shape", dest="input_shape", nargs=3, type=int, action=_InputSize,
-                   default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+                   default=argparse.SUPPRESS, metavar=("H", "W", "C"),
+                   help="the original's spelling of --input-size: H W C, C being 3")
 
 
 def add_logging_options(p, sub_command=False):

@@ -203,3 +203,26 @@ def test_too_small_a_folder_is_refused_before_any_run_folder(tmp_path):
                                            r"--batch-size 5 \(the largest that fits\)"):
         distill(tiny_config(str(folder), save_dir))
     assert not save_dir.exists() or os.listdir(save_dir) == []
+
+
+def test_the_teacher_targets_log_names_the_view_as_its_file_does(tmp_path, caplog):
+    import logging
+
+    from facenet.training.distillation import TeacherTargets
+
+    class Renderer:
+        def batch(self, idx, view, size):
+            return np.zeros((len(idx), size, size, 3), np.uint8)
+
+    class Teacher:
+        input_shape = (8, 8, 3)
+
+        def embed_arrays(self, batch):
+            return np.ones((len(batch), 4), np.float32)
+
+    targets = TeacherTargets(str(tmp_path / "teacher"), {"images": 3})
+    with caplog.at_level(logging.INFO, logger="facenet.training.distillation"):
+        targets.compute(0, Teacher(), Renderer())
+    assert os.path.isfile(tmp_path / "teacher" / "view_000.npy")
+    assert any(r.getMessage().startswith("Teacher targets of view 0 (view_000.npy): 3 images")
+               for r in caplog.records)

@@ -160,7 +160,8 @@ class TeacherTargets:
             with open(tmp, "wb") as f:
                 np.save(f, np.concatenate(parts).astype(np.float32))
         seconds = time.perf_counter() - start
-        logger.info(f"Teacher targets of view {view + 1}: {n} images in {seconds:.0f} s "
+        logger.info(f"Teacher targets of view {view} ({os.path.basename(self.path(view))}): "
+                    f"{n} images in {seconds:.0f} s "
                     f"({n / seconds:.0f} img/s)")
         return seconds
 

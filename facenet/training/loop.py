@@ -99,6 +99,17 @@ def train(cfg):
     return run_dir, history, model
 
 
+def extension_note(finished, epochs, schedule):
+    """What --epochs on a finished run does to the learning rate: its schedule now spans
+    `epochs`, and the added epochs train at its rates there (the flat tail: the final one)."""
+    rates = ", ".join(f"{schedule(e):.3g}" for e in range(finished, epochs))
+    added = (f"epoch {epochs} trains" if epochs == finished + 1
+             else f"epochs {finished + 1}-{epochs} train")
+    return (f"the run had finished its {finished} epochs: {added} at learning rate {rates} "
+            f"(its schedule stretched to {epochs} epochs); for a "
+            f"schedule of its own, start a new run with --model-path on its weights")
+
+
 def too_few_images(images, batch, multiple):
     """The error for fewer training images than one batch, naming the largest batch that fits
     (a multiple of `multiple`: whole triplets on each replica)."""
@@ -160,6 +171,7 @@ def _train(cfg, run_dir, state, state_dir, strategy, chief):
                  "history": {"loss": [], "val_loss": [], "lr": [], "lfw": []},
                  "config": dataclasses.asdict(cfg)}
     state.setdefault("best_by", best_by)  # a resumed run keeps its own measure of the best
+    finished = state["epoch"] if state_dir and state["epoch"] >= state["config"]["epochs"] else 0
     state["config"]["epochs"] = cfg.epochs
     state["config"]["keep_checkpoints"] = cfg.keep_checkpoints  # a new limit holds from here on
 
@@ -183,6 +195,8 @@ def _train(cfg, run_dir, state, state_dir, strategy, chief):
             "preprocessing": cfg.preprocessing, "embedding_size": 128, "mode": "train",
             "num_classes": num_classes}
     schedule = get_lr_scheduler(cfg.lr_decay_type, init_lr, min_lr, cfg.epochs)
+    if finished:
+        logger.warning(extension_note(finished, cfg.epochs, schedule))
     bn_ds = triplet_dataset(
         train_paths, train_labels, num_classes, cfg.input_shape, batch,
         max(1, cfg.precise_bn_batches), 1, 0, cfg.seed + 2, False, cfg.preprocessing,
