@@ -474,6 +474,9 @@ def run(args):
                 print(f"{image}: no face found")
             for k, (face, ident) in enumerate(results, start=1):
                 where = f" face {k}" if args.all_faces else ""
+                if args.all_faces:  # which face is which: its box, as predict.py prints it
+                    x0, y0, x1, y1 = face.face.box
+                    where += f" at box ({x0:.0f}, {y0:.0f}, {x1:.0f}, {y1:.0f})"
                 print(f"{image}{where}: {ident}")
                 for name, d in ident.candidates:
                     print(f"    {name:30s} {d:.4f}")

@@ -151,6 +151,9 @@ def test_gallery_command(people_dir, lfw, pretrained_path, tmp_path):
     r = run_script(["-m", "facenet.gallery", "identify", path, probe, "--top-k", "2"])
     assert r.returncode == 0, r.stderr[-2000:]
     assert f"{probe}: George_W_Bush (distance" in r.stdout
+    r = run_script(["-m", "facenet.gallery", "identify", path, probe, "--all-faces"])
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert f"{probe} face 1 at box (" in r.stdout  # which face: its box, as predict.py says
     r = run_script(["-m", "facenet.gallery", "identify", path, probe, "--no-align"])
     assert r.returncode != 0 and "cannot be compared" in r.stderr
     r = run_script(["-m", "facenet.gallery", "remove", path, "George_W_Bush", "Tony_Blair",

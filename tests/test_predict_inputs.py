@@ -91,6 +91,15 @@ def test_the_verdict_is_printed_before_a_figure_that_cannot_be_saved(tmp_path, p
     assert "distance 0.5000, threshold 1.1000: same" in capsys.readouterr().out
 
 
+def test_a_figure_that_replaces_an_earlier_one_says_so(tmp_path, photos, capsys):
+    out = str(tmp_path / "predict.png")
+    predict.compare(FakeModel(), *photos, out, False)
+    assert capsys.readouterr().out.splitlines()[-1] == f"  figure: {out}"
+    predict.compare(FakeModel(), *photos, out, False)
+    assert capsys.readouterr().out.splitlines()[-1] == (f"  figure: {out} (replaced the "
+                                                        f"previous one)")
+
+
 def test_interactive_takes_quoted_paths_and_flags_a_bad_one_at_once(photos, monkeypatch,
                                                                      capsys):
     a, b = photos
