@@ -12,7 +12,7 @@ def _check_sibling_packages():
     """`nets` and `utils` are top-level packages (the original's layout) with generic names:
     another module of the same name earlier on sys.path would be imported in their place and
     fail later in a puzzling way. Say so now, naming the file (docs/design.md#installing)."""
-    root = os.path.realpath(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    root = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
     for name in ("nets", "utils"):
         spec = importlib.util.find_spec(name)
         origin = spec.origin if spec is not None else None
