@@ -7,7 +7,8 @@
 """
 import argparse
 
-from facenet.cli import add_input_size, add_logging_options, configure_logging
+from facenet.cli import (add_input_size, add_logging_options, configure_logging,
+                         existing_file_or_none)
 from facenet.training import TrainConfig
 from facenet.training.augment import Augmentation
 from facenet.training.distillation import LOSSES, DistillConfig
@@ -25,6 +26,7 @@ def add_distillation_args(p):
     g = p.add_argument_group("distillation (with --teacher)")
     a = g.add_argument
     a("--teacher", nargs="?", const="", default=None, metavar="MODEL",
+      type=existing_file_or_none,
       help="learn to reproduce this model's embeddings (any weights file the predictor loads; "
            "no value: the pretrained default) instead of training on labels; "
            "--annotation-path may then be a folder of face images")
@@ -89,7 +91,7 @@ def build_parser():
     a = p.add_argument
     a("--annotation-path", default=d.annotation_path, help="class;path lines (default: %(default)s)")
     a("--backbone", default=d.backbone, choices=BACKBONES, help="network (default: %(default)s)")
-    a("--model-path", default=d.model_path,
+    a("--model-path", default=d.model_path, type=existing_file_or_none,
       help="start from these weights (by layer name; the classifier may differ); '' = from scratch")
     add_input_size(p, d.input_shape)
     a("--init-epoch", type=int, default=d.init_epoch, help="first epoch (default: 0)")

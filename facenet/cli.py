@@ -33,6 +33,11 @@ def existing_file(path):
     return path
 
 
+def existing_file_or_none(path):
+    """existing_file, with '' meaning none (train.py's --model-path '' and --teacher)."""
+    return existing_file(path) if path else path
+
+
 def add_model_options(p, precision=None, preprocessing=True):
     """--model-path, --backbone and --preprocessing (unless preprocessing=False), each None by
     default so the model's card decides; --precision when given its default."""

@@ -29,7 +29,7 @@ import numpy as np
 
 from facenet import gallery_store
 from facenet.gallery_store import GalleryError
-from facenet.cli import BACKBONE_HELP, add_logging_options, configure_logging
+from facenet.cli import BACKBONE_HELP, add_logging_options, configure_logging, existing_file
 from utils.choices import BACKBONES
 from utils.errors import SettingError, cli_errors
 
@@ -388,7 +388,7 @@ def build_parser():
     sub = p.add_subparsers(dest="command", required=True)
 
     def model_options(sp):
-        sp.add_argument("--model-path", default=None,
+        sp.add_argument("--model-path", default=None, type=existing_file,
                         help="weights (default: the pretrained model of --backbone); must be "
                              "the gallery's")
         sp.add_argument("--backbone", default=None, choices=BACKBONES, help=BACKBONE_HELP)
