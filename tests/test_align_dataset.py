@@ -49,6 +49,7 @@ def test_align_dataset_reports_skips_and_resumes(raw_dir, tmp_path):
     assert os.path.getmtime(crops[1]) == mtime
 
 
+@pytest.mark.slow
 def test_align_dataset_command_with_two_processes(raw_dir, tmp_path):
     out = tmp_path / "aligned"
     r = run_script(["-m", "facenet.align_dataset", str(raw_dir), str(out), "--workers", "2",

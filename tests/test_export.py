@@ -24,6 +24,7 @@ def savedmodel(pretrained_lfw, tmp_path_factory):
     return export(pretrained_lfw, "savedmodel", out)
 
 
+@pytest.mark.slow
 def test_savedmodel_serves_uint8_images(savedmodel, pretrained_lfw, faces):
     import tensorflow as tf
 
@@ -38,6 +39,7 @@ def test_savedmodel_serves_uint8_images(savedmodel, pretrained_lfw, faces):
     assert card["export"]["format"] == "savedmodel" and card["preprocessing"] == "standardize"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("quantize,least", [("float32", 0.9999), ("int8", 0.99)])
 def test_tflite_parity(savedmodel, pretrained_lfw, faces, tmp_path, quantize, least):
     import tensorflow as tf
@@ -54,6 +56,7 @@ def test_tflite_parity(savedmodel, pretrained_lfw, faces, tmp_path, quantize, le
     assert max(d[0, 1], d[2, 3], d[4, 5]) < min(d[0, 2], d[0, 4], d[2, 4])
 
 
+@pytest.mark.slow
 def test_export_command_and_missing_onnx_converter(pretrained_path, tmp_path):
     import importlib.util
 

@@ -97,6 +97,7 @@ def people_dir(lfw, tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_enroll_identify_with_the_model(lfw, pretrained, people_dir, tmp_path):
     from facenet import enrollment
 
@@ -139,6 +140,7 @@ def test_enrolling_with_another_model_is_refused(pretrained, tmp_path):
         Gallery(tmp_path / "other.db", other).check_model(pretrained)
 
 
+@pytest.mark.slow
 def test_gallery_command(people_dir, lfw, pretrained_path, tmp_path):
     lfw_dir, _ = lfw
     path = str(tmp_path / "people.db")
@@ -163,6 +165,7 @@ def test_gallery_command(people_dir, lfw, pretrained_path, tmp_path):
     assert r.returncode == 0 and "unknown (the gallery" in r.stdout and "empty" in r.stdout
 
 
+@pytest.mark.slow
 def test_two_enroll_commands_started_together_both_get_in(people_dir, pretrained_path,
                                                          tmp_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}

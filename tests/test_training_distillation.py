@@ -42,12 +42,14 @@ def tiny_run(faces, pretrained_path, tmp_path_factory):
     return run_dir, history, model, before
 
 
+@pytest.mark.slow
 def test_a_tiny_run_lowers_the_distillation_loss(tiny_run):
     _, history, _, _ = tiny_run
     assert len(history["loss"]) == 3
     assert history["loss"][-1] < history["loss"][0] - 0.01, history["loss"]
 
 
+@pytest.mark.slow
 def test_the_teacher_is_never_changed(tiny_run, pretrained_path, faces):
     """The teacher file is untouched, and the cached targets are exactly what a fresh load of
     it gives for those views: nothing trained it."""
@@ -85,6 +87,7 @@ def test_the_student_loads_with_its_card_and_does_not_collapse(tiny_run, faces):
     assert cos[~np.eye(len(emb), dtype=bool)].mean() < 0.95, "embeddings collapsed"
 
 
+@pytest.mark.slow
 def test_a_resumed_run_goes_on_and_keeps_its_history(faces, pretrained_path, tmp_path):
     from facenet.training.distillation import distill
 
@@ -158,6 +161,7 @@ def test_views_are_reproducible_and_the_plain_view_is_the_face_box(lfw):
         Augmentation(flip=2)
 
 
+@pytest.mark.slow
 def test_train_py_teacher_runs_a_distillation(faces, pretrained_path, tmp_path):
     """With --quiet: none of the run's info lines, one line per epoch, the run folder."""
     result = run_script(["train.py", "--teacher", "--annotation-path", faces,
@@ -174,6 +178,7 @@ def test_train_py_teacher_runs_a_distillation(faces, pretrained_path, tmp_path):
     assert card["backbone"] == "mobilenet" and card["distilled_from"]["views"] == 1
 
 
+@pytest.mark.slow
 def test_without_precise_batchnorm_a_young_student_collapses(faces, pretrained_path, tmp_path):
     """The control for the test above: the same tiny run with the BatchNorm statistics left to
     their moving averages maps every face to one embedding (docs/distillation.md says why)."""

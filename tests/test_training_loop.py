@@ -102,6 +102,7 @@ def test_crop_jitter_is_a_reproducible_sub_box(annotation):
         first(1.5)
 
 
+@pytest.mark.slow
 def test_train_two_epochs_then_resume_a_third(annotation, lfw, tmp_path):
     from facenet.training import TrainConfig, train
     from nets.schedules import fit_learning_rates, get_lr_scheduler

@@ -52,6 +52,7 @@ def test_validation_needs_one_full_batch():
     assert validation_plan(0, 96)[2].startswith("no validation (--val-split is 0)")
 
 
+@pytest.mark.slow
 def test_a_tiny_run_picks_its_best_epoch_by_training_loss(annotation, tmp_path, caplog):
     cfg = TrainConfig(**{**TINY, "annotation_path": annotation, "batch_size": 12, "epochs": 1,
                          "val_split": 0.1, "save_dir": str(tmp_path / "logs")})
@@ -65,6 +66,7 @@ def test_a_tiny_run_picks_its_best_epoch_by_training_loss(annotation, tmp_path, 
     assert state["best_by"] == "loss" and state["best_loss"] == pytest.approx(history["loss"][0])
 
 
+@pytest.mark.slow
 def test_a_resume_takes_a_new_keep_checkpoints_and_keeps_it(annotation, tmp_path, caplog):
     """Without --keep-checkpoints a resumed run keeps its own limit; one given on resume
     replaces it, for this resume and the next. Extending a finished run says at which
@@ -87,6 +89,7 @@ def test_a_resume_takes_a_new_keep_checkpoints_and_keeps_it(annotation, tmp_path
     assert epoch_files() == ["ep004"]
 
 
+@pytest.mark.slow
 def test_kept_checkpoints_are_the_newest_weights_only_files_and_load(annotation, tmp_path):
     """--keep-checkpoints 2 over 4 epochs, the last 2 after a resume: the newest 2 per-epoch
     files (with their cards), best and last stay; each holds no optimizer, and the predictor
