@@ -68,6 +68,8 @@ def fit_verbosity(args):
 
 def distill_config(args):
     """The distillation settings of parsed train.py arguments."""
+    if args.lfw_folds:  # not one of its settings: refused rather than ignored
+        raise FacenetError("--lfw-folds is read by training's LFW check, not by --teacher")
     aug = Augmentation(**{k[4:]: (tuple(v) if isinstance(v, list) else v)
                           for k, v in vars(args).items() if k.startswith("aug_")})
     return DistillConfig(
@@ -123,6 +125,9 @@ def build_parser():
     a("--no-lfw-eval", dest="lfw_eval", action="store_false", help="no LFW accuracy per epoch")
     a("--lfw-dir", default=d.lfw_dir, help="LFW images for the per-epoch check (default: %(default)s)")
     a("--lfw-pairs", default=d.lfw_pairs, help="LFW pairs file (default: %(default)s)")
+    a("--lfw-folds", default=d.lfw_folds,
+      help="score only these official folds, as eval_lfw.py --folds: 1, 1,3 or 2-10 "
+           "(default: all)")
     a("--lfw-crop", default=d.lfw_crop, help="face box of the LFW images: none, lfw or x0,y0,x1,y1")
     a("--crop", default=d.crop, help="face box of the training images: none, lfw or x0,y0,x1,y1")
     a("--val-split", type=float, default=d.val_split, help="held-out share (default: %(default)s)")

@@ -45,7 +45,11 @@ def make_lfw_eval(cfg, preprocessing):
         logger.warning(f"LFW evaluation skipped: {cfg.lfw_dir} or {cfg.lfw_pairs} not found "
                        f"(pass --lfw-dir and --lfw-pairs, or --no-lfw-eval)")
         return None
-    pairs, _ = load_lfw_pairs(cfg.lfw_pairs, cfg.lfw_dir)
+    from utils.lfw import parse_folds
+
+    folds = getattr(cfg, "lfw_folds", "")  # a distillation's settings have none
+    pairs, _ = load_lfw_pairs(cfg.lfw_pairs, cfg.lfw_dir,
+                              folds=parse_folds(folds) if folds else None)
     if len({p.fold for p in pairs}) == 1:  # what eval_lfw.py says of one fold, said once
         logger.info(f"LFW check on {len(pairs)} pairs of one fold: the accuracy at their own "
                     f"best threshold, not cross-validated")
