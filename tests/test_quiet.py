@@ -54,6 +54,7 @@ def test_tensorflow_import_is_quiet_unless_asked():
     assert GLOG_LINE.search(by_env.stderr), by_env.stderr
 
 
+@pytest.mark.slow
 def test_benchmarks_import_tensorflow_quietly():
     loud = run(["-c", "import tensorflow"])
     if not GLOG_LINE.search(loud.stderr):

@@ -69,6 +69,7 @@ def test_the_teacher_is_never_changed(tiny_run, pretrained_path, faces):
     assert np.allclose(np.linalg.norm(cached, axis=1), 1, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_the_student_loads_with_its_card_and_does_not_collapse(tiny_run, faces):
     """The student written by the run loads like any model, and in inference mode tells the
     faces apart (a collapsed student maps every face to the same embedding)."""
