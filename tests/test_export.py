@@ -47,7 +47,11 @@ def test_tflite_parity(savedmodel, pretrained_lfw, faces, tmp_path, quantize, le
     from facenet.export import export_tflite
 
     path = export_tflite(savedmodel, str(tmp_path / f"m_{quantize}.tflite"), quantize)
-    run = tf.lite.Interpreter(path).get_signature_runner("serving_default")
+    try:  # LiteRT where it installs: TensorFlow's own interpreter is deprecated
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        Interpreter = tf.lite.Interpreter
+    run = Interpreter(model_path=path).get_signature_runner("serving_default")
     got = np.concatenate([run(images=faces[i:i + 1])["embeddings"] for i in range(len(faces))])
     want = pretrained_lfw.embed_arrays(faces)
     assert (got * want).sum(1).min() >= least
