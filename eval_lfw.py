@@ -12,8 +12,17 @@ import sys
 
 from facenet.cli import add_logging_options, add_model_options, configure_logging
 from utils.checks import rate_arg
+from facenet.evaluation import headline_accuracy
 from utils.errors import FacenetError, cli_errors
+from utils.lfw import parse_folds
 from utils.precision import DEFAULT_PRECISION
+
+
+def folds_option(text):
+    try:
+        return parse_folds(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def parse_args(argv=None):
@@ -39,6 +48,10 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=64, help="images per batch (default: 64)")
     p.add_argument("--flip", action="store_true",
                    help="add the embedding of the mirrored image to each embedding")
+    p.add_argument("--folds", type=folds_option, default=None,
+                   help="score only these official folds, counted from 1: 1, 1,3 or 2-10 "
+                        "(one fold: accuracy at its own best threshold, not cross-validated; "
+                        "default: all)")
     p.add_argument("--skip-missing", action="store_true",
                    help="score the pairs whose images exist instead of stopping at a missing one")
     p.add_argument("--far", type=rate_arg, default=1e-3, help="FAR for VAL (default: 1e-3)")
@@ -59,7 +72,11 @@ def format_report(r):
     undefined = r.get("undefined", {})
     lines = [f"Pairs: {r['pairs']}   images embedded: {r['images']}   missing images: "
              f"{r['missing_images']}   flip: {r['flip']}   time: {r['wall_seconds']:.1f} s"]
-    if "accuracy_mean" in r:
+    if "accuracy_mean" not in r and "best_threshold_accuracy" in r:
+        accuracy, what = headline_accuracy(r)
+        lines.append(f"Accuracy: {100 * accuracy:.2f}% ({what}); threshold: undefined "
+                     f"({undefined.get('accuracy')})")
+    elif "accuracy_mean" in r:
         lines += [
             f"Accuracy: {100 * r['accuracy_mean']:.2f}% +- {100 * r['accuracy_std']:.2f}% "
             f"(std over {len(r['folds']['fold'])} folds; standard error "
@@ -149,7 +166,7 @@ def run(args, argv):
         check_output_file(args.report, "--report")
     if args.roc:
         check_figure_file(args.roc, "--roc")
-    pairs, n_missing = load_lfw_pairs(args.pairs, args.lfw_dir, args.skip_missing)
+    pairs, n_missing = load_lfw_pairs(args.pairs, args.lfw_dir, args.skip_missing, args.folds)
     if args.update_card:
         check_card_pairs(pairs, args.pairs)
     from facenet import Facenet

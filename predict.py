@@ -93,13 +93,14 @@ def compare(model, a, b, out, show):
 
 def save_figure(draw, out, show):
     """`draw(out=..., show=...)`; a figure that cannot be saved is one error naming --out."""
+    replaced = bool(out) and os.path.exists(out)
     try:
         draw(out=out, show=show)
     except OSError as e:
         raise FacenetError(f"cannot save the figure to {out}: {e.strerror or e}; choose another "
                            f"--out, or --out '' for none") from None
     if out:
-        print(f"  figure: {out}")
+        print(f"  figure: {out}" + (" (replaced the previous one)" if replaced else ""))
 
 
 def compare_all_faces(model, a, b=None, out="", show=False):
@@ -207,6 +208,10 @@ def check_before_loading(args):
                            "give two image paths, or --example")
     if args.out:
         check_figure_file(args.out, "--out")
+    from utils.image import load_image
+
+    for image in args.images:  # a missing or corrupt photo, named now
+        load_image(image)
 
 
 def main(argv=None):

@@ -7,7 +7,8 @@
 """
 import argparse
 
-from facenet.cli import add_input_size, add_logging_options, configure_logging
+from facenet.cli import (add_input_size, add_logging_options, configure_logging,
+                         existing_file_or_none)
 from facenet.training import TrainConfig
 from facenet.training.augment import MIX_MODES, Augmentation
 from facenet.training.distillation import LOSSES, DistillConfig
@@ -25,6 +26,7 @@ def add_distillation_args(p):
     g = p.add_argument_group("distillation (with --teacher)")
     a = g.add_argument
     a("--teacher", nargs="?", const="", default=None, metavar="MODEL",
+      type=existing_file_or_none,
       help="learn to reproduce this model's embeddings (any weights file the predictor loads; "
            "no value: the pretrained default) instead of training on labels; "
            "--annotation-path may then be a folder of face images")
@@ -81,6 +83,8 @@ def fit_verbosity(args):
 
 def distill_config(args):
     """The distillation settings of parsed train.py arguments."""
+    if args.lfw_folds:  # not one of its settings: refused rather than ignored
+        raise FacenetError("--lfw-folds is read by training's LFW check, not by --teacher")
     aug = Augmentation(**{k[4:]: (tuple(v) if isinstance(v, list) else v)
                           for k, v in vars(args).items() if k.startswith("aug_")})
     return DistillConfig(
@@ -106,7 +110,7 @@ def build_parser():
     a = p.add_argument
     a("--annotation-path", default=d.annotation_path, help="class;path lines (default: %(default)s)")
     a("--backbone", default=d.backbone, choices=BACKBONES, help="network (default: %(default)s)")
-    a("--model-path", default=d.model_path,
+    a("--model-path", default=d.model_path, type=existing_file_or_none,
       help="start from these weights (by layer name; the classifier may differ; with --teacher "
            "the student's, e.g. the shipped model, with a fresh schedule); '' = from scratch")
     add_input_size(p, d.input_shape)
@@ -139,6 +143,9 @@ def build_parser():
     a("--no-lfw-eval", dest="lfw_eval", action="store_false", help="no LFW accuracy per epoch")
     a("--lfw-dir", default=d.lfw_dir, help="LFW images for the per-epoch check (default: %(default)s)")
     a("--lfw-pairs", default=d.lfw_pairs, help="LFW pairs file (default: %(default)s)")
+    a("--lfw-folds", default=d.lfw_folds,
+      help="score only these official folds, as eval_lfw.py --folds: 1, 1,3 or 2-10 "
+           "(default: all)")
     a("--lfw-crop", default=d.lfw_crop, help="face box of the LFW images: none, lfw or x0,y0,x1,y1")
     a("--crop", default=d.crop, help="face box of the training images: none, lfw or x0,y0,x1,y1")
     a("--val-split", type=float, default=d.val_split, help="held-out share (default: %(default)s)")

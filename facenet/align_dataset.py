@@ -125,6 +125,9 @@ def save_crop(crop, dst):
 
 def _init_worker(settings, threads):
     global _ALIGNER
+    from utils.quiet import quiet_like_parent
+
+    quiet_like_parent()  # a spawned process: TensorFlow's start-up lines once per worker else
     if threads:
         import tensorflow as tf
 

@@ -4,6 +4,7 @@ the one way every command sets up logging (--quiet, --verbose).
 Imports no TensorFlow, so `--help` stays fast."""
 import argparse
 import logging
+import os
 import sys
 
 from utils.choices import BACKBONES, PRECISIONS, PREPROCESSINGS
@@ -23,10 +24,24 @@ PRECISION_HELP = ("float32, bfloat16 (mixed: float32 weights), or auto: bfloat16
                   "(default: %(default)s)")
 
 
+def existing_file(path):
+    """argparse type of an input file: a mistyped path is refused with the options, before any
+    model loads (and before a word about its missing card)."""
+    if not os.path.isfile(path):
+        raise argparse.ArgumentTypeError(f"no such file: {path}" + (
+            " (a folder)" if os.path.isdir(path) else ""))
+    return path
+
+
+def existing_file_or_none(path):
+    """existing_file, with '' meaning none (train.py's --model-path '' and --teacher)."""
+    return existing_file(path) if path else path
+
+
 def add_model_options(p, precision=None, preprocessing=True):
     """--model-path, --backbone and --preprocessing (unless preprocessing=False), each None by
     default so the model's card decides; --precision when given its default."""
-    p.add_argument("--model-path", default=None, help=MODEL_PATH_HELP)
+    p.add_argument("--model-path", default=None, type=existing_file, help=MODEL_PATH_HELP)
     p.add_argument("--backbone", default=None, choices=BACKBONES, help=BACKBONE_HELP)
     if preprocessing:
         p.add_argument("--preprocessing", default=None, choices=PREPROCESSINGS,
@@ -49,14 +64,15 @@ class _InputSize(argparse.Action):
 
 def add_input_size(p, default=(160, 160, 3)):
     """--input-size SIDE (or H W), stored as `input_shape` (H, W, 3). train.py's older spelling
-    --input-shape H W C still works, unlisted, so that old commands run unchanged."""
+    --input-shape H W C still works, so that old commands run unchanged."""
     h, w = default[:2]
     shown = h if h == w else f"{h} {w}"
     p.add_argument("--input-size", dest="input_shape", nargs="+", type=int, action=_InputSize,
                    default=tuple(default), metavar="SIDE",
                    help=f"input side in pixels, or H W (default: {shown})")
     p.add_argument("--input-shape", dest="input_shape", nargs=3, type=int, action=_InputSize,
-                   default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+                   default=argparse.SUPPRESS, metavar=("H", "W", "C"),
+                   help="the original's spelling of --input-size: H W C, C being 3")
 
 
 def add_logging_options(p, sub_command=False):

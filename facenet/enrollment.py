@@ -56,9 +56,10 @@ def enroll_images(gallery, predictor, name, paths):
     return added, len(keys) - len(new) + len(kept) - added, missing + skipped
 
 
-def enroll_folder(gallery, predictor, people_dir, progress=True):
+def enroll_folder(gallery, predictor, people_dir, progress=False):
     """Enroll people_dir/<name>/** photos, one person per transaction: an enroll that is
-    stopped keeps every person it finished."""
+    stopped keeps every person it finished. `progress`: a bar on stderr (the command's; the
+    library prints nothing by default)."""
     from tqdm import tqdm
 
     from utils.annotation import scan_dataset

@@ -6,7 +6,7 @@ import numpy as np
 
 from utils.checks import check_rate
 from utils.errors import PairsFileError
-from utils.lfw import read_pairs
+from utils.lfw import read_pairs, select_folds
 from utils.metrics import summarize
 
 
@@ -68,12 +68,29 @@ def score_pairs(table, pairs, far_target=1e-3):
     return report
 
 
-def load_lfw_pairs(pairs_path, lfw_dir, skip_missing=False):
-    """(pairs whose images exist, number of missing images); checked before any model loads."""
-    pairs, n_missing = check_images(read_pairs(pairs_path, lfw_dir), skip_missing)
+def load_lfw_pairs(pairs_path, lfw_dir, skip_missing=False, folds=None):
+    """(pairs whose images exist, number of missing images); checked before any model loads.
+    `folds`: fold numbers from 1 (utils.lfw.parse_folds) to keep, or None for all."""
+    pairs = read_pairs(pairs_path, lfw_dir)
+    if not os.path.isdir(lfw_dir):  # not hundreds of "missing" images
+        raise PairsFileError(f"LFW image folder not found: {lfw_dir} (--lfw-dir)")
+    if folds:
+        pairs = select_folds(pairs, folds, pairs_path)
+    pairs, n_missing = check_images(pairs, skip_missing)
     if not pairs:
         raise PairsFileError(f"no pair of {pairs_path} has both images under {lfw_dir}")
     return pairs, n_missing
+
+
+def headline_accuracy(report):
+    """(accuracy, what it is): the one figure eval_lfw.py and training's LFW check give. Two or
+    more folds: the cross-validated mean. One fold: the accuracy at the best threshold for its
+    own pairs, which is not cross-validated and says so."""
+    if report.get("accuracy_mean") is not None:
+        return report["accuracy_mean"], f"mean over {len(report['folds']['fold'])} folds"
+    return (report["best_threshold_accuracy"],
+            f"one fold: at its own best threshold {report['best_threshold']:.2f}, "
+            f"not cross-validated")
 
 
 def evaluate_lfw(predictor, lfw_dir, pairs_path, batch_size=None, flip=False,

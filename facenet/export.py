@@ -71,12 +71,16 @@ def export_tflite(savedmodel_dir, out_path, quantize="float32"):
     return out_path
 
 
-def export_onnx(savedmodel_dir, out_path):
+def require_tf2onnx():
     import importlib.util
 
     if importlib.util.find_spec("tf2onnx") is None:
         raise FacenetError("ONNX export needs tf2onnx: python -m pip install tf2onnx "
                            "onnxruntime (tested: tf2onnx 1.17, onnxruntime 1.32)") from None
+
+
+def export_onnx(savedmodel_dir, out_path):
+    require_tf2onnx()
     import subprocess
 
     r = subprocess.run([sys.executable, "-m", "tf2onnx.convert", "--saved-model",
@@ -169,9 +173,9 @@ def export(predictor, fmt, out, quantize="float32", overwrite=False):
     return path
 
 
-def default_out(predictor, fmt, quantize):
-    stem = os.path.join("model_data", "export",
-                        os.path.basename(str(predictor.model_path)).split(".")[0])
+def default_out(model_path, fmt, quantize):
+    """model_data/export/<the weight file's name>_<format>: known before the model loads."""
+    stem = os.path.join("model_data", "export", os.path.basename(str(model_path)).split(".")[0])
     return {"savedmodel": stem + "_savedmodel", "tflite": f"{stem}_{quantize}.tflite",
             "onnx": stem + ".onnx"}[fmt]
 
@@ -190,15 +194,20 @@ def main(argv=None):
     args = p.parse_args(argv)
     configure_logging(args)  # before TensorFlow loads: its chatter off the terminal
     with cli_errors():
-        if args.out:  # before the model loads: a refusal should not take a minute
-            check_out(args.out, args.format, args.overwrite, args.model_path)
+        # before the model loads: a refusal should not take a minute
+        from facenet import weights as registry
+
+        model_path = args.model_path or registry.weights_path(
+            registry.default_model(args.backbone))
+        out = args.out or default_out(model_path, args.format, args.quantize)
+        check_out(out, args.format, args.overwrite, args.model_path)
+        if args.format == "onnx":
+            require_tf2onnx()
         from facenet import Facenet
 
         predictor = Facenet(model_path=args.model_path, backbone=args.backbone, align="off",
                             precision="float32")  # a deployment's weights stay float32
-        path = export(predictor, args.format,
-                      args.out or default_out(predictor, args.format, args.quantize),
-                      args.quantize, overwrite=args.overwrite)
+        path = export(predictor, args.format, out, args.quantize, overwrite=args.overwrite)
         quantized = f" {args.quantize}" if args.format == "tflite" else ""
         print(f"Exported {args.format}{quantized}: {path} "
               f"(card {card_path(path, args.format)})")

@@ -39,7 +39,7 @@ import numpy as np
 
 from facenet import gallery_store
 from facenet.gallery_store import GalleryError
-from facenet.cli import BACKBONE_HELP, add_logging_options, configure_logging
+from facenet.cli import BACKBONE_HELP, add_logging_options, configure_logging, existing_file
 from utils.checks import check_rate, check_threshold, rate_arg, threshold_arg
 from utils.choices import BACKBONES
 from utils.errors import SettingError, cli_errors
@@ -476,7 +476,7 @@ def build_parser():
     sub = p.add_subparsers(dest="command", required=True)
 
     def model_options(sp):
-        sp.add_argument("--model-path", default=None,
+        sp.add_argument("--model-path", default=None, type=existing_file,
                         help="weights (default: the pretrained model of --backbone); must be "
                              "the gallery's")
         sp.add_argument("--backbone", default=None, choices=BACKBONES, help=BACKBONE_HELP)
@@ -551,7 +551,7 @@ def run(args):
             if len(args.paths) != 1 or not os.path.isdir(args.paths[0]):
                 raise GalleryError("give one folder of <name>/ photo folders, or photos "
                                    "with --name NAME")
-            t = enrollment.enroll_folder(g, model, args.paths[0])
+            t = enrollment.enroll_folder(g, model, args.paths[0], progress=not args.quiet)
             print(f"{t['people']} people: added {t['added']} photo(s), {t['already']} already "
                   f"enrolled, {t['skipped']} skipped")
         print(f"{g.path}: {len(g.people())} people, {len(g)} embeddings")
@@ -566,6 +566,9 @@ def run(args):
                 print(f"{image}: no face found")
             for k, (face, ident) in enumerate(results, start=1):
                 where = f" face {k}" if args.all_faces else ""
+                if args.all_faces:  # which face is which: its box, as predict.py prints it
+                    x0, y0, x1, y1 = face.face.box
+                    where += f" at box ({x0:.0f}, {y0:.0f}, {x1:.0f}, {y1:.0f})"
                 print(f"{image}{where}: {ident}")
                 for name, d in ident.candidates:
                     print(f"    {name:30s} {d:.4f}")

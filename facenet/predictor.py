@@ -97,6 +97,8 @@ class Facenet:
             if not registry.is_fetched(name):
                 logger.info("The default pretrained model is not here yet: fetching it (once).")
             self.model_path = registry.fetch(name)
+        if not os.path.isfile(self.model_path):  # before a word about its card
+            raise WeightFileError(f"weight file not found: {self.model_path}")
         self.card = self._check_card(registry.read_card(self.model_path))
         logger.debug(f"{self.model_path}: model card "
                      f"{registry.card_path_for(self.model_path) if self.card else 'none'}")

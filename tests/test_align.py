@@ -114,6 +114,7 @@ def test_all_faces_of_a_group_photo(aligner, group_photo):
     assert one.face.area == max(areas)
 
 
+@pytest.mark.slow
 def test_predict_all_faces(group_photo, pretrained_path):
     r = run_script(["predict.py", "--all-faces", group_photo])
     assert r.returncode == 0, r.stderr[-2000:]
@@ -122,6 +123,7 @@ def test_predict_all_faces(group_photo, pretrained_path):
     assert len(verdicts) == 3 and all(line.endswith("different") for line in verdicts)
 
 
+@pytest.mark.slow
 def test_predict_align_on_full_size_photos(lfw, pretrained_path):
     from facenet import weights
 
@@ -137,6 +139,7 @@ def test_predict_align_on_full_size_photos(lfw, pretrained_path):
     assert r.returncode == 0 and r.stdout.strip().endswith("different")
 
 
+@pytest.mark.slow
 def test_predict_says_when_no_face_is_found(lfw, pretrained_path, tmp_path):
     lfw_dir, _ = lfw
     blank = tmp_path / "blank.png"
@@ -149,6 +152,7 @@ def test_predict_says_when_no_face_is_found(lfw, pretrained_path, tmp_path):
     assert r.returncode != 0 and "no face found in" in r.stderr and "blank.png" in r.stderr
 
 
+@pytest.mark.slow
 def test_eval_align_caches_crops_and_falls_back(lfw, pretrained_path, tmp_path):
     """Aligned LFW scoring on a few pairs: crops cached; a faceless image uses the crop box."""
     from facenet import Facenet

@@ -1,6 +1,7 @@
 """python -m facenet.align_dataset: raw photos per person -> aligned crops, resumable."""
 import json
 import os
+import re
 import shutil
 
 import numpy as np
@@ -48,6 +49,7 @@ def test_align_dataset_reports_skips_and_resumes(raw_dir, tmp_path):
     assert os.path.getmtime(crops[1]) == mtime
 
 
+@pytest.mark.slow
 def test_align_dataset_command_with_two_processes(raw_dir, tmp_path):
     out = tmp_path / "aligned"
     r = run_script(["-m", "facenet.align_dataset", str(raw_dir), str(out), "--workers", "2",
@@ -55,6 +57,8 @@ def test_align_dataset_command_with_two_processes(raw_dir, tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert "Aligned 6" in r.stderr and "skipped 1 without a face and 1 unreadable" in r.stderr
     assert "warning: skipped " in r.stderr and "broken.jpg" in r.stderr
+    # each worker process quiets TensorFlow as the command does (its cuInit line was shown)
+    assert not re.search(r"^[IWEF]\d{4} \d\d:\d\d:\d\d|cuInit|oneDNN", r.stderr, re.M), r.stderr
     assert len(list(out.rglob("*.png"))) == 6
     # the crops are ready for txt_annotation.py
     r = run_script(["txt_annotation.py", "--datasets-path", str(out),

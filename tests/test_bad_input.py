@@ -78,6 +78,7 @@ def test_txt_annotation_leaves_out_unreadable_files(tmp_path):
     assert "broken" not in out.read_text()
 
 
+@pytest.mark.slow
 def test_predict_names_the_unreadable_file(tmp_path):
     """A real (tiny) model with its card, so predict.py gets as far as reading the images."""
     import json
@@ -100,6 +101,7 @@ def test_predict_names_the_unreadable_file(tmp_path):
     assert last.startswith("error: ") and str(bad) in last and "good.png" not in last
 
 
+@pytest.mark.slow
 def test_training_data_problems_are_caught_before_the_model(tmp_path):
     Image.new("RGB", (8, 8)).save(tmp_path / "x.png")
     one_class = tmp_path / "one.txt"
@@ -117,6 +119,7 @@ def test_training_data_problems_are_caught_before_the_model(tmp_path):
     assert "warning: skipping 1 images" in r.stderr and "at least 2 classes" in r.stderr
 
 
+@pytest.mark.slow
 def test_unwritable_save_dir_fails_at_start(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("a file where a folder should be")
@@ -124,6 +127,7 @@ def test_unwritable_save_dir_fails_at_start(tmp_path):
     assert r.returncode != 0 and "cannot write to the save folder" in r.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batch", ["0", "1", "4"])
 def test_batch_sizes_rejected(batch):
     r = run_script(["train.py", "--batch-size", batch])

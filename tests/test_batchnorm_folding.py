@@ -17,6 +17,7 @@ def randomize_batchnorms(model, seed=0):
                 else rng.normal(0, 0.3, w.shape).astype(np.float32) for w in layer.weights])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backbone,side", [("mobilenet", 64), ("inception_resnetv1", 80)])
 def test_folded_network_computes_the_same_embeddings(backbone, side):
     model = facenet((side, side, 3), backbone=backbone, mode="predict")
@@ -68,6 +69,7 @@ def test_model_without_batchnorm_is_returned_as_is():
     assert fold_batchnorm(model) is model
 
 
+@pytest.mark.slow
 def test_predictor_folds_by_default_with_the_same_embeddings(pretrained_path, lfw):
     import glob
 

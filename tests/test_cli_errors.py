@@ -27,6 +27,8 @@ def run_raising(monkeypatch, command, error):
         raise error
 
     monkeypatch.setattr(importlib.import_module(module), attribute, fails)
+    if name == "predict":  # its photos are opened before the model: a.jpg and b.jpg "are"
+        monkeypatch.setattr("utils.image.load_image", lambda path: None)
     return importlib.import_module(name).main(argv)
 
 
@@ -85,3 +87,14 @@ def test_bad_settings_raise_the_librarys_own_error():
         with pytest.raises(SettingError, match=message) as error:
             call()
         assert isinstance(error.value, FacenetError) and isinstance(error.value, ValueError)
+
+
+@pytest.mark.parametrize("argv", [["train.py", "--model-path", "no/such.weights.h5"],
+                                  ["train.py", "--teacher", "no/such.weights.h5"],
+                                  ["-m", "facenet.gallery", "identify", "g.db", "x.jpg", "--model-path",
+                                   "no/such.weights.h5"]])
+def test_a_mistyped_weight_file_is_refused_with_the_options(argv):
+    from conftest import run_script
+
+    r = run_script(argv, timeout=120)
+    assert r.returncode == 2 and "no such file: no/such.weights.h5" in r.stderr, r.stderr[-2000:]

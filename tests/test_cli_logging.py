@@ -20,6 +20,7 @@ def run_command(main, argv, capsys):
     return capsys.readouterr()
 
 
+@pytest.mark.slow
 def test_the_library_configures_no_logging_and_shows_its_warnings(tmp_path):
     """A weight file without a card: the library's warning reaches stderr; its info line
     (the weights loaded) does not; the root logger keeps no handler."""

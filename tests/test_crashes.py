@@ -72,6 +72,7 @@ def wait_for(condition, proc, timeout=300):
     return False
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_and_at_epoch_end_then_resume(tmp_path):
     annotation = make_dataset(tmp_path / "data")
     save_dir = str(tmp_path / "logs")

@@ -11,6 +11,7 @@ import pytest
 from conftest import ROOT, run_script
 
 
+@pytest.mark.slow
 def test_mirrored_matches_one_device(tmp_path):
     """Two logical CPUs under MirroredStrategy against the same steps on one device."""
     out = tmp_path / "mirrored.json"
@@ -76,6 +77,7 @@ def run_workers(extra, small_set, tmp_path):
     return outputs
 
 
+@pytest.mark.slow
 def test_two_workers_train_resume_and_only_the_chief_writes(small_set, tmp_path):
     outputs = run_workers(["--epochs", "1"], small_set, tmp_path)
     assert all("MultiWorkerMirroredStrategy: 2 replicas" in o for o in outputs)

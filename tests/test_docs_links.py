@@ -93,7 +93,7 @@ def test_readme_is_a_short_front_door():
     text = _read(README)
     first_block = FENCE.search(text).group(0).splitlines()[1:-1]
     commands = [line.split("#")[0].strip() for line in first_block]
-    expected = ["python -m pip install -r requirements.txt", "python predict.py --example",
+    expected = ["python -m pip install -e .", "python predict.py --example",
                 "python -m pytest -q tests"]  # CI runs the README's test command
     assert commands == expected, "README's first code block must be the three commands"
     assert len(text.splitlines()) < 200, "README.md is 200 lines or more: move detail to docs/"

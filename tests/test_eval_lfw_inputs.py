@@ -10,10 +10,10 @@ from utils.metrics import summarize
 
 
 def eval_lfw(*args):
-    """Runs with a weight file that does not exist: an error about it means the model was
-    about to load, so the checked problem was missed."""
-    r = run_script(["eval_lfw.py", "--no-progress", "--model-path", "no/such.weights.h5", *args])
-    assert r.returncode != 0 and "such.weights.h5" not in r.stderr, r.stderr[-2000:]
+    """Runs with a file that is not a model: an error about it means the model was about to
+    load, so the checked problem was missed."""
+    r = run_script(["eval_lfw.py", "--no-progress", "--model-path", "requirements.txt", *args])
+    assert r.returncode != 0 and "requirements.txt" not in r.stderr, r.stderr[-2000:]
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     return r.stderr
 
@@ -112,3 +112,10 @@ def test_the_report_is_written_before_the_optional_figure(tmp_path, monkeypatch)
     with pytest.raises(FacenetError, match="--roc .*not saved.*No space left"):
         script.run(args, [])
     assert json.loads(report.read_text())["pairs"] == 4
+def test_folds_are_chosen_before_the_model(tmp_path):
+    (tmp_path / "pairs.txt").write_text("2 1\nAnn 1 2\nAnn 1 Bob 1\nCid 1 3\nBob 2 Cid 2\n")
+    pairs = str(tmp_path / "pairs.txt")
+    assert "has folds 1-2, not fold 3" in eval_lfw("--lfw-dir", str(tmp_path), "--pairs", pairs,
+                                                   "--folds", "3")
+    r = run_script(["eval_lfw.py", "--pairs", pairs, "--folds", "0"])
+    assert r.returncode == 2 and "argument --folds: folds are counted from 1, got '0'" in r.stderr

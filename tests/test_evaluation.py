@@ -57,3 +57,28 @@ def test_missing_images_are_refused_or_left_out_before_the_model(tmp_path):
     pairs_file.write_text("Ann 1 2\n")
     with pytest.raises(PairsFileError, match="no pair of .*pairs.txt has both images under"):
         load_lfw_pairs(str(pairs_file), str(tmp_path), skip_missing=True)
+
+
+def test_a_mistyped_lfw_folder_is_named_not_counted_as_missing_images(tmp_path):
+    pairs_file = tmp_path / "pairs.txt"
+    pairs_file.write_text("Ann 1 2\nAnn 1 Bob 1\n")
+    with pytest.raises(PairsFileError, match=f"LFW image folder not found: {tmp_path / 'lwf'} "):
+        load_lfw_pairs(str(pairs_file), str(tmp_path / "lwf"))
+
+
+def test_one_fold_has_one_meaning_in_eval_lfw_and_in_training():
+    """Both report the accuracy at the fold's own best threshold, named as not
+    cross-validated (training's check gave it unnamed, eval_lfw.py called it undefined)."""
+    from eval_lfw import format_report
+    from facenet.evaluation import headline_accuracy
+    from utils.metrics import summarize
+
+    distances, same = np.array([0.2, 1.5, 0.4, 1.2, 1.3, 0.9]), np.array([1, 0, 1, 0, 1, 0], bool)
+    one = summarize(distances, same, np.zeros(6, int))
+    accuracy, what = headline_accuracy(one)
+    assert accuracy == one["best_threshold_accuracy"] and accuracy == pytest.approx(5 / 6)
+    assert what.startswith("one fold: at its own best threshold") and "not cross" in what
+    one.update(pairs=6, images=12, missing_images=0, flip=False, wall_seconds=1.0)
+    assert f"Accuracy: 83.33% ({what}); threshold: undefined" in format_report(one)
+    two = summarize(distances, same, np.array([0, 0, 0, 1, 1, 1]))
+    assert headline_accuracy(two) == (two["accuracy_mean"], "mean over 2 folds")

@@ -24,6 +24,7 @@ def savedmodel(pretrained_lfw, tmp_path_factory):
     return export(pretrained_lfw, "savedmodel", out)
 
 
+@pytest.mark.slow
 def test_savedmodel_serves_uint8_images(savedmodel, pretrained_lfw, faces):
     import tensorflow as tf
 
@@ -38,6 +39,7 @@ def test_savedmodel_serves_uint8_images(savedmodel, pretrained_lfw, faces):
     assert card["export"]["format"] == "savedmodel" and card["preprocessing"] == "standardize"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("quantize,least", [("float32", 0.9999), ("int8", 0.99)])
 def test_tflite_parity(savedmodel, pretrained_lfw, faces, tmp_path, quantize, least):
     import tensorflow as tf
@@ -45,7 +47,11 @@ def test_tflite_parity(savedmodel, pretrained_lfw, faces, tmp_path, quantize, le
     from facenet.export import export_tflite
 
     path = export_tflite(savedmodel, str(tmp_path / f"m_{quantize}.tflite"), quantize)
-    run = tf.lite.Interpreter(path).get_signature_runner("serving_default")
+    try:  # LiteRT where it installs: TensorFlow's own interpreter is deprecated
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        Interpreter = tf.lite.Interpreter
+    run = Interpreter(model_path=path).get_signature_runner("serving_default")
     got = np.concatenate([run(images=faces[i:i + 1])["embeddings"] for i in range(len(faces))])
     want = pretrained_lfw.embed_arrays(faces)
     assert (got * want).sum(1).min() >= least
@@ -54,6 +60,7 @@ def test_tflite_parity(savedmodel, pretrained_lfw, faces, tmp_path, quantize, le
     assert max(d[0, 1], d[2, 3], d[4, 5]) < min(d[0, 2], d[0, 4], d[2, 4])
 
 
+@pytest.mark.slow
 def test_export_command_and_missing_onnx_converter(pretrained_path, tmp_path):
     import importlib.util
 
@@ -130,3 +137,30 @@ def test_export_command_refuses_in_one_line_before_loading(tmp_path):
         error = r.stderr.strip()
         assert r.returncode != 0 and error.startswith(f"error: {message}") and "\n" not in error
     assert text.read_text() == "not a folder"
+
+
+def test_export_command_checks_the_default_out_and_tf2onnx_before_the_model(tmp_path,
+                                                                            monkeypatch):
+    """Before: an existing default export folder, or a missing tf2onnx, was reported after
+    the model had loaded."""
+    import importlib.util
+
+    from facenet import export as export_module
+    from facenet import predictor
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was built before the checks")
+
+    monkeypatch.setattr(predictor, "Facenet", no_model)
+    monkeypatch.chdir(tmp_path)
+    existing = tmp_path / "model_data" / "export" / "facenet_inception_resnetv1_savedmodel"
+    existing.mkdir(parents=True)
+    (existing / "saved_model.pb").write_bytes(b"an earlier export")
+    with pytest.raises(SystemExit) as e:
+        export_module.main(["--format", "savedmodel"])
+    assert "facenet_inception_resnetv1_savedmodel is a folder that is not empty" in str(
+        e.value.code)
+    if importlib.util.find_spec("tf2onnx") is None:
+        with pytest.raises(SystemExit) as e:
+            export_module.main(["--format", "onnx"])
+        assert "ONNX export needs tf2onnx" in str(e.value.code)

@@ -131,3 +131,25 @@ def test_onnx_snippet(tiny, photos, tmp_path, capsys):
         pytest.skip(f"ONNX needs {' and '.join(missing)}: "
                     f"python -m pip install {' '.join(missing)}")
     run_usage(".onnx", export_to(tiny, tmp_path, "onnx", "m.onnx"), photos, tiny, capsys)
+
+
+def test_each_snippets_export_is_where_the_readmes_command_writes_it():
+    """A snippet as written opens the file the README's export command wrote (it named the
+    float32 TFLite file while the command writes the float16 one)."""
+    import shlex
+
+    from facenet import weights as registry
+    from facenet.export import default_out
+
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        commands = [shlex.split(line.split("#")[0]) for line in f
+                    if line.startswith("python -m facenet.export ")]
+    weights = registry.weights_path(registry.DEFAULT_MODEL)
+    suffixes = {"savedmodel": "_savedmodel", "tflite": ".tflite", "onnx": ".onnx"}
+    assert sorted(c[c.index("--format") + 1] for c in commands) == sorted(suffixes)
+    for command in commands:
+        fmt = command[command.index("--format") + 1]
+        quantize = command[command.index("--quantize") + 1] if "--quantize" in command else (
+            "float32")
+        written = default_out(weights, fmt, quantize)
+        assert f'EXPORT = "{written}"' in format_block(suffixes[fmt]), (fmt, written)

@@ -98,6 +98,7 @@ def people_dir(lfw, tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_enroll_identify_with_the_model(lfw, pretrained, people_dir, tmp_path):
     from facenet import enrollment
 
@@ -140,6 +141,7 @@ def test_enrolling_with_another_model_is_refused(pretrained, tmp_path):
         Gallery(tmp_path / "other.db", other).check_model(pretrained)
 
 
+@pytest.mark.slow
 def test_gallery_command(people_dir, lfw, pretrained_path, tmp_path):
     lfw_dir, _ = lfw
     path = str(tmp_path / "people.db")
@@ -152,6 +154,9 @@ def test_gallery_command(people_dir, lfw, pretrained_path, tmp_path):
     r = run_script(["-m", "facenet.gallery", "identify", path, probe, "--top-k", "2"])
     assert r.returncode == 0, r.stderr[-2000:]
     assert f"{probe}: George_W_Bush (distance" in r.stdout
+    r = run_script(["-m", "facenet.gallery", "identify", path, probe, "--all-faces"])
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert f"{probe} face 1 at box (" in r.stdout  # which face: its box, as predict.py says
     r = run_script(["-m", "facenet.gallery", "identify", path, probe, "--no-align"])
     assert r.returncode != 0 and "cannot be compared" in r.stderr
     r = run_script(["-m", "facenet.gallery", "remove", path, "George_W_Bush", "Tony_Blair",
@@ -161,6 +166,7 @@ def test_gallery_command(people_dir, lfw, pretrained_path, tmp_path):
     assert r.returncode == 0 and "unknown (the gallery" in r.stdout and "empty" in r.stdout
 
 
+@pytest.mark.slow
 def test_two_enroll_commands_started_together_both_get_in(people_dir, pretrained_path,
                                                          tmp_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}

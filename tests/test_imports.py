@@ -5,6 +5,7 @@ import sys
 from conftest import ROOT
 
 MODULES = ["facenet", "facenet.align", "facenet.align_cache", "facenet.align_dataset",
+           "facenet.commands",
            "facenet.batching", "facenet.cli", "facenet.enrollment", "facenet.evaluation",
            "facenet.export", "facenet.gallery", "facenet.predictor", "facenet.preparation",
            "facenet.training", "facenet.training.checkpoints", "facenet.training.config",

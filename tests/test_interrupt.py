@@ -10,6 +10,7 @@ from test_crashes import completed_epochs, make_dataset, run_dir_of, start, wait
 from utils.errors import TrainingInterrupted
 
 
+@pytest.mark.slow
 def test_ctrl_c_mid_epoch_says_how_to_resume_and_keeps_the_last_epoch(tmp_path):
     from nets.facenet import facenet
     from nets.weights_io import load_weights

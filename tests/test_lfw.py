@@ -58,3 +58,29 @@ def test_a_folder_or_non_utf8_pairs_file_is_one_clear_error(tmp_path):
     path.write_bytes(b"2 1\nAnn 1 2\n\xff\xd8\xff\xe0 JFIF\n")  # a JPEG given as the pairs file
     with pytest.raises(PairsFileError, match=r"pairs.txt:3: byte 0xff is not UTF-8"):
         read_pairs(str(path), "L")
+
+
+def test_the_first_whole_folds_of_a_file_are_a_subset_and_a_part_fold_is_refused(tmp_path):
+    """`head -3` of a 2-fold file is its fold 1: accepted as such, not a header mismatch."""
+    first = read_pairs(write(tmp_path, "\n".join(TEXT.splitlines()[:3]) + "\n"), "L")
+    assert [p.fold for p in first] == [0, 0]
+    with pytest.raises(PairsFileError, match="3 pairs, not a whole number of folds .*--folds"):
+        read_pairs(write(tmp_path, "\n".join(TEXT.splitlines()[:4]) + "\n"), "L")
+    with pytest.raises(PairsFileError, match="header says 1 folds of 2 pairs but the file has 4"):
+        read_pairs(write(tmp_path, "1 1" + TEXT[3:]), "L")
+
+
+def test_chosen_folds_are_numbered_from_1(tmp_path):
+    from utils.errors import SettingError
+    from utils.lfw import parse_folds, select_folds
+
+    assert parse_folds("1") == [1] and parse_folds("3,1") == [1, 3]
+    assert parse_folds("2-4,9") == [2, 3, 4, 9]
+    for bad in ("0", "one", "", "2-x"):
+        with pytest.raises(SettingError):
+            parse_folds(bad)
+    path = write(tmp_path, TEXT)
+    pairs = read_pairs(path, "L")
+    assert select_folds(pairs, [2], path) == pairs[2:]
+    with pytest.raises(PairsFileError, match="has folds 1-2, not fold 3"):
+        select_folds(pairs, [3], path)

@@ -15,7 +15,8 @@ import predict
 from conftest import ROOT
 from utils.errors import FacenetError, ImageLoadError
 
-NO_MODEL = "no/such.weights.h5"  # an error about it means the model was about to load
+# not a model: an error about it means the model was about to load
+NO_MODEL = os.path.join(ROOT, "requirements.txt")
 
 
 def predict_py(*args, close_stdin=False):
@@ -24,7 +25,7 @@ def predict_py(*args, close_stdin=False):
                        env=env, capture_output=True, text=True, timeout=600,
                        stdin=None if close_stdin else subprocess.DEVNULL,
                        preexec_fn=(lambda: os.close(0)) if close_stdin else None)
-    assert r.returncode != 0 and "such.weights.h5" not in r.stderr, r.stderr[-2000:]
+    assert r.returncode != 0 and "requirements.txt" not in r.stderr, r.stderr[-2000:]
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     return r.stderr
 
@@ -47,6 +48,22 @@ def test_out_naming_a_folder_or_under_a_file_fails_before_the_model(tmp_path, ph
     blocker.write_text("a file where a folder should be")
     message = predict_py(*photos, "--out", str(blocker / "figures" / "p.png"))
     assert "--out" in message and "is a file, not a folder" in message
+
+
+def test_a_missing_or_corrupt_photo_fails_before_the_model(tmp_path, photos):
+    assert f"image not found: {tmp_path / 'gone.jpg'}" in predict_py(photos[0],
+                                                                      str(tmp_path / "gone.jpg"))
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"\xff\xd8 not a jpeg")
+    assert f"cannot read image {corrupt}" in predict_py(str(corrupt), photos[1])
+
+
+def test_a_mistyped_model_path_is_refused_with_the_options(photos):
+    r = subprocess.run([sys.executable, "predict.py", "--model-path", "no/such.weights.h5",
+                        *photos], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert "argument --model-path: no such file: no/such.weights.h5" in r.stderr
+    assert "card" not in r.stderr
 
 
 class FakeModel:
@@ -72,6 +89,15 @@ def test_the_verdict_is_printed_before_a_figure_that_cannot_be_saved(tmp_path, p
     with pytest.raises(FacenetError, match="cannot save the figure to .*p.png"):
         predict.compare(FakeModel(), *photos, str(blocker / "p.png"), False)
     assert "distance 0.5000, threshold 1.1000: same" in capsys.readouterr().out
+
+
+def test_a_figure_that_replaces_an_earlier_one_says_so(tmp_path, photos, capsys):
+    out = str(tmp_path / "predict.png")
+    predict.compare(FakeModel(), *photos, out, False)
+    assert capsys.readouterr().out.splitlines()[-1] == f"  figure: {out}"
+    predict.compare(FakeModel(), *photos, out, False)
+    assert capsys.readouterr().out.splitlines()[-1] == (f"  figure: {out} (replaced the "
+                                                        f"previous one)")
 
 
 def test_interactive_takes_quoted_paths_and_flags_a_bad_one_at_once(photos, monkeypatch,

@@ -88,3 +88,12 @@ def test_the_decision_is_distance_below_threshold(model):
     assert model.compare(face, other, threshold=apart * 1.01).same
     assert model.compare(face, other, threshold=apart * 0.99).verdict == "different"
     assert not Verification(distance=1.1, threshold=1.1).same  # at the threshold: different
+
+
+def test_a_missing_weight_file_is_named_before_any_word_about_its_card(caplog):
+    from facenet import Facenet
+    from utils.errors import WeightFileError
+
+    with pytest.raises(WeightFileError, match="weight file not found: no/such.weights.h5"):
+        Facenet("no/such.weights.h5")
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

@@ -22,6 +22,7 @@ def test_card_describes_the_weights(pretrained_path):
     assert 0.5 < card["threshold"] < 1.5
 
 
+@pytest.mark.slow
 def test_lfw_fold_1_accuracy_at_least_97(pretrained_lfw, lfw):
     lfw_dir, pairs_path = lfw
     pairs = [p for p in read_pairs(pairs_path, lfw_dir) if p.fold == 0]

@@ -40,6 +40,7 @@ def test_filter_drops_chatter_and_passes_everything_else():
     assert r.returncode == 0 and r.stderr.splitlines() == ["before", "from python", "after"]
 
 
+@pytest.mark.slow
 def test_tensorflow_import_is_quiet_unless_asked():
     loud = run(["-c", IMPORT_TF, "x", "--verbose"])
     assert loud.returncode == 0, loud.stderr[-2000:]
@@ -53,6 +54,16 @@ def test_tensorflow_import_is_quiet_unless_asked():
     assert GLOG_LINE.search(by_env.stderr), by_env.stderr
 
 
+@pytest.mark.slow
+def test_benchmarks_import_tensorflow_quietly():
+    loud = run(["-c", "import tensorflow"])
+    if not GLOG_LINE.search(loud.stderr):
+        pytest.skip("this TensorFlow prints no start-up lines here: nothing to hide")
+    quiet = run(["-c", "import benchmarks, tensorflow"])
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+
+
+@pytest.mark.slow
 def test_predict_quiet_prints_only_its_answer(pretrained_path, lfw, tmp_path):
     """None of TensorFlow's lines, including MTCNN's "Local rendezvous is aborting" on a photo
     without a face, and with --quiet none of the command's own info lines either."""

@@ -2,6 +2,8 @@
 import json
 import os
 
+import pytest
+
 from conftest import run_script
 
 
@@ -9,6 +11,7 @@ def lfw_image(lfw_dir, name, i):
     return os.path.join(lfw_dir, name, f"{name}_{i:04d}.jpg")
 
 
+@pytest.mark.slow
 def test_predict_same_and_different(lfw, pretrained_path, tmp_path):
     lfw_dir, _ = lfw
     same_out, diff_out = str(tmp_path / "same.png"), str(tmp_path / "diff.png")
@@ -23,6 +26,7 @@ def test_predict_same_and_different(lfw, pretrained_path, tmp_path):
     assert os.path.getsize(diff_out) > 1000
 
 
+@pytest.mark.slow
 def test_predict_example_runs_out_of_the_box(pretrained_path, tmp_path):
     r = run_script(["predict.py", "--example", "--out", str(tmp_path / "ex.png")])
     assert r.returncode == 0, r.stderr[-2000:]
@@ -30,6 +34,7 @@ def test_predict_example_runs_out_of_the_box(pretrained_path, tmp_path):
     assert verdicts == ["same", "different"]
 
 
+@pytest.mark.slow
 def test_predict_interactive_recovers_and_exits(lfw, pretrained_path, tmp_path):
     lfw_dir, _ = lfw
     a, b = lfw_image(lfw_dir, "Aaron_Peirsol", 1), lfw_image(lfw_dir, "Aaron_Peirsol", 2)
@@ -45,6 +50,7 @@ def test_predict_rejects_wrong_argument_count():
     assert r.returncode == 2 and "exactly two images" in r.stderr
 
 
+@pytest.mark.slow
 def test_eval_lfw_on_two_small_folds(lfw, pretrained_path, tmp_path):
     """Two folds of 30 pairs, CRLF line ends, --flip, and --update-card on a copy of the model."""
     import shutil
@@ -86,11 +92,13 @@ def test_eval_lfw_missing_images_and_malformed_pairs(tmp_path):
     assert r.returncode != 0 and "Ann_0001.jpg" in r.stderr and "--skip-missing" in r.stderr
 
 
+@pytest.mark.slow
 def test_summary_prints_parameters_and_flops():
     r = run_script(["summary.py", "--backbone", "mobilenet", "--no-layers"])
     assert r.returncode == 0 and "3,360,320 parameters" in r.stdout and "0.58 GFLOPs" in r.stdout
 
 
+@pytest.mark.slow
 def test_eval_lfw_align_updates_the_aligned_card_section(lfw, pretrained_path, tmp_path):
     import shutil
 

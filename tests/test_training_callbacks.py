@@ -68,6 +68,15 @@ def test_early_stopping_and_what_each_worker_writes(tmp_path, write):
     assert find_resume_state(str(tmp_path / "run"))[2]["epoch"] == 4
 
 
+def test_a_run_without_validation_names_its_checkpoints_without_val_loss(tmp_path):
+    recorder = recorder_over(compiled_model(), tmp_path / "run", write=True)
+    recorder.state["best_by"] = "loss"
+    for epoch in range(2):
+        recorder.on_epoch_end(epoch, {"loss": 5.0 - epoch})  # no val_loss in the logs
+    names = [f for f in os.listdir(tmp_path / "run") if f.startswith("ep0")]
+    assert sorted(names) == ["ep002-loss4.000.json", "ep002-loss4.000.weights.h5"]
+
+
 def test_precise_batchnorm_takes_the_population_statistics_without_dropout():
     model = compiled_model()
     rng = np.random.default_rng(1)

@@ -42,12 +42,14 @@ def tiny_run(faces, pretrained_path, tmp_path_factory):
     return run_dir, history, model, before
 
 
+@pytest.mark.slow
 def test_a_tiny_run_lowers_the_distillation_loss(tiny_run):
     _, history, _, _ = tiny_run
     assert len(history["loss"]) == 3
     assert history["loss"][-1] < history["loss"][0] - 0.01, history["loss"]
 
 
+@pytest.mark.slow
 def test_the_teacher_is_never_changed(tiny_run, pretrained_path, faces):
     """The teacher file is untouched, and the cached targets are exactly what a fresh load of
     it gives for those views: nothing trained it."""
@@ -67,6 +69,7 @@ def test_the_teacher_is_never_changed(tiny_run, pretrained_path, faces):
     assert np.allclose(np.linalg.norm(cached, axis=1), 1, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_the_student_loads_with_its_card_and_does_not_collapse(tiny_run, faces):
     """The student written by the run loads like any model, and in inference mode tells the
     faces apart (a collapsed student maps every face to the same embedding)."""
@@ -85,6 +88,7 @@ def test_the_student_loads_with_its_card_and_does_not_collapse(tiny_run, faces):
     assert cos[~np.eye(len(emb), dtype=bool)].mean() < 0.95, "embeddings collapsed"
 
 
+@pytest.mark.slow
 def test_a_resumed_run_goes_on_and_keeps_its_history(faces, pretrained_path, tmp_path):
     from facenet.training.distillation import DistillConfig, distill
 
@@ -160,6 +164,7 @@ def test_views_are_reproducible_and_the_plain_view_is_the_face_box(lfw):
         Augmentation(flip=2)
 
 
+@pytest.mark.slow
 def test_train_py_teacher_runs_a_distillation(faces, pretrained_path, tmp_path):
     """With --quiet: none of the run's info lines, one line per epoch, the run folder."""
     result = run_script(["train.py", "--teacher", "--annotation-path", faces,
@@ -169,13 +174,14 @@ def test_train_py_teacher_runs_a_distillation(faces, pretrained_path, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     [run_dir] = glob.glob(str(tmp_path / "distill_*"))
     assert result.stdout.strip().splitlines()[-1] == f"Done: {run_dir}"
-    for info in ("Teacher targets of view_000.npy", "Distil mobilenet", "Epoch 1/1: loss"):
+    for info in ("Teacher targets of view 0", "Distil mobilenet", "Epoch 1/1: loss"):
         assert info not in result.stdout + result.stderr
     with open(os.path.join(run_dir, "best.json")) as f:
         card = json.load(f)
     assert card["backbone"] == "mobilenet" and card["distilled_from"]["views"] == 1
 
 
+@pytest.mark.slow
 def test_without_precise_batchnorm_a_young_student_collapses(faces, pretrained_path, tmp_path):
     """The control for the test above: the same tiny run with the BatchNorm statistics left to
     their moving averages maps every face to one embedding (docs/distillation.md says why)."""
@@ -307,3 +313,41 @@ def test_an_erased_view_has_one_flat_square():
         assert abs(flat.mean() - 0.25) < 0.03, flat.mean()
     assert view_params(Augmentation(erase=1.0), 0, 0, 0)["erase"] is not None
     assert view_params(Augmentation(), 0, 0, 0)["erase"] is None
+def test_too_small_a_folder_is_refused_before_any_run_folder(tmp_path):
+    from PIL import Image
+
+    from facenet.training.distillation import distill
+    from utils.errors import FacenetError
+
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for k in range(5):
+        Image.new("RGB", (32, 32), (k * 40, 0, 0)).save(folder / f"{k}.png")
+    save_dir = tmp_path / "logs"
+    with pytest.raises(FacenetError, match=r"has 5 images, fewer than one batch of 8; use "
+                                           r"--batch-size 5 \(the largest that fits\)"):
+        distill(tiny_config(str(folder), save_dir))
+    assert not save_dir.exists() or os.listdir(save_dir) == []
+
+
+def test_the_teacher_targets_log_names_the_view_as_its_file_does(tmp_path, caplog):
+    import logging
+
+    from facenet.training.distillation import TeacherTargets
+
+    class Renderer:
+        def batch(self, idx, view, size):
+            return np.zeros((len(idx), size, size, 3), np.uint8)
+
+    class Teacher:
+        input_shape = (8, 8, 3)
+
+        def embed_arrays(self, batch):
+            return np.ones((len(batch), 4), np.float32)
+
+    targets = TeacherTargets(str(tmp_path / "teacher"), {"images": 3})
+    with caplog.at_level(logging.INFO, logger="facenet.training.distillation"):
+        targets.compute(0, Teacher(), Renderer())
+    assert os.path.isfile(tmp_path / "teacher" / "view_000.npy")
+    assert any(r.getMessage().startswith("Teacher targets of view 0 (view_000.npy): 3 images")
+               for r in caplog.records)

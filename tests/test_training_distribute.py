@@ -46,5 +46,6 @@ def test_without_a_chief_worker_0_writes(monkeypatch, index, chief):
 
 def test_multiworker_without_a_cluster_says_what_it_needs(monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
-    with pytest.raises(FacenetError, match="--strategy multiworker needs TF_CONFIG"):
+    with pytest.raises(FacenetError, match="--strategy multiworker needs TF_CONFIG.*see "
+                                           "docs/distributed.md"):
         distribute.pick_strategy("multiworker")

@@ -102,6 +102,7 @@ def test_crop_jitter_is_a_reproducible_sub_box(annotation):
         first(1.5)
 
 
+@pytest.mark.slow
 def test_train_two_epochs_then_resume_a_third(annotation, lfw, tmp_path):
     from facenet.training import TrainConfig, train
     from nets.schedules import fit_learning_rates, get_lr_scheduler
@@ -281,3 +282,22 @@ def test_the_per_epoch_lfw_check_decodes_once_and_follows_the_weights(lfw, tmp_p
                        np.stack([fresh[p] for p in paths]), atol=1e-5)
     assert not np.allclose(np.stack(list(tables[0].values())),
                            np.stack(list(tables[1].values())), atol=1e-3)
+def test_the_per_epoch_lfw_check_scores_chosen_folds_as_eval_lfw_does(tmp_path):
+    from facenet.training import TrainConfig
+    from facenet.training.config import check_config
+    from facenet.training.loop import make_lfw_eval
+    from utils.errors import FacenetError, PairsFileError, SettingError
+
+    (tmp_path / "pairs.txt").write_text("2 1\nAnn 1 2\nAnn 1 Bob 1\nCid 1 3\nBob 2 Cid 2\n")
+    cfg = TrainConfig(lfw_dir=str(tmp_path), lfw_pairs=str(tmp_path / "pairs.txt"),
+                      lfw_folds="3")
+    check_config(cfg)
+    with pytest.raises(PairsFileError, match="has folds 1-2, not fold 3"):
+        make_lfw_eval(cfg, "scale01")
+    with pytest.raises(SettingError, match="folds are counted from 1"):
+        check_config(TrainConfig(lfw_folds="0"))
+    import train as train_py
+
+    with pytest.raises(FacenetError, match="--lfw-folds is read by training's LFW check"):
+        train_py.parse_args(["--teacher", "--lfw-folds", "1"])
+    assert train_py.parse_args(["--lfw-folds", "2-10"]).lfw_folds == "2-10"

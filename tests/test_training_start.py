@@ -52,6 +52,7 @@ def test_validation_needs_one_full_batch():
     assert validation_plan(0, 96)[2].startswith("no validation (--val-split is 0)")
 
 
+@pytest.mark.slow
 def test_a_tiny_run_picks_its_best_epoch_by_training_loss(annotation, tmp_path, caplog):
     cfg = TrainConfig(**{**TINY, "annotation_path": annotation, "batch_size": 12, "epochs": 1,
                          "val_split": 0.1, "save_dir": str(tmp_path / "logs")})
@@ -65,9 +66,11 @@ def test_a_tiny_run_picks_its_best_epoch_by_training_loss(annotation, tmp_path, 
     assert state["best_by"] == "loss" and state["best_loss"] == pytest.approx(history["loss"][0])
 
 
-def test_a_resume_takes_a_new_keep_checkpoints_and_keeps_it(annotation, tmp_path):
+@pytest.mark.slow
+def test_a_resume_takes_a_new_keep_checkpoints_and_keeps_it(annotation, tmp_path, caplog):
     """Without --keep-checkpoints a resumed run keeps its own limit; one given on resume
-    replaces it, for this resume and the next."""
+    replaces it, for this resume and the next. Extending a finished run says at which
+    learning rate the added epoch trains."""
     cfg = TrainConfig(**{**TINY, "annotation_path": annotation, "epochs": 2,
                          "save_dir": str(tmp_path / "logs")})
     run_dir, _, _ = train(cfg)  # keeps all
@@ -79,10 +82,14 @@ def test_a_resume_takes_a_new_keep_checkpoints_and_keeps_it(annotation, tmp_path
     assert epoch_files() == ["ep001", "ep002"]
     train(TrainConfig(resume=run_dir, epochs=3, keep_checkpoints=1, verbose=0))
     assert epoch_files() == ["ep003"]
+    notes = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING
+             and r.getMessage().startswith("the run had finished its 2 epochs: epoch 3 trains")]
+    assert len(notes) == 1 and "schedule stretched to 3 epochs" in notes[0]
     train(TrainConfig(resume=run_dir, epochs=4, verbose=0))
     assert epoch_files() == ["ep004"]
 
 
+@pytest.mark.slow
 def test_kept_checkpoints_are_the_newest_weights_only_files_and_load(annotation, tmp_path):
     """--keep-checkpoints 2 over 4 epochs, the last 2 after a resume: the newest 2 per-epoch
     files (with their cards), best and last stay; each holds no optimizer, and the predictor
@@ -116,3 +123,29 @@ def test_kept_checkpoints_are_the_newest_weights_only_files_and_load(annotation,
             assert (layer.name == "Logits") != np.array_equal(a, b), layer.name
     assert "Logits" not in read_weights(last_epoch)[0]
     assert "Logits" in read_weights(os.path.join(run_dir, weights[3]))[0]
+
+
+def test_the_note_on_extending_a_finished_run_gives_the_added_epochs_rates():
+    from facenet.training.loop import extension_note
+    from nets.schedules import get_lr_scheduler
+
+    schedule = get_lr_scheduler("cos", 1e-3, 1e-5, 5)
+    note = extension_note(3, 5, schedule)
+    assert note.startswith("the run had finished its 3 epochs: epochs 4-5 train at learning "
+                           f"rate {schedule(3):.3g}, {schedule(4):.3g} (its schedule stretched")
+
+
+def test_too_few_images_names_the_largest_batch_that_fits(annotation, tmp_path):
+    from facenet.training.loop import too_few_images
+
+    assert too_few_images(31, 96, 3).endswith("use --batch-size 30 (the largest that fits) "
+                                              "or add images")
+    assert too_few_images(30, 96, 6).startswith("30 training images are fewer than one batch")
+    assert "--batch-size 30 " in too_few_images(30, 96, 6)
+    assert too_few_images(2, 96, 3).endswith("add images (a batch is at least 3)")
+    cfg = TrainConfig(**{**TINY, "annotation_path": annotation, "batch_size": 96,
+                         "save_dir": str(tmp_path / "logs")})
+    with pytest.raises(FacenetError, match=r"use --batch-size (\d+) \(the largest") as e:
+        train(cfg)
+    fits = int(e.value.args[0].split("--batch-size ")[1].split()[0])
+    assert fits % 3 == 0 and 54 <= fits <= 60  # 60 lines, 10% held out

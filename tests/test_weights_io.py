@@ -173,6 +173,7 @@ np.save({out!r}, np.stack([m(x, training=False), whole(x, training=False)]))
 """
 
 
+@pytest.mark.slow
 def test_keras_and_weights_round_trips_in_a_fresh_process(tmp_path):
     model = randomize_batchnorm(facenet((64, 64, 3), backbone="mobilenet", mode="predict"))
     x = np.random.default_rng(2).uniform(0, 1, (4, 64, 64, 3)).astype("float32")

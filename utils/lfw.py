@@ -15,6 +15,33 @@ class Pair:
     line: int
 
 
+def parse_folds(text):
+    """'1', '1,3' or '2-10' -> sorted fold numbers counted from 1, as the official folds are."""
+    from utils.errors import SettingError
+
+    folds = set()
+    try:
+        for part in str(text).split(","):
+            lo, _, hi = part.partition("-")
+            folds.update(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        raise SettingError(f"folds must be numbers or ranges like 1 or 1,3 or 2-10, "
+                           f"got {text!r}") from None
+    if not folds or min(folds) < 1:
+        raise SettingError(f"folds are counted from 1, got {text!r}")
+    return sorted(folds)
+
+
+def select_folds(pairs, folds, pairs_path):
+    """The pairs of the given folds (numbered from 1); a fold the file lacks is an error."""
+    have = sorted({p.fold + 1 for p in pairs})
+    lacking = [k for k in folds if k not in have]
+    if lacking:
+        raise PairsFileError(f"{pairs_path} has folds {have[0]}-{have[-1]}, not fold "
+                             f"{lacking[0]}")
+    return [p for p in pairs if p.fold + 1 in folds]
+
+
 def image_path(lfw_dir, name, number):
     return os.path.join(lfw_dir, name, f"{name}_{int(number):04d}.jpg")
 
@@ -56,8 +83,12 @@ def read_pairs(pairs_path, lfw_dir):
         n_folds, fold_size = 10, max(1, len(rows) // 10)
     else:
         fold_size = 2 * per_kind
-        if n_folds * fold_size != len(rows):
+        whole = len(rows) // fold_size if fold_size else 0
+        if len(rows) > n_folds * fold_size or not whole or whole * fold_size != len(rows):
             raise PairsFileError(f"{pairs_path}: header says {n_folds} folds of {fold_size} "
-                                 f"pairs but the file has {len(rows)} pairs")
+                                 f"pairs but the file has {len(rows)} pairs, not a whole number "
+                                 f"of folds (to score some folds, use the whole file and "
+                                 f"--folds)")
+        n_folds = whole  # the first folds of the file (`head -601 pairs.txt`: fold 1)
     return [Pair(p1, p2, same, min(k // fold_size, n_folds - 1), line)
             for k, (p1, p2, same, line) in enumerate(rows)]

@@ -25,6 +25,9 @@ import sys
 import warnings
 
 VERBOSE_ENV = "FACENET_VERBOSE"
+# Set by quiet_tensorflow: the processes a quieted command starts (align_dataset's workers)
+# quiet themselves alike (quiet_like_parent).
+QUIETED_ENV = "FACENET_QUIETED"
 # Lines TensorFlow (2.16-2.21) writes at start-up on CPU and GPU machines; anything else passes.
 CHATTER = re.compile("|".join([
     r"^WARNING: All log messages before absl::InitializeLog\(\) is called",
@@ -59,14 +62,22 @@ def quiet_tensorflow(verbose=None):
     if verbose is None:
         verbose = verbose_requested()
     if verbose:
+        os.environ.pop(QUIETED_ENV, None)
         return False
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ[QUIETED_ENV] = "1"
     warnings.filterwarnings("ignore", module=r"(keras|tensorflow|absl)(\.|$)")
     if "tensorflow" in sys.modules:
         _quiet_python_loggers()
     elif not any(isinstance(f, _QuietImport) for f in sys.meta_path):
         sys.meta_path.insert(0, _QuietImport())
     return True
+
+
+def quiet_like_parent():
+    """In a process a command started (a worker): quiet TensorFlow if the command did."""
+    if os.environ.get(QUIETED_ENV) == "1":
+        quiet_tensorflow(verbose=False)
 
 
 @contextlib.contextmanager

@@ -75,7 +75,9 @@ class EpochRecorder(keras.callbacks.Callback):
 
     def _save(self, done, loss, val_loss, card):
         if done % self.save_period == 0:
-            name = f"ep{done:03d}-loss{loss:.3f}-val_loss{val_loss:.3f}.weights.h5"
+            # a run without validation has no val_loss: its name says nothing of one
+            validated = "" if np.isnan(val_loss) else f"-val_loss{val_loss:.3f}"
+            name = f"ep{done:03d}-loss{loss:.3f}{validated}.weights.h5"
             save_epoch_checkpoint(self.model, os.path.join(self.run_dir, name), card)
         save_weights_with_card(self.model, os.path.join(self.run_dir,
                                                         "last_epoch_weights.weights.h5"), card)

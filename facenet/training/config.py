@@ -30,6 +30,7 @@ class TrainConfig:
     lfw_eval: bool = True
     lfw_dir: str = "lfw"
     lfw_pairs: str = "model_data/lfw_pair.txt"
+    lfw_folds: str = ""  # the official folds to score, counted from 1 ("1", "2-10"); "": all
     lfw_crop: str = "none"
     crop: str = "none"  # face box of the training images, e.g. "lfw" for 250x250 LFW images
     crop_jitter: float = 0.0  # random sub-box of the face box, side down to 1 - this; 0 = original
@@ -46,6 +47,10 @@ class TrainConfig:
 
 def check_config(cfg):
     """Reject impossible settings before anything is built, naming the allowed values."""
+    from utils.lfw import parse_folds
+
+    if cfg.lfw_folds:
+        parse_folds(cfg.lfw_folds)
     from nets.facenet import check_input_shape
     from facenet.training.data import check_batch_size
 

@@ -204,8 +204,9 @@ class TeacherTargets:
             with open(tmp, "wb") as f:
                 np.save(f, np.concatenate(parts).astype(np.float32))
         seconds = time.perf_counter() - start
-        logger.info(f"Teacher targets of {os.path.basename(self.path(view))}: {n} images in "
-                    f"{seconds:.0f} s ({n / seconds:.0f} img/s)")
+        logger.info(f"Teacher targets of view {view} ({os.path.basename(self.path(view))}): "
+                    f"{n} images in {seconds:.0f} s "
+                    f"({n / seconds:.0f} img/s)")
         return seconds
 
 
@@ -421,15 +422,16 @@ def distill(cfg, evaluate=None, given=None):
     check_config(cfg)
     if cfg.resume:
         remove_partial_files(run_dir, state["epoch"])
+    paths = list_images(cfg.images)  # before the run folder: a refused folder leaves none
+    n = len(paths)
+    if n < cfg.batch_size:
+        fix = f"use --batch-size {n} (the largest that fits)" if n >= 2 else "add images"
+        raise FacenetError(f"{cfg.images} has {n} images, fewer than one batch of "
+                           f"{cfg.batch_size}; {fix}")
+    if cfg.resume:
         check_writable(run_dir)
     else:
         run_dir = make_run_dir(cfg.save_dir, "distill")
-
-    paths = list_images(cfg.images)
-    n = len(paths)
-    if n < cfg.batch_size:
-        raise FacenetError(f"{cfg.images} has {n} images, fewer than one batch of "
-                           f"{cfg.batch_size}; lower --batch-size or add images")
     teacher_path = cfg.teacher or registry.fetch(registry.DEFAULT_MODEL)
     teacher = Facenet(model_path=teacher_path, align="off", precision="auto")
     crop = parse_crop(cfg.crop)
@@ -437,8 +439,7 @@ def distill(cfg, evaluate=None, given=None):
     meta = {"images": n, "images_sha256": _fingerprint(paths),
             "teacher_sha256": sha256_of(teacher_path), "teacher_input": list(teacher.input_shape),
             "seed": cfg.seed, "crop": list(crop) if crop else None,
-            "augmentation": dataclasses.asdict(cfg.augmentation)}
-    meta["augmentation"] = augmentation_record(cfg.augmentation)
+            "augmentation": augmentation_record(cfg.augmentation)}
     targets = TeacherTargets(cfg.targets_dir or os.path.join(run_dir, "teacher"), meta)
     size = cfg.input_shape[0]
     views = None

@@ -67,7 +67,7 @@ def _multiworker():
 
     if cluster_workers() < 1:
         raise FacenetError("--strategy multiworker needs TF_CONFIG naming the cluster's workers "
-                           "and this process's task (see the README)")
+                           "and this process's task (see docs/distributed.md)")
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     logger.info(f"Training with MultiWorkerMirroredStrategy: {strategy.num_replicas_in_sync} "
                 f"replicas, this is task {task_index()} "

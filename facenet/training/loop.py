@@ -40,13 +40,20 @@ def make_lfw_eval(cfg, preprocessing):
     """A function model -> LFW accuracy (each distinct image once), or None if LFW is absent."""
     if not cfg.lfw_eval:
         return None
-    from facenet.evaluation import evaluate_pairs, load_lfw_pairs, score_pairs
+    from facenet.evaluation import evaluate_pairs, headline_accuracy, load_lfw_pairs, score_pairs
 
     if not (os.path.isdir(cfg.lfw_dir) and os.path.isfile(cfg.lfw_pairs)):
         logger.warning(f"LFW evaluation skipped: {cfg.lfw_dir} or {cfg.lfw_pairs} not found "
                        f"(pass --lfw-dir and --lfw-pairs, or --no-lfw-eval)")
         return None
-    pairs, _ = load_lfw_pairs(cfg.lfw_pairs, cfg.lfw_dir)
+    from utils.lfw import parse_folds
+
+    folds = getattr(cfg, "lfw_folds", "")  # a distillation's settings have none
+    pairs, _ = load_lfw_pairs(cfg.lfw_pairs, cfg.lfw_dir,
+                              folds=parse_folds(folds) if folds else None)
+    if len({p.fold for p in pairs}) == 1:  # what eval_lfw.py says of one fold, said once
+        logger.info(f"LFW check on {len(pairs)} pairs of one fold: the accuracy at their own "
+                    f"best threshold, not cross-validated")
     paths = list(dict.fromkeys(p for pair in pairs for p in (pair.path_1, pair.path_2)))
     side = cfg.input_shape[0]
     keep_crops = len(paths) * side * side * 3 <= LFW_CROPS_IN_MEMORY
@@ -71,7 +78,7 @@ def make_lfw_eval(cfg, preprocessing):
             emb = np.concatenate([predictor.embed_arrays(crops[i:i + 64])
                                   for i in range(0, len(crops), 64)])
             report = score_pairs(dict(zip(paths, emb)), pairs)
-        return report.get("accuracy_mean", report["best_threshold_accuracy"])
+        return headline_accuracy(report)[0]
 
     return evaluate
 
@@ -120,6 +127,26 @@ def train(cfg, given=None):
     return run_dir, history, model
 
 
+def extension_note(finished, epochs, schedule):
+    """What --epochs on a finished run does to the learning rate: its schedule now spans
+    `epochs`, and the added epochs train at its rates there (the flat tail: the final one)."""
+    rates = ", ".join(f"{schedule(e):.3g}" for e in range(finished, epochs))
+    added = (f"epoch {epochs} trains" if epochs == finished + 1
+             else f"epochs {finished + 1}-{epochs} train")
+    return (f"the run had finished its {finished} epochs: {added} at learning rate {rates} "
+            f"(its schedule stretched to {epochs} epochs); for a "
+            f"schedule of its own, start a new run with --model-path on its weights")
+
+
+def too_few_images(images, batch, multiple):
+    """The error for fewer training images than one batch, naming the largest batch that fits
+    (a multiple of `multiple`: whole triplets on each replica)."""
+    fits = images // multiple * multiple
+    what = (f"use --batch-size {fits} (the largest that fits) or add images" if fits
+            else f"add images (a batch is at least {multiple})")
+    return f"{images} training images are fewer than one batch of {batch}; {what}"
+
+
 def _train(cfg, run_dir, state, state_dir, strategy, chief):
     """The run in its folder: the data checks, the model, the fit; returns (history, model)."""
     import keras
@@ -143,13 +170,12 @@ def _train(cfg, run_dir, state, state_dir, strategy, chief):
     num_classes = max(label for label, _ in entries) + 1
     train_lines, val_lines = split_lines(entries, cfg.val_split)
     batch = cfg.batch_size
+    replicas = strategy.num_replicas_in_sync
     steps = len(train_lines) // batch
     if steps == 0:
-        raise FacenetError(f"{len(train_lines)} training images are fewer than one batch of "
-                           f"{batch}; lower --batch-size or add images")
+        raise FacenetError(too_few_images(len(train_lines), batch, 3 * replicas))
     val_steps, best_by, validation_note = validation_plan(len(val_lines), batch)
 
-    replicas = strategy.num_replicas_in_sync
     if batch % (3 * replicas):
         raise FacenetError(f"--batch-size {batch} must be a multiple of 3 x {replicas} replicas "
                            f"= {3 * replicas}, so that each replica gets whole triplets")
@@ -173,6 +199,7 @@ def _train(cfg, run_dir, state, state_dir, strategy, chief):
                  "history": {"loss": [], "val_loss": [], "lr": [], "lfw": []},
                  "config": dataclasses.asdict(cfg)}
     state.setdefault("best_by", best_by)  # a resumed run keeps its own measure of the best
+    finished = state["epoch"] if state_dir and state["epoch"] >= state["config"]["epochs"] else 0
     state["config"]["epochs"] = cfg.epochs
     state["config"]["keep_checkpoints"] = cfg.keep_checkpoints  # a new limit holds from here on
 
@@ -196,6 +223,8 @@ def _train(cfg, run_dir, state, state_dir, strategy, chief):
             "preprocessing": cfg.preprocessing, "embedding_size": 128, "mode": "train",
             "num_classes": num_classes}
     schedule = get_lr_scheduler(cfg.lr_decay_type, init_lr, min_lr, cfg.epochs)
+    if finished:
+        logger.warning(extension_note(finished, cfg.epochs, schedule))
     bn_ds = triplet_dataset(
         train_paths, train_labels, num_classes, cfg.input_shape, batch,
         max(1, cfg.precise_bn_batches), 1, 0, cfg.seed + 2, False, cfg.preprocessing,
