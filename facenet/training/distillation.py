@@ -297,7 +297,8 @@ def distill(cfg, evaluate=None):
         raise FacenetError(f"{cfg.images} has {n} images, fewer than one batch of "
                            f"{cfg.batch_size}; lower --batch-size or add images")
     teacher_path = cfg.teacher or registry.fetch(registry.DEFAULT_MODEL)
-    teacher = Facenet(model_path=teacher_path, align="off", precision="auto")
+    teacher = Facenet(model_path=teacher_path, align="off", precision="auto",
+                      engine="keras")  # targets: the float network, not an int8 copy
     crop = parse_crop(cfg.crop)
     renderer = ViewRenderer(paths, crop, cfg.augmentation, cfg.seed, cfg.workers)
     meta = {"images": n, "images_sha256": _fingerprint(paths),
