@@ -82,6 +82,7 @@ MODELS = {
              "auc": 0.9990, "eer": 0.0117, "pairs": 6000, "flip": False, "crop": "lfw",
              "command": "python eval_lfw.py --lfw-dir LFW_DIR --pairs PAIRS"},
         threshold=1.095,
+        int8_table_sha256="aed305b3ed528f5e7a4031b71944578ca1eb7b11bcbd2949b24fa8fec2f22756",
         # Measured by this project: MTCNN + similarity alignment (facenet.align, margin 0),
         # 6000 pairs, 10 folds; 9 images without a face fell back to the crop "lfw".
         aligned={"threshold": 1.07, "method": "similarity", "margin": 0.0,
@@ -154,6 +155,7 @@ MODELS = {
                                       "LFW_DIR --pairs FOLD1_PAIRS --align --precision "
                                       "float32"}},
         bundled=True,
+        int8_table_sha256="3eccba381dc1b4e3b20dee8867abd17a358b41bb5a5514f95c4d415c561c2de7",
     ),
 }
 DEFAULT_MODEL = "facenet_inception_resnetv1"

@@ -1,0 +1,173 @@
+"""The ONNX Runtime engine: parity with Keras on real faces, int8 made reproducibly from the
+shipped calibration table, the cached model, and the per-machine "auto" rule."""
+import functools
+import glob
+import logging
+import os
+
+import numpy as np
+import pytest
+
+from conftest import LFW_DIR
+from facenet import engine
+from facenet.engine import choose_engine, resolve_engine
+from utils import precision
+from utils.errors import SettingError, WeightFileError
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+
+VNNI = frozenset({"avx2", "avx512f", "avx512_vnni", "avx512_bf16"})
+AVX_VNNI = frozenset({"avx2", "avx_vnni"})
+AMX = frozenset({"avx512f", "avx512_vnni", "amx_tile", "amx_bf16", "amx_int8"})
+PLAIN = frozenset({"sse4_2", "avx2", "fma"})
+BACKBONES = ("mobilenet", "inception_resnetv1")
+
+
+# -- the rule ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("backbone", BACKBONES)
+@pytest.mark.parametrize("flags", [VNNI, AVX_VNNI, AMX])
+def test_int8_onnx_where_the_cpu_has_integer_dot_products(flags, backbone):
+    assert choose_engine(flags, True, backbone) == ("onnx", "int8")
+
+
+@pytest.mark.parametrize("backbone", BACKBONES)
+def test_float32_onnx_without_vnni_and_keras_without_onnxruntime_or_with_a_gpu(backbone):
+    assert choose_engine(PLAIN, True, backbone) == ("onnx", "float32")
+    assert choose_engine(VNNI, False, backbone) == ("keras", "float32")
+    assert choose_engine(AMX, False, backbone) == ("keras", "bfloat16")  # utils/precision.py
+    assert choose_engine(VNNI, True, backbone, (8, 0)) == ("keras", "bfloat16")
+    assert choose_engine(VNNI, True, backbone, (7, 5)) == ("keras", "float32")
+
+
+def test_resolve_keeps_explicit_choices_and_refuses_what_cannot_run(monkeypatch):
+    monkeypatch.setattr(precision, "cpu_flags", lambda: VNNI)
+    monkeypatch.setattr(engine, "has_gpu", lambda: False)
+    assert resolve_engine("auto", "auto", "mobilenet") == ("onnx", "int8")
+    assert resolve_engine("auto", "float32", "mobilenet") == ("onnx", "float32")
+    assert resolve_engine("auto", "bfloat16", "mobilenet") == ("keras", "bfloat16")
+    assert resolve_engine("onnx", "auto", "mobilenet") == ("onnx", "int8")
+    assert resolve_engine("keras", "float32", "mobilenet") == ("keras", "float32")
+    monkeypatch.setattr(precision, "cpu_flags", lambda: PLAIN)
+    assert resolve_engine("onnx", "auto", "mobilenet") == ("onnx", "float32")
+    with pytest.raises(SettingError, match="int8 runs on the ONNX Runtime engine"):
+        resolve_engine("keras", "int8", "mobilenet")
+    with pytest.raises(SettingError, match="bfloat16 runs on the Keras engine"):
+        resolve_engine("onnx", "bfloat16", "mobilenet")
+    with pytest.raises(SettingError, match="engine must be one of"):
+        resolve_engine("tensorrt", "auto", "mobilenet")
+    with pytest.raises(SettingError, match="int8 runs on the ONNX Runtime engine"):
+        precision.resolve_precision("int8", "mobilenet")
+
+
+def test_without_onnxruntime_keras_runs_and_one_line_says_how_to_install(monkeypatch, caplog):
+    monkeypatch.setattr(engine, "onnxruntime_available", lambda: False)
+    monkeypatch.setattr(precision, "cpu_flags", lambda: VNNI)
+    monkeypatch.setattr(engine, "has_gpu", lambda: False)
+    engine._say_keras_fallback.cache_clear()
+    with caplog.at_level(logging.INFO, logger="facenet.engine"):
+        assert resolve_engine("auto", "auto", "inception_resnetv1") == ("keras", "float32")
+        assert resolve_engine("auto", "float32", "mobilenet") == ("keras", "float32")
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and "slower" in lines[0] and "pip install onnxruntime" in lines[0]
+    with pytest.raises(SettingError, match="pip install onnxruntime"):
+        resolve_engine("onnx", "auto", "mobilenet")
+    with pytest.raises(SettingError, match="pip install onnxruntime"):
+        resolve_engine("auto", "int8", "mobilenet")
+
+
+def test_every_embedding_command_offers_engine_and_int8():
+    import eval_lfw
+    import predict
+    from facenet import gallery
+
+    for parse, extra in ((predict.parse_args, ["a.jpg", "b.jpg"]), (eval_lfw.parse_args, [])):
+        args = parse(["--engine", "onnx", "--precision", "int8"] + extra)
+        assert (args.engine, args.precision) == ("onnx", "int8")
+        args = parse(extra)
+        assert args.engine == "auto" == args.precision
+    args = gallery.build_parser().parse_args(["identify", "g.db", "x.jpg", "--engine", "keras"])
+    assert (args.engine, args.precision) == ("keras", "auto")
+
+
+# -- the models --------------------------------------------------------------------------------
+def faces(n=12):
+    """Real LFW faces at their fixed face box (no detection: fast)."""
+    files = sorted(glob.glob(os.path.join(LFW_DIR, "*", "*.jpg")))
+    if not files:
+        pytest.skip("LFW is not in ../shared/data")
+    return files[:: max(1, len(files) // n)][:n]
+
+
+@functools.cache
+def predictor(backbone, engine_name, precision_name):
+    from facenet import Facenet
+
+    return Facenet(backbone=backbone, engine=engine_name, precision=precision_name,
+                   crop="lfw", align="off")
+
+
+@functools.cache
+def embeddings(backbone, engine_name, precision_name):
+    return predictor(backbone, engine_name, precision_name).embed(faces())
+
+
+@pytest.mark.parametrize("backbone", BACKBONES)
+def test_onnx_float32_matches_keras_on_real_faces(backbone):
+    keras_emb = embeddings(backbone, "keras", "float32")
+    onnx_emb = embeddings(backbone, "onnx", "float32")
+    assert predictor(backbone, "onnx", "float32").engine == "onnx"
+    cosine = (keras_emb * onnx_emb).sum(1)
+    assert cosine.min() >= 0.9999, cosine
+
+
+@pytest.mark.parametrize("backbone", BACKBONES)
+def test_int8_stays_close_to_float32_on_real_faces(backbone):
+    int8 = predictor(backbone, "onnx", "int8")
+    assert int8.precision == "int8" and "int8" in os.path.basename(int8.onnx_path)
+    cosine = (embeddings(backbone, "onnx", "int8") * embeddings(backbone, "onnx", "float32"))
+    assert cosine.sum(1).min() >= 0.99, cosine.sum(1)
+
+
+def test_the_int8_model_rebuilt_twice_is_byte_identical():
+    from facenet import weights as registry
+    from facenet.quantize import read_table, table_path
+    from utils.fileio import sha256_of
+
+    p = predictor("mobilenet", "onnx", "int8")
+    table = read_table(table_path(p.card["name"]),
+                       registry.MODELS[p.card["name"]].int8_table_sha256,
+                       sha256_of(p.model_path))
+    first = engine.build_onnx(p.inference_model, p.preprocessing, "int8", table)
+    second = engine.build_onnx(p.inference_model, p.preprocessing, "int8", table)
+    assert first == second
+    with open(p.onnx_path, "rb") as f:  # and the cached model is that same model
+        assert f.read() == first
+
+
+def test_the_cached_model_is_reused_without_building_keras():
+    p = predictor("mobilenet", "onnx", "float32")
+    before = os.stat(p.onnx_path).st_mtime_ns
+    again = predictor.__wrapped__("mobilenet", "onnx", "float32")
+    assert again.onnx_path == p.onnx_path and os.stat(p.onnx_path).st_mtime_ns == before
+    assert again.__dict__.get("_model") is None  # no Keras network was built to start it
+
+
+def test_a_damaged_or_foreign_calibration_table_is_refused(tmp_path):
+    import json
+
+    from facenet import weights as registry
+    from facenet.quantize import read_table, table_path
+
+    name = "facenet_mobilenet"
+    path = table_path(name)
+    expected = registry.MODELS[name].int8_table_sha256
+    assert read_table(path, expected)["ranges"]
+    edited = tmp_path / "t.json"
+    table = json.load(open(path))
+    table["ranges"][next(iter(table["ranges"]))][1] *= 2
+    edited.write_text(json.dumps(table))
+    with pytest.raises(WeightFileError, match="checksum"):
+        read_table(str(edited), expected)
+    with pytest.raises(WeightFileError, match="other weights"):
+        read_table(path, expected, weights_sha256="0" * 64)
