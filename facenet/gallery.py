@@ -91,7 +91,7 @@ def engine_mismatch(made, given):
     """How a gallery's engine and precision differ from a predictor's, or None. Galleries made
     before there were engines were made by Keras, precision unrecorded."""
     engine, precision = made.get("engine", "keras"), made.get("precision")
-    if engine == given.get("engine") and precision in (None, given.get("precision")):
+    if given.get("engine") is None or engine == given.get("engine") and precision in (None, given.get("precision")):
         return None
     return (f"its embeddings were made by {engine} {precision or ''}".rstrip() +
             f", this predictor runs {given.get('engine')} {given.get('precision')}")

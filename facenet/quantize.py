@@ -116,8 +116,10 @@ def quantize_with_table(proto, table):
                          {k: (np.float32(lo), np.float32(hi))
                           for k, (lo, hi) in table["ranges"].items()})
     model = onnx.shape_inference.infer_shapes(proto)
-    quantizer = QDQQuantizer(model, True, False, QuantType.QInt8, QuantType.QUInt8, ranges, [],
-                             always_float(proto) + list(table["float_nodes"]),
-                             list(QUANTIZED_OPS), {})
+    quantizer = QDQQuantizer(model=model, per_channel=True, reduce_range=False,
+                             weight_qType=QuantType.QInt8, activation_qType=QuantType.QUInt8,
+                             tensors_range=ranges, nodes_to_quantize=[],
+                             nodes_to_exclude=always_float(proto) + list(table["float_nodes"]),
+                             op_types_to_quantize=list(QUANTIZED_OPS), extra_options={})
     quantizer.quantize_model()
     return quantizer.model.model

@@ -171,3 +171,26 @@ def test_a_damaged_or_foreign_calibration_table_is_refused(tmp_path):
         read_table(str(edited), expected)
     with pytest.raises(WeightFileError, match="other weights"):
         read_table(path, expected, weights_sha256="0" * 64)
+
+
+# -- galleries ---------------------------------------------------------------------------------
+IDENTITY = {"model": "m", "weights_sha256": "a" * 64, "embedding_size": 128,
+            "input_shape": [160, 160, 3], "align": True}
+
+
+def test_a_gallery_refuses_embeddings_of_another_engine_or_precision(tmp_path):
+    from facenet.gallery import Gallery, GalleryError
+
+    made = {**IDENTITY, "engine": "onnx", "precision": "int8"}
+    g = Gallery(tmp_path / "g.db", made)
+    assert Gallery.load(g.path).identity["precision"] == "int8"  # recorded with the gallery
+    Gallery(tmp_path / "g.db", dict(made))  # the same engine and precision: accepted
+    for engine_name, precision_name in (("onnx", "float32"), ("keras", "float32")):
+        with pytest.raises(GalleryError, match="--engine onnx --precision int8"):
+            Gallery(tmp_path / "g.db", {**IDENTITY, "engine": engine_name,
+                                        "precision": precision_name})
+    # a gallery from before engines (no engine recorded) was made by Keras
+    old = Gallery(tmp_path / "old.db", IDENTITY)
+    Gallery(old.path, {**IDENTITY, "engine": "keras", "precision": "float32"})
+    with pytest.raises(GalleryError, match="made by keras, this predictor runs onnx int8"):
+        Gallery(old.path, {**IDENTITY, "engine": "onnx", "precision": "int8"})
