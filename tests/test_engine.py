@@ -5,14 +5,13 @@ import glob
 import logging
 import os
 
-import numpy as np
 import pytest
 
 from conftest import LFW_DIR
 from facenet import engine
 from facenet.engine import choose_engine, resolve_engine
 from utils import precision
-from utils.errors import SettingError, WeightFileError
+from utils.errors import SettingError
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
@@ -112,39 +111,6 @@ def embeddings(backbone, engine_name, precision_name):
     return predictor(backbone, engine_name, precision_name).embed(faces())
 
 
-@pytest.mark.parametrize("backbone", BACKBONES)
-def test_onnx_float32_matches_keras_on_real_faces(backbone):
-    keras_emb = embeddings(backbone, "keras", "float32")
-    onnx_emb = embeddings(backbone, "onnx", "float32")
-    assert predictor(backbone, "onnx", "float32").engine == "onnx"
-    cosine = (keras_emb * onnx_emb).sum(1)
-    assert cosine.min() >= 0.9999, cosine
-
-
-@pytest.mark.parametrize("backbone", BACKBONES)
-def test_int8_stays_close_to_float32_on_real_faces(backbone):
-    int8 = predictor(backbone, "onnx", "int8")
-    assert int8.precision == "int8" and "int8" in os.path.basename(int8.onnx_path)
-    cosine = (embeddings(backbone, "onnx", "int8") * embeddings(backbone, "onnx", "float32"))
-    assert cosine.sum(1).min() >= 0.99, cosine.sum(1)
-
-
-def test_the_int8_model_rebuilt_twice_is_byte_identical():
-    from facenet import weights as registry
-    from facenet.quantize import read_table, table_path
-    from utils.fileio import sha256_of
-
-    p = predictor("mobilenet", "onnx", "int8")
-    table = read_table(table_path(p.card["name"]),
-                       registry.MODELS[p.card["name"]].int8_table_sha256,
-                       sha256_of(p.model_path))
-    first = engine.build_onnx(p.inference_model, p.preprocessing, "int8", table)
-    second = engine.build_onnx(p.inference_model, p.preprocessing, "int8", table)
-    assert first == second
-    with open(p.onnx_path, "rb") as f:  # and the cached model is that same model
-        assert f.read() == first
-
-
 def test_the_cached_model_is_reused_without_building_keras():
     p = predictor("mobilenet", "onnx", "float32")
     before = os.stat(p.onnx_path).st_mtime_ns
@@ -153,24 +119,6 @@ def test_the_cached_model_is_reused_without_building_keras():
     assert again.__dict__.get("_model") is None  # no Keras network was built to start it
 
 
-def test_a_damaged_or_foreign_calibration_table_is_refused(tmp_path):
-    import json
-
-    from facenet import weights as registry
-    from facenet.quantize import read_table, table_path
-
-    name = "facenet_mobilenet"
-    path = table_path(name)
-    expected = registry.MODELS[name].int8_table_sha256
-    assert read_table(path, expected)["ranges"]
-    edited = tmp_path / "t.json"
-    table = json.load(open(path))
-    table["ranges"][next(iter(table["ranges"]))][1] *= 2
-    edited.write_text(json.dumps(table))
-    with pytest.raises(WeightFileError, match="checksum"):
-        read_table(str(edited), expected)
-    with pytest.raises(WeightFileError, match="other weights"):
-        read_table(path, expected, weights_sha256="0" * 64)
 
 
 # -- galleries ---------------------------------------------------------------------------------
