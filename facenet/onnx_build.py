@@ -3,17 +3,16 @@
 Why not a converter: the two backbones use a dozen layer types, so a direct writer is short,
 needs only the small `onnx` package (no TensorFlow-to-ONNX tooling), names every tensor after
 its Keras layer (the int8 calibration table is keyed by those names, so they must not move),
-and gives the same bytes for the same weights (the int8 model is rebuilt reproducibly from it).
+and gives the same bytes for the same weights (the int8 model is rebuilt reproducibly from it). Keras
+is imported only to write a graph: running one needs neither it nor TensorFlow.
 
 The graph takes uint8 NHWC crops ("images"), does the model card's preprocessing, runs in NCHW
 (ONNX Runtime's native layout) and returns L2-normalised embeddings ("embeddings"). Pass it the
 inference model (BatchNorms folded: nets/batchnorm_folding.py); a BatchNorm left unfolded
 becomes a per-channel Mul and Add.
 """
-import keras
 import numpy as np
 
-from nets.keras_shims import inbound_nodes, parent_operations
 from utils.errors import SettingError
 
 OPSET = 17
@@ -87,6 +86,8 @@ def _preprocess(g, preprocessing, shape):
 
 def _layer(g, layer, inputs):
     """Append `layer`'s nodes; return the name of its output."""
+    import keras
+
     from nets.batchnorm_folding import FoldedBatchNorm
     from nets.layers import L2Normalize, ScaledResidual
 
@@ -166,8 +167,11 @@ def _layer(g, layer, inputs):
 
 def keras_to_onnx(model, preprocessing):
     """An onnx.ModelProto computing `model` (a functional predict-mode FaceNet) on uint8 crops."""
+    import keras
     import onnx
     from onnx import TensorProto, helper
+
+    from nets.keras_shims import inbound_nodes, parent_operations
 
     h, w, c = (int(s) for s in model.input.shape[1:])
     g = _Graph()

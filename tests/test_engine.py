@@ -142,3 +142,22 @@ def test_a_gallery_refuses_embeddings_of_another_engine_or_precision(tmp_path):
     Gallery(old.path, {**IDENTITY, "engine": "keras", "precision": "float32"})
     with pytest.raises(GalleryError, match="made by keras, this predictor runs onnx int8"):
         Gallery(old.path, {**IDENTITY, "engine": "onnx", "precision": "int8"})
+
+
+def test_embedding_on_the_onnx_engine_imports_no_tensorflow():
+    """With the ONNX model cached, a process that embeds crops loads neither TensorFlow nor
+    Keras (seconds of start-up and hundreds of MB)."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    predictor("mobilenet", "onnx", "int8")  # makes the cached model, if missing
+    code = ("import sys, numpy as np\nfrom facenet import Facenet\n"
+            "f = Facenet(backbone='mobilenet', engine='onnx', precision='int8', align='off')\n"
+            "e = f.embed_arrays(np.zeros((2, 112, 112, 3), np.uint8))\n"
+            "print(e.shape, 'tensorflow' in sys.modules, 'keras' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split()[-2:] == ["False", "False"], r.stdout
