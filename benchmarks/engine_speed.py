@@ -68,6 +68,14 @@ def embedder(backbone, engine, precision):
     raise SystemExit(f"unknown engine {engine!r}")
 
 
+def peak_rss_mb():
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss, it does not count the
+    parent's memory from before exec)."""
+    with open("/proc/self/status", encoding="ascii") as f:
+        kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    return round(kb / 1024)
+
+
 def run_variant(backbone, engine, precision, crops_path, pairs_path, repeats):
     """One variant, in this process: the figures as a dict."""
     from benchmarks.common import images_per_second
@@ -96,7 +104,7 @@ def run_variant(backbone, engine, precision, crops_path, pairs_path, repeats):
             "batch32_img_s": b32, "fold1_accuracy": s["best_threshold_accuracy"],
             "fold1_best_threshold": s.get("best_threshold"),
             "tensorflow_imported": "tensorflow" in sys.modules,
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            "peak_rss_mb": peak_rss_mb(),
             "distances": d.tolist()}
 
 

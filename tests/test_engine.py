@@ -31,8 +31,9 @@ def test_int8_onnx_where_the_cpu_has_integer_dot_products(flags, backbone):
 
 
 @pytest.mark.parametrize("backbone", BACKBONES)
-def test_float32_onnx_without_vnni_and_keras_without_onnxruntime_or_with_a_gpu(backbone):
-    assert choose_engine(PLAIN, True, backbone) == ("onnx", "float32")
+def test_keras_without_vnni_without_onnxruntime_or_with_a_gpu(backbone):
+    assert choose_engine(PLAIN, True, backbone) == ("keras", "float32")
+    assert choose_engine(PLAIN | {"amx_bf16"}, True, backbone) == ("keras", "bfloat16")
     assert choose_engine(VNNI, False, backbone) == ("keras", "float32")
     assert choose_engine(AMX, False, backbone) == ("keras", "bfloat16")  # utils/precision.py
     assert choose_engine(VNNI, True, backbone, (8, 0)) == ("keras", "bfloat16")
@@ -43,7 +44,8 @@ def test_resolve_keeps_explicit_choices_and_refuses_what_cannot_run(monkeypatch)
     monkeypatch.setattr(precision, "cpu_flags", lambda: VNNI)
     monkeypatch.setattr(engine, "has_gpu", lambda: False)
     assert resolve_engine("auto", "auto", "mobilenet") == ("onnx", "int8")
-    assert resolve_engine("auto", "float32", "mobilenet") == ("onnx", "float32")
+    assert resolve_engine("auto", "float32", "mobilenet") == ("keras", "float32")
+    assert resolve_engine("auto", "int8", "mobilenet") == ("onnx", "int8")
     assert resolve_engine("auto", "bfloat16", "mobilenet") == ("keras", "bfloat16")
     assert resolve_engine("onnx", "auto", "mobilenet") == ("onnx", "int8")
     assert resolve_engine("keras", "float32", "mobilenet") == ("keras", "float32")
@@ -66,7 +68,6 @@ def test_without_onnxruntime_keras_runs_and_one_line_says_how_to_install(monkeyp
     engine._say_keras_fallback.cache_clear()
     with caplog.at_level(logging.INFO, logger="facenet.engine"):
         assert resolve_engine("auto", "auto", "inception_resnetv1") == ("keras", "float32")
-        assert resolve_engine("auto", "float32", "mobilenet") == ("keras", "float32")
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 1 and "slower" in lines[0] and "pip install onnxruntime" in lines[0]
     with pytest.raises(SettingError, match="pip install onnxruntime"):
@@ -161,3 +162,17 @@ def test_embedding_on_the_onnx_engine_imports_no_tensorflow():
                        timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.split()[-2:] == ["False", "False"], r.stdout
+
+
+def test_model_cards_record_each_engine_and_precision_with_its_threshold():
+    from facenet import weights as registry
+
+    for name, info in registry.MODELS.items():
+        card = registry.make_card(info, registry.weights_path(name)) if registry.is_fetched(
+            name) else {"engines": info.engines}
+        engines = card["engines"]
+        for key in ("keras float32", "onnx float32", "onnx int8"):
+            figures = engines[key]
+            assert 0 < figures["threshold"] < 2 and 0.5 < figures["fold1_aligned_accuracy"] <= 1
+        assert "benchmarks.engine_speed" in engines["command"]
+        assert info.int8_table_sha256, f"{name} has engine figures but no int8 table"
