@@ -32,7 +32,7 @@ def parse_args(argv=None):
                    "(default: %(default)s)")
     p.add_argument("--pairs", default="model_data/lfw_pair.txt",
                    help="LFW View 2 pairs file, LF or CRLF (default: %(default)s)")
-    add_model_options(p, precision=DEFAULT_PRECISION)
+    add_model_options(p, precision=DEFAULT_PRECISION, engine="auto")
     p.add_argument("--crop", default="lfw",
                    help="'lfw' (the fixed face box of 250x250 LFW images), 'none', or "
                         "x0,y0,x1,y1 fractions (default: %(default)s)")
@@ -175,6 +175,7 @@ def run(args, argv):
     predictor = Facenet(model_path=args.model_path, backbone=args.backbone,
                         preprocessing=args.preprocessing, crop=args.crop,
                         batch_size=args.batch_size, precision=args.precision,
+                        engine=args.engine,
                         align="auto" if args.align else "off",
                         align_margin=args.align_margin, align_choice="central",
                         align_cache=(False if args.align_cache == "none"
@@ -188,7 +189,7 @@ def run(args, argv):
     for key in ("distances", "same"):  # per-pair arrays: not for the JSON report
         report.pop(key)
     report.update(model_path=predictor.model_path, crop=args.crop,
-                  precision=predictor.precision, lfw_dir=args.lfw_dir,
+                  precision=predictor.precision, engine=predictor.engine, lfw_dir=args.lfw_dir,
                   pairs_file=args.pairs)
     if args.report:
         write_json_atomic(args.report, report)

@@ -14,6 +14,7 @@ import sys
 from facenet.cli import add_logging_options, add_model_options, configure_logging
 from utils.checks import threshold_arg
 from utils.errors import FacenetError, cli_errors
+from utils.precision import DEFAULT_PRECISION
 
 
 def parse_args(argv=None):
@@ -22,7 +23,7 @@ def parse_args(argv=None):
     p.add_argument("images", nargs="*", help="two photos (or face crops) to compare")
     p.add_argument("--example", action="store_true",
                    help="compare the bundled example photos (two of one person, one of another)")
-    add_model_options(p, precision="float32")
+    add_model_options(p, precision=DEFAULT_PRECISION, engine="auto")
     p.add_argument("--threshold", type=threshold_arg, default=None,
                    help="distance below which two faces are the same person "
                         "(default: the model card's, calibrated on LFW)")
@@ -223,7 +224,7 @@ def main(argv=None):
 
         model = Facenet(model_path=args.model_path, backbone=args.backbone,
                         preprocessing=args.preprocessing, threshold=args.threshold,
-                        crop=args.crop, align=args.align, precision=args.precision,
+                        crop=args.crop, align=args.align, precision=args.precision, engine=args.engine,
                         # a few images: folding BatchNorm (1.4 s) costs more than it saves
                         fold_batchnorm=False)
         if args.all_faces:

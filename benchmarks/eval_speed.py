@@ -4,7 +4,8 @@ The original's method: for each batch of pairs, load both images of every pair w
 (letterbox, preprocessing) in the main thread and embed them with `model.predict` - 12,000
 embeddings for the 6,000 pairs, every image once per pair it is in. This project's: each of
 the 7,701 distinct images embedded once, decoded in threads, a compiled forward pass with the
-BatchNorms folded into the convolutions (optionally in bfloat16). Both score the same pairs;
+BatchNorms folded into the convolutions (optionally in bfloat16), or the engine and
+precision "auto" chooses (ONNX Runtime int8 on a CPU with VNNI: facenet/engine.py). Both score the same pairs;
 the distances must agree.
 
     python -m benchmarks.eval_speed --lfw-dir ../shared/data/lfw \
@@ -66,7 +67,9 @@ def main(argv=None):
     same = np.array([p.same for p in pairs])
     folds = np.array([p.fold for p in pairs])
     rows = {}
-    model = Facenet(crop="lfw", align="off", precision="float32")
+    # the original's method runs on Keras; so does this project's float32 row, to compare with
+    # it (another precision, "auto" above all, takes the engine it chooses: facenet/engine.py)
+    model = Facenet(crop="lfw", align="off", precision="float32", engine="keras")
     t = time.perf_counter()
     d_orig = original_method(model, pairs, args.batch_size)
     orig_s = time.perf_counter() - t
@@ -79,8 +82,11 @@ def main(argv=None):
                 for fold in ((True, False) if args.compare_unfolded else (True,))]
     for precision, fold in variants:
         if (precision, fold) != ("float32", True):
-            model = Facenet(crop="lfw", align="off", precision=precision, fold_batchnorm=fold)
-        label = precision + ("" if fold else ", BatchNorm not folded")
+            model = Facenet(crop="lfw", align="off", precision=precision, fold_batchnorm=fold,
+                            engine="keras" if precision in ("float32", "bfloat16") else "auto")
+        label = f"{model.engine} {model.precision}" + (
+            f" ({precision})" if precision != model.precision else "") + (
+            "" if fold else ", BatchNorm not folded")
         r = evaluate_pairs(model, pairs, batch_size=64, progress=False)
         agree = float(np.abs(r["distances"] - d_orig).max())
         rows[f"this project, {label}"] = {

@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 
-from utils.choices import BACKBONES, PRECISIONS, PREPROCESSINGS
+from utils.choices import BACKBONES, ENGINES, PRECISIONS, PREPROCESSINGS
 from utils.quiet import quiet_tensorflow, verbose_requested
 
 # The loggers whose info and debug lines a command shows: the library's packages, and the
@@ -19,9 +19,12 @@ MODEL_PATH_HELP = ("weights (.weights.h5, .keras or legacy .h5); default: the pr
                    "shipped)")
 BACKBONE_HELP = ("network: with --model-path, the file's (default: from its card); without "
                  "it, which pretrained model (default: inception_resnetv1)")
-PRECISION_HELP = ("float32, bfloat16 (mixed: float32 weights), or auto: bfloat16 where it is "
-                  "faster (a CPU with AMX, a GPU of compute capability 8+), else float32 "
-                  "(default: %(default)s)")
+PRECISION_HELP = ("float32, bfloat16 (Keras; mixed: float32 weights), int8 (ONNX Runtime), or "
+                  "auto: chosen with the engine for this machine (default: %(default)s)")
+ENGINE_HELP = ("what runs the network: keras, onnx (ONNX Runtime; its model is made from the "
+               "weights once and cached beside them), or auto: int8 ONNX Runtime on a CPU with "
+               "VNNI or AMX, float32 ONNX Runtime on others, Keras without onnxruntime or on "
+               "a GPU (default: %(default)s)")
 
 
 def existing_file(path):
@@ -38,9 +41,9 @@ def existing_file_or_none(path):
     return existing_file(path) if path else path
 
 
-def add_model_options(p, precision=None, preprocessing=True):
+def add_model_options(p, precision=None, preprocessing=True, engine=None):
     """--model-path, --backbone and --preprocessing (unless preprocessing=False), each None by
-    default so the model's card decides; --precision when given its default."""
+    default so the model's card decides; --precision and --engine when given their default."""
     p.add_argument("--model-path", default=None, type=existing_file, help=MODEL_PATH_HELP)
     p.add_argument("--backbone", default=None, choices=BACKBONES, help=BACKBONE_HELP)
     if preprocessing:
@@ -48,6 +51,12 @@ def add_model_options(p, precision=None, preprocessing=True):
                        help="pixel transform (default: from the model card, else scale01)")
     if precision:
         p.add_argument("--precision", default=precision, choices=PRECISIONS, help=PRECISION_HELP)
+    if engine:
+        add_engine_option(p, engine)
+
+
+def add_engine_option(p, default="auto"):
+    p.add_argument("--engine", default=default, choices=ENGINES, help=ENGINE_HELP)
 
 
 class _InputSize(argparse.Action):

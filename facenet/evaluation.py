@@ -34,7 +34,7 @@ def embed_distinct(predictor, paths, batch_size=None, flip=False, progress=True)
         parts.append(emb)
         bar.update(len(emb))
     bar.close()
-    size = predictor.model.output.shape[-1]
+    size = predictor.embedding_size
     embeddings = np.concatenate(parts) if parts else np.zeros((0, size), np.float32)
     return dict(zip(paths, embeddings))
 

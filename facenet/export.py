@@ -206,7 +206,7 @@ def main(argv=None):
         from facenet import Facenet
 
         predictor = Facenet(model_path=args.model_path, backbone=args.backbone, align="off",
-                            precision="float32")  # a deployment's weights stay float32
+                            precision="float32", engine="keras")  # deployments stay float32
         path = export(predictor, args.format, out, args.quantize, overwrite=args.overwrite)
         quantized = f" {args.quantize}" if args.format == "tflite" else ""
         print(f"Exported {args.format}{quantized}: {path} "

@@ -39,10 +39,12 @@ import numpy as np
 
 from facenet import gallery_store
 from facenet.gallery_store import GalleryError
-from facenet.cli import BACKBONE_HELP, add_logging_options, configure_logging, existing_file
+from facenet.cli import (BACKBONE_HELP, PRECISION_HELP, add_engine_option, add_logging_options,
+                         configure_logging, existing_file)
 from utils.checks import check_rate, check_threshold, rate_arg, threshold_arg
-from utils.choices import BACKBONES
+from utils.choices import BACKBONES, PRECISIONS
 from utils.errors import SettingError, cli_errors
+from utils.precision import DEFAULT_PRECISION
 
 TARGET_FAR = 0.01  # chance that a stranger is named someone, over the whole gallery
 # A person's distance to a query: to their nearest enrolled embedding, or to their mean.
@@ -90,9 +92,20 @@ def model_identity(predictor):
 
     return {"model": card.get("name") or os.path.basename(str(predictor.model_path)),
             "weights_sha256": card.get("weights_sha256") or sha256_of(predictor.model_path),
-            "embedding_size": int(predictor.model.output.shape[-1]),
+            "embedding_size": int(predictor.embedding_size),
             "input_shape": list(predictor.input_shape),
-            "align": predictor.align != "off"}
+            "align": predictor.align != "off",
+            "engine": predictor.engine, "precision": predictor.precision}
+
+
+def engine_mismatch(made, given):
+    """How a gallery's engine and precision differ from a predictor's, or None. Galleries made
+    before there were engines were made by Keras, precision unrecorded."""
+    engine, precision = made.get("engine", "keras"), made.get("precision")
+    if given.get("engine") is None or engine == given.get("engine") and precision in (None, given.get("precision")):
+        return None
+    return (f"its embeddings were made by {engine} {precision or ''}".rstrip() +
+            f", this predictor runs {given.get('engine')} {given.get('precision')}")
 
 
 def clean_name(name):
@@ -279,6 +292,15 @@ class Gallery:
                 f"{identity['model']} (weights {identity['weights_sha256'][:12]}, alignment "
                 f"{'on' if identity['align'] else 'off'}). Embeddings of different models "
                 f"cannot be compared: use the gallery's model or enroll into a new gallery.")
+        mismatch = engine_mismatch(self.identity, identity)
+        if mismatch:
+            made = f"--engine {self.identity.get('engine', 'keras')}" + (
+                f" --precision {self.identity['precision']}" if self.identity.get("precision")
+                else "")
+            raise GalleryError(
+                f"{self.path}: {mismatch}; their distances differ slightly, so they are not "
+                f"mixed. Use {made} (Facenet(engine=..., precision=...)) with this gallery, or "
+                f"enroll the photos again into a new gallery.")
 
     def _clash(self, name):
         """The enrolled name that differs from `name` only by case, or None."""
@@ -456,6 +478,7 @@ def _predictor(args):
     from facenet import Facenet
 
     return Facenet(model_path=args.model_path, backbone=args.backbone,
+                   engine=args.engine, precision=args.precision,
                    align="off" if args.no_align else "auto")
 
 
@@ -480,6 +503,9 @@ def build_parser():
                         help="weights (default: the pretrained model of --backbone); must be "
                              "the gallery's")
         sp.add_argument("--backbone", default=None, choices=BACKBONES, help=BACKBONE_HELP)
+        add_engine_option(sp)
+        sp.add_argument("--precision", default=DEFAULT_PRECISION, choices=PRECISIONS,
+                        help=PRECISION_HELP)
         sp.add_argument("--no-align", action="store_true",
                         help="the photos are face crops already: no face search")
         sp.add_argument("--threshold", type=threshold_arg, default=None,

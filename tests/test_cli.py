@@ -14,7 +14,7 @@ from facenet import align, align_dataset, export, gallery
 from facenet import cli
 from facenet.cli import add_input_size, add_logging_options, configure_logging
 from facenet.training.distillation import LOSSES
-from utils.choices import (BACKBONES, LR_DECAY_TYPES, MODES, OPTIMIZERS, PRECISIONS,
+from utils.choices import (BACKBONES, ENGINES, LR_DECAY_TYPES, MODES, OPTIMIZERS, PRECISIONS,
                            PREPROCESSINGS, STRATEGIES)
 
 
@@ -45,7 +45,8 @@ def options(parser):
     return found
 
 
-MODEL = {"--backbone": BACKBONES, "--preprocessing": PREPROCESSINGS, "--precision": PRECISIONS}
+MODEL = {"--backbone": BACKBONES, "--preprocessing": PREPROCESSINGS, "--precision": PRECISIONS,
+         "--engine": ENGINES}
 SCRIPTS = {  # script: (what builds and parses its arguments, {option: the library's names})
     "train.py": (lambda: train.parse_args([]), {
         "--backbone": BACKBONES, "--preprocessing": PREPROCESSINGS, "--optimizer": OPTIMIZERS,
@@ -56,7 +57,8 @@ SCRIPTS = {  # script: (what builds and parses its arguments, {option: the libra
     "facenet/export.py": (lambda: export.main([]), {
         "--backbone": BACKBONES, "--format": export.FORMATS, "--quantize": export.QUANTIZATIONS}),
     "facenet/gallery.py": (lambda: gallery.build_parser().parse_args([]),
-                           {"--match": gallery.MATCHES, "--backbone": BACKBONES}),
+                           {"--match": gallery.MATCHES, "--backbone": BACKBONES,
+                            "--engine": ENGINES, "--precision": PRECISIONS}),
     "facenet/align_dataset.py": (lambda: align_dataset.main([]), {
         "--method": align.METHODS, "--choice": align.CHOICES,
         "--format": align_dataset.CROP_FORMATS}),

@@ -58,6 +58,9 @@ def resolve_precision(precision, backbone, folded_batchnorm=True):
     this machine)."""
     if precision not in PRECISIONS:
         raise SettingError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "int8":
+        raise SettingError("precision int8 runs on the ONNX Runtime engine, not Keras: use "
+                           "engine 'onnx' or 'auto' (facenet/engine.py)")
     if precision != "auto":
         return precision
     return choose_precision(cpu_flags(), gpu_capability(), backbone, folded_batchnorm)

@@ -433,7 +433,8 @@ def distill(cfg, evaluate=None, given=None):
     else:
         run_dir = make_run_dir(cfg.save_dir, "distill")
     teacher_path = cfg.teacher or registry.fetch(registry.DEFAULT_MODEL)
-    teacher = Facenet(model_path=teacher_path, align="off", precision="auto")
+    teacher = Facenet(model_path=teacher_path, align="off", precision="auto",
+                      engine="keras")  # targets: the float network, not an int8 copy
     crop = parse_crop(cfg.crop)
     renderer = ViewRenderer(paths, crop, cfg.augmentation, cfg.seed, cfg.workers)
     meta = {"images": n, "images_sha256": _fingerprint(paths),

@@ -1,0 +1,125 @@
+"""int8 ONNX models made offline from a shipped calibration table of activation ranges.
+
+Calibration needs faces; the user has none to spare, so it runs once during development
+(`python -m benchmarks.calibrate_int8`, faces of LFW folds 2-10, never fold 1) and keeps only
+what quantization reads from it: each activation tensor's (min, max). The table (a few KB of
+JSON, its checksum in the registry, facenet/weights.py) also names the nodes that stay in
+float, a choice measured per backbone. With it, `quantize_with_table` turns the float32 graph
+(facenet/onnx_build.py) into a static QDQ model, per-channel int8 weights and uint8
+activations, the same bytes every time.
+"""
+import json
+import os
+
+import numpy as np
+
+from facenet.onnx_build import GRAPH_VERSION, INPUT, POST, PRE
+from utils.errors import WeightFileError
+from utils.fileio import sha256_of, write_json_atomic
+
+TABLE_FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "calibration")
+TABLE_VERSION = 1
+# The op types quantized (the rest stay float: they are cheap or numerically delicate).
+QUANTIZED_OPS = ("Conv", "Gemm", "MaxPool", "Concat", "Add", "Mul", "Relu", "Clip",
+                 "GlobalAveragePool", "Flatten")
+
+
+def table_path(model_name):
+    return os.path.join(TABLE_FOLDER, f"{model_name}.int8.json")
+
+
+def always_float(proto):
+    """Preprocessing and the final normalisation stay in float in every model."""
+    return [n.name for n in proto.graph.node if n.name.startswith((PRE, POST))]
+
+
+def calibrate(proto, batches, float_nodes=()):
+    """{tensor: (min, max)} of `proto`'s activations over uint8 `batches` (an iterable of
+    (N, H, W, 3) arrays), with ONNX Runtime's min-max calibrator."""
+    import tempfile
+
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod
+    from onnxruntime.quantization.calibrate import create_calibrator
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter(batches)
+
+        def get_next(self):
+            batch = next(self.it, None)
+            return None if batch is None else {INPUT: np.asarray(batch, np.uint8)}
+
+    with tempfile.TemporaryDirectory(prefix="facenet-calib-") as tmp:
+        path = os.path.join(tmp, "float.onnx")
+        onnx.save(onnx.shape_inference.infer_shapes(proto), path)
+        calibrator = create_calibrator(path, list(QUANTIZED_OPS),
+                                       augmented_model_path=os.path.join(tmp, "aug.onnx"),
+                                       calibrate_method=CalibrationMethod.MinMax)
+        calibrator.collect_data(Reader())
+        data = calibrator.compute_data()
+    return {name: (float(np.asarray(r.range_value[0]).item()),
+                   float(np.asarray(r.range_value[1]).item()))
+            for name, r in sorted(data.data.items())}
+
+
+def write_table(path, ranges, float_nodes, about):
+    """Save a calibration table (atomically). `about`: the model, the faces, the command."""
+    table = {"table_version": TABLE_VERSION, "graph_version": GRAPH_VERSION, **about,
+             "float_nodes": sorted(float_nodes),
+             "ranges": {k: [float(np.float32(lo)), float(np.float32(hi))]
+                        for k, (lo, hi) in sorted(ranges.items())}}
+    write_json_atomic(path, table)
+    return table
+
+
+def read_table(path, expected_sha256=None, weights_sha256=None):
+    """A calibration table, checked against the registry's checksum and the weights."""
+    if not os.path.exists(path):
+        raise WeightFileError(f"{path} is missing: the int8 calibration table ships with the "
+                              f"repository; restore it with `git checkout -- {TABLE_FOLDER}` "
+                              f"or use --precision float32")
+    if expected_sha256 and sha256_of(path) != expected_sha256:
+        raise WeightFileError(f"{path} does not match the registry's checksum: damaged or "
+                              f"edited; restore it with git, or use --precision float32")
+    with open(path, encoding="utf-8") as f:
+        try:
+            table = json.load(f)
+        except ValueError as e:
+            raise WeightFileError(f"{path}: not a calibration table ({e})") from None
+    for key in ("graph_version", "ranges", "float_nodes", "weights_sha256"):
+        if key not in table:
+            raise WeightFileError(f"{path}: no field {key!r}; not a calibration table")
+    if table["graph_version"] != GRAPH_VERSION:
+        raise WeightFileError(f"{path} was made for ONNX graph version {table['graph_version']}"
+                              f", this code writes version {GRAPH_VERSION}: calibrate again "
+                              f"(python -m benchmarks.calibrate_int8) or use --precision float32")
+    if weights_sha256 and table["weights_sha256"] != weights_sha256:
+        raise WeightFileError(f"{path} was calibrated for other weights (sha256 "
+                              f"{table['weights_sha256'][:12]}, these are "
+                              f"{weights_sha256[:12]}); use --precision float32")
+    return table
+
+
+def quantize_with_table(proto, table):
+    """The static QDQ int8 model of float `proto` (an onnx.ModelProto) from `table`'s ranges."""
+    import onnx
+    from onnxruntime.quantization import QuantType
+    from onnxruntime.quantization.calibrate import CalibrationMethod, TensorsData
+    from onnxruntime.quantization.qdq_quantizer import QDQQuantizer
+
+    names = {n.name for n in proto.graph.node}
+    unknown = sorted(set(table["float_nodes"]) - names)
+    if unknown:
+        raise WeightFileError(f"calibration table names nodes this graph lacks: {unknown[:3]}")
+    ranges = TensorsData(CalibrationMethod.MinMax,
+                         {k: (np.float32(lo), np.float32(hi))
+                          for k, (lo, hi) in table["ranges"].items()})
+    model = onnx.shape_inference.infer_shapes(proto)
+    quantizer = QDQQuantizer(model=model, per_channel=True, reduce_range=False,
+                             weight_qType=QuantType.QInt8, activation_qType=QuantType.QUInt8,
+                             tensors_range=ranges, nodes_to_quantize=[],
+                             nodes_to_exclude=always_float(proto) + list(table["float_nodes"]),
+                             op_types_to_quantize=list(QUANTIZED_OPS), extra_options={})
+    quantizer.quantize_model()
+    return quantizer.model.model
