@@ -254,8 +254,13 @@ def test_the_per_epoch_lfw_check_decodes_once_and_follows_the_weights(lfw, tmp_p
                       lfw_crop="lfw")
     opened, tables = [], []
     real_batches = preparation.iter_batches
-    monkeypatch.setattr(preparation, "iter_batches", lambda items, *a, **k:
-                        opened.extend(items) or real_batches(items, *a, **k))
+
+    def recording(items, *a, **k):
+        items = list(items)
+        opened.extend(items)
+        return real_batches(items, *a, **k)
+
+    monkeypatch.setattr(preparation, "iter_batches", recording)
     monkeypatch.setattr(evaluation, "score_pairs", lambda table, pairs: tables.append(table)
                         or score_pairs(table, pairs))
     from facenet.training.loop import make_lfw_eval
