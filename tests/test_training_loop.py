@@ -256,8 +256,8 @@ def test_the_per_epoch_lfw_check_decodes_once_and_follows_the_weights(lfw, tmp_p
     real_batches = preparation.iter_batches
 
     def recording(items, *a, **k):
-        items = list(items)
-        opened.extend(items)
+        items = list(items)  # paths, or (index, path) pairs
+        opened.extend(i[-1] if isinstance(i, tuple) else i for i in items)
         return real_batches(items, *a, **k)
 
     monkeypatch.setattr(preparation, "iter_batches", recording)
