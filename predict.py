@@ -224,7 +224,8 @@ def main(argv=None):
 
         model = Facenet(model_path=args.model_path, backbone=args.backbone,
                         preprocessing=args.preprocessing, threshold=args.threshold,
-                        crop=args.crop, align=args.align, precision=args.precision, engine=args.engine,
+                        crop=args.crop, align=args.align, precision=args.precision,
+                        engine=args.engine,
                         # a few images: folding BatchNorm (1.4 s) costs more than it saves
                         fold_batchnorm=False)
         if args.all_faces:

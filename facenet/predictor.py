@@ -242,8 +242,16 @@ class Facenet:
         if not os.path.exists(path):
             logger.info(f"Making the {self.precision} ONNX Runtime model of "
                         f"{os.path.basename(self.model_path)} (once): {path}")
-            engine.save_model(engine.build_onnx(self.inference_model, self.preprocessing,
-                                                self.precision, table), path)
+            # always from the folded network, whatever fold_batchnorm says of Keras runs: the
+            # cost is paid once, and ONNX Runtime's quantizer fails on a float convolution
+            # followed by a separate BatchNorm (KeyError on its output)
+            model = self.inference_model
+            if not self.fold_batchnorm:
+                from nets.batchnorm_folding import fold_batchnorm
+
+                model = fold_batchnorm(self.model)
+            engine.save_model(engine.build_onnx(model, self.preprocessing, self.precision,
+                                                table), path)
         self.onnx_path = path
         self._runner = engine.OnnxRunner(path)
         self._run = self._runner

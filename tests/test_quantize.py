@@ -1,6 +1,7 @@
 """int8 from the shipped calibration tables: close to float32, reproducible, checked."""
 import os
 
+import numpy as np
 import pytest
 
 from facenet import engine
@@ -53,3 +54,21 @@ def test_a_damaged_or_foreign_calibration_table_is_refused(tmp_path):
         read_table(str(edited), expected)
     with pytest.raises(WeightFileError, match="other weights"):
         read_table(path, expected, weights_sha256="0" * 64)
+
+
+def test_the_int8_model_is_made_from_the_folded_network_whatever_keras_is_told(
+        pretrained_path, tmp_path, monkeypatch):
+    """predict.py runs Keras unfolded (faster for two photos); the ONNX model it makes must
+    come from the folded network all the same: a float convolution before a separate BatchNorm
+    made ONNX Runtime's quantizer fail with a KeyError on a fresh machine."""
+    from facenet import engine
+    from facenet.predictor import Facenet
+
+    monkeypatch.setattr(engine, "model_path",
+                        lambda weights, key, precision: str(tmp_path / f"{precision}.{key}.onnx"))
+    crops = np.random.default_rng(0).integers(0, 255, (4, 160, 160, 3), np.uint8)
+    unfolded = Facenet(pretrained_path, engine="onnx", precision="int8", align="off",
+                       fold_batchnorm=False)
+    folded = Facenet(pretrained_path, engine="onnx", precision="int8", align="off")
+    assert unfolded.onnx_path == folded.onnx_path and os.path.exists(folded.onnx_path)
+    assert np.allclose(unfolded.embed_arrays(crops), folded.embed_arrays(crops))
