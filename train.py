@@ -10,9 +10,10 @@ import argparse
 from facenet.cli import (add_input_size, add_logging_options, configure_logging,
                          existing_file_or_none)
 from facenet.training import TrainConfig
-from facenet.training.augment import MIX_MODES, Augmentation
+from facenet.training.augment import Augmentation
 from facenet.training.distillation import LOSSES, DistillConfig
-from utils.choices import BACKBONES, LR_DECAY_TYPES, OPTIMIZERS, PREPROCESSINGS, STRATEGIES
+from utils.choices import (BACKBONES, LR_DECAY_TYPES, MIX_MODES, OPTIMIZERS, PREPROCESSINGS,
+                           STRATEGIES, TRAINING_PRECISIONS)
 from utils.errors import FacenetError, cli_errors
 
 DISTILL_ONLY = ("teacher", "distill_loss", "relation_weight", "views", "dropout_keep_prob",
@@ -47,7 +48,7 @@ def add_distillation_args(p):
       help="keep each view rendered at the student's size beside the targets when one view "
            "takes at most this many GB, so epochs read pixels instead of rendering them; 0: "
            "render every epoch (default: %(default)s)")
-    a("--precision", default=d.precision, choices=("auto", "float32", "bfloat16"),
+    a("--precision", default=d.precision, choices=TRAINING_PRECISIONS,
       help="the student's arithmetic: auto = bfloat16 where it is faster on this machine "
            "(default: %(default)s)")
     for name, help_ in (("scale", "side of the view / side of the face box, low and high"),

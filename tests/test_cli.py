@@ -14,8 +14,8 @@ from facenet import align, align_dataset, export, gallery
 from facenet import cli
 from facenet.cli import add_input_size, add_logging_options, configure_logging
 from facenet.training.distillation import LOSSES
-from utils.choices import (BACKBONES, ENGINES, LR_DECAY_TYPES, MODES, OPTIMIZERS, PRECISIONS,
-                           PREPROCESSINGS, STRATEGIES)
+from utils.choices import (BACKBONES, ENGINES, LR_DECAY_TYPES, MIX_MODES, MODES, OPTIMIZERS,
+                           PRECISIONS, PREPROCESSINGS, STRATEGIES, TRAINING_PRECISIONS)
 
 
 class _Parsed(Exception):
@@ -50,7 +50,8 @@ MODEL = {"--backbone": BACKBONES, "--preprocessing": PREPROCESSINGS, "--precisio
 SCRIPTS = {  # script: (what builds and parses its arguments, {option: the library's names})
     "train.py": (lambda: train.parse_args([]), {
         "--backbone": BACKBONES, "--preprocessing": PREPROCESSINGS, "--optimizer": OPTIMIZERS,
-        "--lr-decay-type": LR_DECAY_TYPES, "--strategy": STRATEGIES, "--distill-loss": LOSSES}),
+        "--lr-decay-type": LR_DECAY_TYPES, "--strategy": STRATEGIES, "--distill-loss": LOSSES,
+        "--precision": TRAINING_PRECISIONS, "--aug-mix-mode": MIX_MODES}),
     "predict.py": (lambda: predict.parse_args([]), MODEL),
     "eval_lfw.py": (lambda: eval_lfw.parse_args([]), MODEL),
     "summary.py": (lambda: summary.main([]), {"--backbone": BACKBONES, "--mode": MODES}),

@@ -9,6 +9,7 @@ import math
 import numpy as np
 from PIL import Image, ImageFilter
 
+from utils.choices import MIX_MODES
 from utils.errors import SettingError
 
 
@@ -76,8 +77,6 @@ class Augmentation:
             if rng.random() < self.erase else None,
         }
 
-
-MIX_MODES = ("mixup", "cutmix")
 
 NO_AUGMENTATION = Augmentation(scale=(1.0, 1.0), rotation=0, shift=0, flip=0, brightness=0,
                                contrast=0, saturation=0, greyscale=0, blur=0)
