@@ -76,3 +76,14 @@ def test_the_same_settings_and_how_long_may_be_given(tmp_path):
     assert resume_settings(cfg, state, run, ("resume", "epochs", "verbose"),
                            given={"batch_size", "epochs", "verbose"}) == 9
     assert os.path.isdir(run)
+
+
+def test_save_dir_on_resume_is_no_setting_of_the_run(tmp_path):
+    """--resume names the run folder; --save-dir beside it (each worker of a cluster passes its
+    own) is not refused as a changed setting: the refusal made a multiworker resume hang."""
+    import train
+
+    run = train_run(tmp_path, batch_size=12)
+    with pytest.raises(SystemExit) as e:  # it goes on to the annotation file this run lacks
+        train.main(["--resume", run, "--save-dir", str(tmp_path / "elsewhere")])
+    assert "keeps its own settings" not in str(e.value) and "cls_train.txt" in str(e.value)

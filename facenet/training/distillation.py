@@ -417,7 +417,8 @@ def distill(cfg, evaluate=None, given=None):
     if cfg.resume:
         run_dir, state_dir, state = find_resume_state(cfg.resume)
         cfg.epochs = resume_settings(cfg, state, run_dir, ("resume", "epochs", "verbose",
-                                                           "workers", "cache_views_gb"),
+                                                           "workers", "cache_views_gb",
+                                                           "save_dir"),
                                      _saved_value, given)
     check_config(cfg)
     if cfg.resume:

@@ -103,7 +103,7 @@ def train(cfg, given=None):
         new_keep = ("keep_checkpoints",) if cfg.keep_checkpoints is not None else ()
         cfg.epochs = resume_settings(  # the run's own settings, except how long and how loud
             cfg, state, run_dir,
-            ("resume", "epochs", "init_epoch", "verbose", "strategy", *new_keep),
+            ("resume", "epochs", "init_epoch", "verbose", "strategy", "save_dir", *new_keep),
             lambda key, value: tuple(value) if key == "input_shape" else value, given)
         cfg.init_epoch = state["epoch"]
     if cfg.keep_checkpoints is None:
