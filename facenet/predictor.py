@@ -102,7 +102,9 @@ class Facenet:
                 logger.info("The default pretrained model is not here yet: fetching it (once).")
             self.model_path = registry.fetch(name)
         if not os.path.isfile(self.model_path):  # before a word about its card
-            raise WeightFileError(f"weight file not found: {self.model_path}")
+            card = registry.card_path_for(self.model_path)
+            raise WeightFileError(f"weight file not found: {self.model_path}" + (
+                f" (its card {card} is there)" if os.path.exists(card) else ""))
         self.card = self._check_card(registry.read_card(self.model_path))
         logger.debug(f"{self.model_path}: model card "
                      f"{registry.card_path_for(self.model_path) if self.card else 'none'}")
@@ -154,9 +156,6 @@ class Facenet:
     def _check_card(self, card):
         if card is None:
             return None
-        if not os.path.isfile(self.model_path):  # the card alone: the checksum cannot be taken
-            raise WeightFileError(f"weight file not found: {self.model_path} (its card "
-                                  f"{registry.card_path_for(self.model_path)} is there)")
         if self.backbone and card.get("backbone") and card["backbone"] != self.backbone:
             raise WeightFileError(
                 f"{self.model_path}: its card says backbone {card['backbone']!r} but "

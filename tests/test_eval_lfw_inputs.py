@@ -92,6 +92,7 @@ def test_the_report_is_written_before_the_optional_figure(tmp_path, monkeypatch)
     class Embedder:  # the predictor's part evaluate_pairs uses: one unit vector per image
         model = SimpleNamespace(output=SimpleNamespace(shape=(None, 4)))
         model_path, precision, align = "fake.weights.h5", "float32", "off"
+        embedding_size, engine = 4, "keras"
 
         def __init__(self, **settings):
             pass

@@ -272,7 +272,7 @@ def test_a_mixed_view_is_the_blend_of_two_faces_and_its_target_the_teachers_embe
     from facenet.training.distillation import ViewRenderer, distill, face_box, list_images
     from utils.image import LFW_CROP
 
-    teacher = Facenet(model_path=pretrained_path, align="off", precision="auto")
+    teacher = Facenet(model_path=pretrained_path, align="off", precision="auto", engine="keras")
     for mode in ("mixup", "cutmix"):
         aug = Augmentation(mix=1.0, mix_mode=mode, mix_share=(0.6, 0.6))
         run_dir, _, _ = distill(tiny_config(faces, tmp_path / mode, epochs=1, augmentation=aug))
