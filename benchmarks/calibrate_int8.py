@@ -1,12 +1,14 @@
 """Make the int8 calibration table of a registered model (development only: needs LFW).
 
     python -m benchmarks.calibrate_int8 --backbone inception_resnetv1 [--faces 300]
-        [--float-nodes auto|none|NODE,NODE] [--lfw-dir ../shared/data/lfw]
+        [--float-nodes auto|none|NODE,NODE] [--methods minmax,percentile:99.999,...]
+        [--lfw-dir ../shared/data/lfw]
 
 Calibration faces: one aligned image of each of `--faces` people of LFW View 2 folds 2-10
 (never fold 1, which scores the result). Held-out faces: another image of other people of those
-folds, on which each candidate set of float nodes is judged by its cosine to float32 (the
-choice is not made on fold 1). Then fold 1's 600 pairs are scored in float32 and int8 with the
+folds, on which each candidate (a calibration method: min-max or a percentile of absolute
+values, times a set of float nodes) is judged by its mean cosine to float32 (the choice is not
+made on fold 1). Then fold 1's 600 pairs are scored in float32 and int8 with the
 chosen table, which is written to facenet/calibration/<model>.int8.json; its sha256 goes into
 the registry (facenet/weights.py, `int8_table_sha256`).
 """
@@ -63,6 +65,9 @@ def main(argv=None):
     p.add_argument("--held-out", type=int, default=200)
     p.add_argument("--float-nodes", default="auto",
                    help="auto: the candidate with the best held-out cosine; none; or a list")
+    p.add_argument("--methods", default="minmax,percentile:99.99,percentile:99.999,"
+                                         "percentile:99.9995",
+                   help="calibration methods to try: minmax, percentile:P")
     p.add_argument("--no-fold1", action="store_true", help="skip scoring fold 1")
     args = p.parse_args(argv)
     if not os.path.isdir(args.lfw_dir):
@@ -83,12 +88,17 @@ def main(argv=None):
     calib_crops, _ = keras_f.prepare_faces(calib)
     held_crops, _ = keras_f.prepare_faces(held)
     proto = keras_to_onnx(keras_f.inference_model, keras_f.preprocessing)
-    ranges = calibrate(proto, [calib_crops[i:i + 32] for i in range(0, len(calib_crops), 32)])
+    methods = {}
+    for spec in args.methods.split(","):
+        kind, _, pct = spec.partition(":")
+        methods[spec] = calibrate(proto, [calib_crops[i:i + 32]
+                                          for i in range(0, len(calib_crops), 32)],
+                                  method=kind, percentile=float(pct or 99.999))
     ref = ort.InferenceSession(proto.SerializeToString())
     ref_emb = ref.run(None, {"images": held_crops})[0]
     about = {"model": name, "weights_sha256": sha256_of(keras_f.model_path),
              "backbone": args.backbone, "input_shape": list(keras_f.input_shape),
-             "preprocessing": keras_f.preprocessing, "method": "min-max",
+             "preprocessing": keras_f.preprocessing,
              "faces": f"{len(calib)} MTCNN-aligned LFW images, one of each of {len(calib)} "
                       f"people of View 2 folds 2-10",
              "command": f"python -m benchmarks.calibrate_int8 --backbone {args.backbone} "
@@ -98,17 +108,21 @@ def main(argv=None):
         nodes = [] if args.float_nodes == "none" else args.float_nodes.split(",")
         candidates = {args.float_nodes: nodes}
     scores = {}
-    for label, nodes in candidates.items():
-        table = {"ranges": ranges, "float_nodes": nodes}
-        q = ort.InferenceSession(quantize_with_table(proto, table).SerializeToString())
-        cos = (q.run(None, {"images": held_crops})[0] * ref_emb).sum(1)
-        scores[label] = {"float_nodes": nodes, "held_out_min_cosine": float(cos.min()),
-                         "held_out_mean_cosine": float(cos.mean())}
-        print(f"{label:>14}: held-out cosine to float32 min {cos.min():.4f}, "
-              f"mean {cos.mean():.5f}")
+    for method, ranges in methods.items():
+        for label, nodes in candidates.items():
+            table = {"ranges": ranges, "float_nodes": nodes}
+            q = ort.InferenceSession(quantize_with_table(proto, table).SerializeToString())
+            cos = (q.run(None, {"images": held_crops})[0] * ref_emb).sum(1)
+            key = f"{method} {label}"
+            scores[key] = {"method": method, "float_nodes": nodes,
+                           "held_out_min_cosine": float(cos.min()),
+                           "held_out_mean_cosine": float(cos.mean())}
+            print(f"{key:>32}: held-out cosine to float32 min {cos.min():.4f}, "
+                  f"mean {cos.mean():.5f}")
     best = max(scores, key=lambda k: scores[k]["held_out_mean_cosine"])
     out = table_path(name)
-    write_table(out, ranges, scores[best]["float_nodes"], about)
+    write_table(out, methods[scores[best]["method"]], scores[best]["float_nodes"],
+                {**about, "method": scores[best]["method"]})
     print(f"Chose {best}; wrote {out} sha256 {sha256_of(out)}")
     result = {"machine": machine(), "model": name, "candidates": scores, "chosen": best, "table": os.path.basename(out),
               "table_sha256": sha256_of(out)}

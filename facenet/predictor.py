@@ -117,16 +117,8 @@ class Facenet:
         aligned_card = card.get("aligned") or {}
         if self.align_margin is None:
             self.align_margin = aligned_card.get("margin", DEFAULT_MARGIN)
-        if self.threshold is None:  # the aligned section's with alignment on, then the top's
-            self.threshold = self.card_section().get("threshold")
-        if self.threshold is None:
-            self.threshold = card.get("threshold")
-            if self.threshold is None:
-                logger.warning(f"{self.model_path} has no model card with a calibrated "
-                               f"threshold; using {FALLBACK_THRESHOLD}. Run eval_lfw.py "
-                               f"--update-card to calibrate one.")
-                self.threshold = FALLBACK_THRESHOLD
-        self.threshold = check_threshold(self.threshold)
+        if self.threshold is not None:
+            self.threshold = check_threshold(self.threshold)
         self._crop = parse_crop(self.crop)
         self._make_preparer()
         self.generate()
@@ -136,6 +128,23 @@ class Facenet:
         section with alignment on, else the top level (fixed crops)."""
         card = self.card or {}
         return (card.get("aligned") or {}) if self.align != "off" else card
+
+    def card_threshold(self):
+        """The card's threshold for these crops and this engine: the one measured with this
+        "engine precision" (int8 moves distances a little), else the crops' section's, else
+        the top level's, else FALLBACK_THRESHOLD with a warning."""
+        card = self.card or {}
+        figures = (card.get("engines") or {}).get(f"{self.engine} {self.precision}") or {}
+        threshold = (figures.get("threshold") if self.align != "off"
+                     else (figures.get("lfw_centre_crop") or {}).get("threshold_mean"))
+        if threshold is None:  # the aligned section's with alignment on, then the top's
+            threshold = self.card_section().get("threshold", card.get("threshold"))
+        if threshold is None:
+            logger.warning(f"{self.model_path} has no model card with a calibrated "
+                           f"threshold; using {FALLBACK_THRESHOLD}. Run eval_lfw.py "
+                           f"--update-card to calibrate one.")
+            threshold = FALLBACK_THRESHOLD
+        return check_threshold(threshold)
 
     def _make_preparer(self):
         from facenet.align import FaceAligner
@@ -207,6 +216,8 @@ class Facenet:
             self._build_keras()
             self._build_forward()
             self.embedding_size = int(self.model.output.shape[-1])
+        if self.threshold is None:
+            self.threshold = self.card_threshold()
         logger.info(f"{os.path.basename(self.model_path)}: {self.backbone}, "
                     f"{self.preprocessing}, {self.engine} {self.precision}, threshold "
                     f"{self.threshold:.3f}.")

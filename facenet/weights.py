@@ -299,6 +299,14 @@ def check_card(card, path):
     top, aligned = _card_rules()
     _check_fields(card, top, "", path)
     _check_fields(card.get("aligned", {}), aligned, "aligned.", path)
+    for key, figures in (card.get("engines") or {}).items():  # each engine's own threshold
+        if key == "command":
+            continue
+        prefix = f"engines.{key}."
+        _check_fields({"": figures}, {"": _OBJECT}, prefix[:-1], path)
+        _check_fields(figures, {"threshold": _DISTANCE, "lfw_centre_crop": _OBJECT}, prefix, path)
+        _check_fields(figures.get("lfw_centre_crop", {}), {"threshold_mean": _DISTANCE},
+                      prefix + "lfw_centre_crop.", path)
     for section, prefix in ((card, ""), (card.get("aligned", {}), "aligned.")):
         prefix += "identification."
         _check_fields(section.get("identification", {}), {"impostor_far": _OBJECT}, prefix, path)

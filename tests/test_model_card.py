@@ -73,6 +73,16 @@ def test_the_predictor_refuses_a_nan_threshold_before_building(tmp_path):
         Facenet(model_path=str(path), align="off")
 
 
+@pytest.mark.parametrize("engines, field", [
+    ({"onnx int8": {"threshold": -1}}, "engines.onnx int8.threshold is -1"),
+    ({"onnx int8": [1.0]}, "engines.onnx int8 is \\[1.0\\]"),
+    ({"onnx int8": {"lfw_centre_crop": {"threshold_mean": "x"}}},
+     "engines.onnx int8.lfw_centre_crop.threshold_mean is 'x'")])
+def test_an_engine_threshold_that_would_mislead_is_named(tmp_path, engines, field):
+    with pytest.raises(WeightFileError, match=field):
+        weights.read_card(write_card(tmp_path, {"threshold": 1.0, "engines": engines}))
+
+
 def test_a_card_nested_too_deeply_is_unreadable_not_a_recursion_error(tmp_path):
     (tmp_path / "m.json").write_text("[" * 200_000 + "]" * 200_000)
     with pytest.raises(WeightFileError, match="m.json is unreadable.*RecursionError"):

@@ -58,6 +58,24 @@ def test_the_card_fills_what_the_caller_left_unset(weights_file):
         weights_file.with_name("m.json").unlink()
 
 
+def test_the_threshold_measured_with_the_engine_and_precision_in_use_wins(weights_file):
+    """int8 moves distances a little: its own measured threshold, not float32's, decides."""
+    card = {"backbone": "mobilenet", "threshold": 0.9, "aligned": {"threshold": 0.8},
+            "engines": {"keras float32": {"threshold": 0.7,
+                                          "lfw_centre_crop": {"threshold_mean": 0.95}},
+                        "onnx int8": {"threshold": 0.6,
+                                      "lfw_centre_crop": {"threshold_mean": 0.5}}}}
+    weights_file.with_name("m.json").write_text(json.dumps(card))
+    try:
+        assert load(weights_file).threshold == 0.95  # centre crop, keras float32's own
+        assert load(weights_file, threshold=1.2).threshold == 1.2  # the caller's still wins
+        del card["engines"]["keras float32"]
+        weights_file.with_name("m.json").write_text(json.dumps(card))
+        assert load(weights_file).threshold == 0.9  # none measured for it: the card's
+    finally:
+        weights_file.with_name("m.json").unlink()
+
+
 def test_unknown_settings_are_refused_before_any_work():
     with pytest.raises(TypeError, match=r"unknown Facenet settings \['treshold'\]"):
         Facenet("nowhere.weights.h5", treshold=1.0)
