@@ -158,27 +158,43 @@ def scale_pyramid(width, height, min_face_size, scale_factor=SCALE_FACTOR, min_s
     return (min_size / min_face_size) * scale_factor ** np.arange(max(count, 0))
 
 
-def _area_axis(x, axis, out_size):
-    """TensorFlow's area resize along one axis: each output cell the mean of the input over
-    [i * s, (i + 1) * s), s = in / out, edges in float32 as TensorFlow computes them; a cell
-    past the end reads the last pixel, as TensorFlow's bound does."""
-    n = x.shape[axis]
-    scale = np.float32(n) / np.float32(out_size)
-    edges = (np.arange(out_size + 1, dtype=np.float32) * scale).astype(np.float64)
+def _integral(x, axis):
+    """(padded, cumulative) along `axis`: x with its last slice repeated (a cell past the end
+    reads the last pixel, as TensorFlow's bound does), and its running sum from 0."""
     x = np.moveaxis(x, axis, 0)
     padded = np.concatenate([x, x[-1:]], axis=0)
-    cumulative = np.concatenate([np.zeros_like(x[:1]), np.cumsum(padded, axis=0)], axis=0)
+    return padded, np.concatenate([np.zeros_like(x[:1]), np.cumsum(padded, axis=0)], axis=0)
+
+
+def _area_axis(padded, cumulative, out_size, axis):
+    """TensorFlow's area resize along one axis, from _integral's arrays: each output cell the
+    mean of the input over [i * s, (i + 1) * s), s = in / out, the edges in float32 as
+    TensorFlow computes them."""
+    n = len(padded) - 1
+    scale = np.float32(n) / np.float32(out_size)
+    edges = (np.arange(out_size + 1, dtype=np.float32) * scale).astype(np.float64)
     whole = np.minimum(np.floor(edges).astype(np.int64), n)
-    frac = (edges - whole).reshape((-1,) + (1,) * (x.ndim - 1))
+    frac = (edges - whole).reshape((-1,) + (1,) * (padded.ndim - 1))
     integral = cumulative[whole] + frac * padded[whole]  # the input's integral up to each edge
-    out = (integral[1:] - integral[:-1]) / np.float64(scale)
-    return np.moveaxis(out, 0, axis)
+    return np.moveaxis((integral[1:] - integral[:-1]) / np.float64(scale), 0, axis)
+
+
+class AreaResizer:
+    """tf.image.resize(method="area") of one (N, H, W, C) batch to many sizes: the running sum
+    down the columns is made once for the whole pyramid."""
+
+    def __init__(self, images):
+        self.rows = _integral(np.asarray(images, dtype=np.float64), 1)
+
+    def __call__(self, height, width):
+        """float32 (N, height, width, C)."""
+        x = _area_axis(*self.rows, height, 1)
+        return _area_axis(*_integral(x, 2), width, 2).astype(np.float32)
 
 
 def resize_area(images, height, width):
     """(N, H, W, C) -> float32 (N, height, width, C), as tf.image.resize(method="area")."""
-    x = _area_axis(np.asarray(images, dtype=np.float64), 1, height)
-    return _area_axis(x, 2, width).astype(np.float32)
+    return AreaResizer(images)(height, width)
 
 
 def crop_and_resize(images, boxes, box_index, size):
@@ -325,23 +341,28 @@ class OnnxMTCNN:
     def _proposals(self, batch, min_face_size):
         """PNet over the pyramid; NMS per scale, then across scales; squared."""
         n, height, width = batch.shape[:3]
-        per_scale = []
+        sizes = []
         for scale in scale_pyramid(width, height, min_face_size):
             h, w = (np.array([height, width], dtype=np.float64) * scale).astype(np.int64)
-            if min(h, w) < MIN_SIZE:  # no 12-pixel window fits: nothing to find
-                continue
-            step = max(1, PNET_PIXELS // int(h * w))
-            found = []
-            for start in range(0, n, step):
-                scaled = resize_area(batch[start:start + step], h, w)
-                offsets, scores = self._run("pnet", scaled)
+            if min(h, w) >= MIN_SIZE:  # else no 12-pixel window fits: nothing to find
+                sizes.append((scale, int(h), int(w)))
+        if not sizes:
+            return np.empty((0, 6))
+        found = [[] for _ in sizes]
+        step = max(1, PNET_PIXELS // (sizes[0][1] * sizes[0][2]))
+        for start in range(0, n, step):
+            resize = AreaResizer(batch[start:start + step])
+            for k, (scale, h, w) in enumerate(sizes):
+                offsets, scores = self._run("pnet", resize(h, w))
                 rows = pnet_rows(offsets, scores, THRESHOLDS["pnet"])
                 rows[:, 0] += start
-                found.append(rows)
-            rows = _by_score(np.concatenate(found)) if len(found) > 1 else found[0]
+                found[k].append(rows)
+        per_scale = []
+        for (scale, _, _), parts in zip(sizes, found):
+            rows = _by_score(np.concatenate(parts)) if len(parts) > 1 else parts[0]
             rows[:, 1:5] /= scale
             per_scale.append(nms(rows, NMS_PER_SCALE, sort=False))
-        rows = np.concatenate(per_scale) if per_scale else np.empty((0, 6))
+        rows = np.concatenate(per_scale)
         return to_square(nms(rows, NMS_PNET)) if len(rows) else rows
 
     def _patches(self, batch, rows, size):
