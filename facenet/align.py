@@ -1,6 +1,7 @@
 """Find faces in photos and align them the way the model expects.
 
-MTCNN (the `mtcnn` package, weights included) gives each face a box, a confidence and five
+MTCNN (the `mtcnn` package's networks and weights, run on ONNX Runtime by
+facenet/mtcnn_onnx.py or in the package on TensorFlow) gives each face a box, a confidence and five
 landmarks (the two eyes, the nose, the two mouth corners, in image order: left to right).
 A face is aligned by the similarity transform (rotation, uniform scale, shift; Umeyama's
 least squares) that carries its five landmarks onto a canonical template, then warped at the

@@ -31,6 +31,7 @@ SCALE_FACTOR, MIN_SIZE = 0.709, 12  # the pyramid's step, and PNet's window
 THRESHOLDS = {"pnet": 0.6, "rnet": 0.7, "onet": 0.8}  # the package's defaults
 NMS_PER_SCALE, NMS_PNET, NMS_RNET, NMS_ONET = 0.5, 0.7, 0.7, 0.7
 PNET_PIXELS = 4_000_000  # images x pixels per PNet call: bounds its memory on big batches
+NMS_BLOCK = 4_000_000  # box pairs compared at once by nms_keep
 
 
 # -- the cached graphs -------------------------------------------------------------------------
@@ -256,7 +257,7 @@ def nms_keep(boxes, threshold, method="union"):
     x0, y0, x1, y1 = (boxes[:, k] for k in range(4))
     area = (x1 - x0) * (y1 - y0)
     gone = np.zeros(n, dtype=bool)
-    block = max(1, 4_000_000 // max(n, 1))
+    block = max(1, NMS_BLOCK // max(n, 1))
     with np.errstate(divide="ignore", invalid="ignore"):
         for start in range(0, n, block):
             stop = min(n, start + block)
