@@ -239,6 +239,7 @@ class FaceDetector:
 
     @property
     def mtcnn(self):
+        """The detector: facenet.mtcnn_onnx.OnnxMTCNN, or the package's MTCNN."""
         if self._mtcnn is None:
             if self.engine_used() == "onnx":
                 from facenet.mtcnn_onnx import OnnxMTCNN
@@ -279,7 +280,7 @@ class FaceDetector:
         if min(min(a.shape[:2]) for a in arrays) < 12:
             return np.empty((0, 16))
         detector = self.mtcnn
-        if not hasattr(detector, "detect_faces"):  # ONNX Runtime
+        if not hasattr(detector, "detect_faces"):  # OnnxMTCNN: the same rows, one call
             return detector.detect(arrays, self.min_face_size)
         rows = detector.detect_faces(arrays if len(arrays) > 1 else arrays[0],
                                      box_format="xyxy", output_type="numpy",
