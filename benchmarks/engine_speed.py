@@ -3,6 +3,12 @@ start-to-verdict time of `predict.py A B`.
 
     python -m benchmarks.engine_speed [--lfw-dir ../shared/data/lfw] [--backbones ...]
         [--variants keras:float32,keras:bfloat16,onnx:float32,onnx:int8,openvino:float32,...]
+    python -m benchmarks.engine_speed --predict-only [--predict-images A B]
+
+`predict.py A B` runs with `--engine auto` and `--engine keras`, alternating, --repeats times
+each (after one untimed run of each, which makes any missing cached model): seconds from
+process start to the printed distance and to exit, and the peak resident memory
+(/usr/bin/time -v). `--predict-only` times only that.
 
 Per variant: images/s at batch 1 and 32 (median of --repeats), fold-1 accuracy (600 pairs,
 best threshold), the largest pair-distance difference to Keras float32, and the peak memory of
@@ -14,6 +20,7 @@ ONNX Runtime; it is skipped when not installed.
 import argparse
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -119,15 +126,48 @@ def in_child(args_list, timeout):
 
 
 def predict_timing(images, engine, timeout=300):
-    """Seconds from process start to the verdict of `predict.py A B`, and its peak memory."""
-    t = time.perf_counter()
-    r = subprocess.run([sys.executable, "predict.py", *images, "--engine", engine, "--out", ""],
-                       capture_output=True, text=True, cwd=ROOT, timeout=timeout)
-    seconds = time.perf_counter() - t
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    verdict = [ln for ln in r.stdout.splitlines() if ln.strip()][-1:] if r.stdout else []
-    return {"engine": engine, "seconds": round(seconds, 2), "returncode": r.returncode,
-            "verdict": verdict, "peak_rss_mb_of_children_so_far": round(peak)}
+    """Seconds from process start to the verdict of `predict.py A B` (its distance line) and
+    to its exit, and its peak resident memory (/usr/bin/time -v where present)."""
+    timer = ["/usr/bin/time", "-v"] if os.path.exists("/usr/bin/time") else []
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with tempfile.TemporaryFile("w+") as err:
+        t = time.perf_counter()
+        proc = subprocess.Popen(timer + [sys.executable, "predict.py", *images, "--engine",
+                                         engine, "--out", ""], stdout=subprocess.PIPE,
+                                stderr=err, text=True, cwd=ROOT, env=env)
+        verdict, to_verdict = [], None
+        for line in proc.stdout:
+            if to_verdict is None and "distance" in line:
+                to_verdict = time.perf_counter() - t
+                verdict = [line.strip()]
+        returncode = proc.wait(timeout)
+        seconds = time.perf_counter() - t
+        err.seek(0)
+        found = re.search(r"Maximum resident set size \(kbytes\): (\d+)", err.read())
+    peak = (int(found.group(1)) if found
+            else resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+    return {"engine": engine, "seconds_to_verdict": to_verdict and round(to_verdict, 2),
+            "seconds_to_exit": round(seconds, 2), "returncode": returncode,
+            "verdict": verdict, "peak_rss_mb": round(peak),
+            "peak_measured_by": "/usr/bin/time -v" if found else "getrusage (children so far)"}
+
+
+def predict_timings(images, repeats, engines=("auto", "keras")):
+    """predict_timing per engine, alternating, after one untimed run of each; the medians."""
+    for engine in engines:
+        predict_timing(images, engine)  # makes any missing cached model; warms the file cache
+    runs = {engine: [] for engine in engines}
+    for _ in range(repeats):
+        for engine in engines:
+            runs[engine].append(predict_timing(images, engine))
+    out = []
+    for engine, rows in runs.items():
+        ok = [r for r in rows if r["returncode"] == 0 and r["seconds_to_verdict"]]
+        out.append({"engine": engine, "runs": rows, **({
+            "median_seconds_to_verdict": float(np.median([r["seconds_to_verdict"] for r in ok])),
+            "median_peak_rss_mb": float(np.median([r["peak_rss_mb"] for r in ok]))} if ok
+            else {"error": "no run gave a verdict"})})
+    return out
 
 
 def main(argv=None):
@@ -140,6 +180,10 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--one", nargs=4, metavar=("BACKBONE", "ENGINE:PRECISION", "CROPS", "PAIRS"),
                    help=argparse.SUPPRESS)  # a child's single variant
+    p.add_argument("--predict-only", action="store_true",
+                   help="time only predict.py A B (--engine auto against keras)")
+    p.add_argument("--predict-images", nargs=2, metavar=("A", "B"),
+                   help="the two photos predict.py compares (default: the bundled examples)")
     args = p.parse_args(argv)
     if args.one:
         backbone, variant, crops, pairs = args.one
@@ -158,7 +202,7 @@ def main(argv=None):
         "command": "python -m benchmarks.engine_speed " + " ".join(argv or sys.argv[1:]),
         "rows": {}, "skipped": {}}
     with tempfile.TemporaryDirectory(prefix="engine-speed-") as tmp:
-        for backbone in args.backbones.split(","):
+        for backbone in ([] if args.predict_only else args.backbones.split(",")):
             crops, pairs = fold1_crops(backbone, args.lfw_dir, args.pairs, tmp)
             reference = None
             for variant in args.variants.split(","):
@@ -182,12 +226,15 @@ def main(argv=None):
                     f"max |d - keras f32| {row.get('max_distance_difference_vs_keras_float32')}"
                     if "error" not in row else f"error: {row['error']}"), flush=True)
     example = os.path.join(ROOT, "model_data", "examples")
-    images = [os.path.join(example, n) for n in ("jerry_seinfeld_1.jpg", "jerry_seinfeld_2.jpg")]
+    images = args.predict_images or [os.path.join(example, n) for n in ("jerry_seinfeld_1.jpg",
+                                                                        "jerry_seinfeld_2.jpg")]
     if all(os.path.exists(i) for i in images):
-        result["predict_start_to_verdict"] = [predict_timing(images, e)
-                                              for e in ("auto", "keras")]
+        result["predict_images"] = [os.path.relpath(i, ROOT) for i in images]
+        result["predict_start_to_verdict"] = predict_timings(images, args.repeats)
         for r in result["predict_start_to_verdict"]:
-            print(f"predict.py A B --engine {r['engine']}: {r['seconds']} s to the verdict")
+            print(f"predict.py A B --engine {r['engine']}: "
+                  f"{r.get('median_seconds_to_verdict', r.get('error'))} s to the verdict, "
+                  f"peak {r.get('median_peak_rss_mb')} MB (medians of {args.repeats})")
     write_result("engine_speed", result)
 
 

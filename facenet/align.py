@@ -1,6 +1,7 @@
 """Find faces in photos and align them the way the model expects.
 
-MTCNN (the `mtcnn` package, weights included) gives each face a box, a confidence and five
+MTCNN (the `mtcnn` package's networks and weights, run on ONNX Runtime by
+facenet/mtcnn_onnx.py or in the package on TensorFlow) gives each face a box, a confidence and five
 landmarks (the two eyes, the nose, the two mouth corners, in image order: left to right).
 A face is aligned by the similarity transform (rotation, uniform scale, shift; Umeyama's
 least squares) that carries its five landmarks onto a canonical template, then warped at the
@@ -11,12 +12,17 @@ pretrained FaceNet was trained on (MTCNN box + margin); `margin` widens or tight
 and resized), kept for comparison and for crops made that way.
 """
 import dataclasses
+import functools
+import logging
 
 import numpy as np
 from PIL import Image
 
+from utils.choices import ENGINES
 from utils.errors import FacenetError, SettingError
 from utils.image import load_image
+
+logger = logging.getLogger(__name__)
 
 # Five landmarks (left eye, right eye, nose, left mouth corner, right mouth corner, as seen in
 # the image) as fractions of the aligned crop at margin 0. Measured on the 7,692 LFW pair images
@@ -193,23 +199,53 @@ def _faces_from_rows(rows):
 
 class FaceDetector:
     """MTCNN, built on first use. `detect` returns the faces of one image, largest first, in
-    the image's pixels (found on a copy at most `max_side` long; None: the full image)."""
+    the image's pixels (found on a copy at most `max_side` long; None: the full image).
+
+    `engine` runs it: "onnx" on ONNX Runtime (facenet/mtcnn_onnx.py: the same networks and
+    steps, no TensorFlow), "keras" in the `mtcnn` package (TensorFlow), "auto" on ONNX Runtime
+    where it is installed. A predictor sets it to its own engine."""
 
     def __init__(self, min_face_size=20, min_confidence=0.9, batch_size=16,
-                 max_side=DETECT_MAX_SIDE):
+                 max_side=DETECT_MAX_SIDE, engine="auto", threads=None):
         self.min_face_size = int(min_face_size)
         self.min_confidence = float(min_confidence)
         self.batch_size = int(batch_size)
         self.max_side = max_side
+        self.engine = engine
+        self.threads = threads
         self._mtcnn = None
 
     def settings(self):
+        # The same for both engines: they find the same faces, boxes and landmarks to well
+        # under a pixel (tests/test_mtcnn_onnx.py), so aligned crops cached by one serve the
+        # other (docs/design.md).
         return {"detector": "mtcnn-1.0", "min_face_size": self.min_face_size,
                 "min_confidence": self.min_confidence}
 
+    def engine_used(self):
+        """The engine that runs (or will run) detection: "onnx" or "keras"."""
+        if self.engine not in ENGINES:
+            raise SettingError(f"engine must be one of {ENGINES}, got {self.engine!r}")
+        if self.engine == "keras":
+            return "keras"
+        from facenet.engine import INSTALL, onnxruntime_available
+
+        if onnxruntime_available():
+            return "onnx"
+        if self.engine == "onnx":
+            raise SettingError(f"engine 'onnx' needs onnxruntime and onnx: {INSTALL}")
+        _say_detection_fallback()
+        return "keras"
+
     @property
     def mtcnn(self):
+        """The detector: facenet.mtcnn_onnx.OnnxMTCNN, or the package's MTCNN."""
         if self._mtcnn is None:
+            if self.engine_used() == "onnx":
+                from facenet.mtcnn_onnx import OnnxMTCNN
+
+                self._mtcnn = OnnxMTCNN(self.threads)
+                return self._mtcnn
             try:
                 from mtcnn import MTCNN
             except ImportError as e:
@@ -240,13 +276,25 @@ class FaceDetector:
         return results
 
     def _run(self, arrays):
+        """mtcnn rows of a batch of same-sized uint8 arrays (see _faces_from_rows)."""
         if min(min(a.shape[:2]) for a in arrays) < 12:
             return np.empty((0, 16))
-        rows = self.mtcnn.detect_faces(arrays if len(arrays) > 1 else arrays[0],
-                                       box_format="xyxy", output_type="numpy",
-                                       min_face_size=self.min_face_size)
+        detector = self.mtcnn
+        if not hasattr(detector, "detect_faces"):  # OnnxMTCNN: the same rows, one call
+            return detector.detect(arrays, self.min_face_size)
+        rows = detector.detect_faces(arrays if len(arrays) > 1 else arrays[0],
+                                     box_format="xyxy", output_type="numpy",
+                                     min_face_size=self.min_face_size)
         rows = np.asarray(rows, dtype=np.float64).reshape(-1, 16)
         return rows
+
+
+@functools.lru_cache(maxsize=None)
+def _say_detection_fallback():
+    from facenet.engine import INSTALL
+
+    logger.info(f"onnxruntime is not installed: face detection runs in the mtcnn package "
+                f"(TensorFlow); to install it: {INSTALL}")
 
 
 CHOICES = ("largest", "central")

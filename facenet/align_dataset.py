@@ -128,15 +128,16 @@ def _init_worker(settings, threads):
     from utils.quiet import quiet_like_parent
 
     quiet_like_parent()  # a spawned process: TensorFlow's start-up lines once per worker else
-    if threads:
+    from facenet.align import FaceAligner, FaceDetector
+
+    detector = FaceDetector(settings["min_face_size"], threads=threads)
+    if threads and detector.engine_used() == "keras":
         import tensorflow as tf
 
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
-    from facenet.align import FaceAligner, FaceDetector
-
     _ALIGNER = FaceAligner(tuple(settings["size"]), settings["margin"], settings["method"],
-                           settings["choice"], FaceDetector(settings["min_face_size"]))
+                           settings["choice"], detector)
 
 
 def align_chunk(jobs):

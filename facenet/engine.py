@@ -145,21 +145,26 @@ def save_model(data, path):
     return path
 
 
+def make_session(model, threads=None):
+    """An ONNX Runtime CPU session of `model` (a path, or the serialized model's bytes)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    # Idle threads wait instead of spinning: on a CPU shared with other work, spinning
+    # threads take cores from it and from each other (docs/speed.md).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if threads:
+        options.intra_op_num_threads = int(threads)
+    return ort.InferenceSession(model if isinstance(model, bytes) else os.fspath(model),
+                                options, providers=["CPUExecutionProvider"])
+
+
 class OnnxRunner:
     """An ONNX Runtime session: uint8 (N, H, W, 3) crops -> (N, 128) float32 embeddings."""
 
     def __init__(self, path, threads=None):
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        # Idle threads wait instead of spinning: on a CPU shared with other work, spinning
-        # threads take cores from it and from each other (docs/speed.md).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        if threads:
-            options.intra_op_num_threads = int(threads)
         try:
-            self.session = ort.InferenceSession(os.fspath(path), options,
-                                                providers=["CPUExecutionProvider"])
+            self.session = make_session(path, threads)
         except Exception as e:  # a damaged cache file: say which, and how to mend it
             raise FacenetError(f"{path}: ONNX Runtime cannot load it ({str(e)[:200]}); delete "
                                f"it and it is rebuilt from the weights") from None

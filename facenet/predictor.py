@@ -147,11 +147,13 @@ class Facenet:
         return check_threshold(threshold)
 
     def _make_preparer(self):
-        from facenet.align import FaceAligner
+        from facenet.align import FaceAligner, FaceDetector
 
         h, w = self.input_shape[:2]
-        # Built even with alignment off, for faces() / compare_all(); MTCNN loads on first use.
-        aligner = FaceAligner((w, h), self.align_margin, self.align_method, self.align_choice)
+        # Built even with alignment off, for faces() / compare_all(); MTCNN loads on first use,
+        # on the engine generate() resolves (the one asked for until then).
+        aligner = FaceAligner((w, h), self.align_margin, self.align_method, self.align_choice,
+                              FaceDetector(engine=self.engine))
         cache = None
         if self.align != "off":
             if self.align_cache:
@@ -207,6 +209,7 @@ class Facenet:
 
         asked = self.precision
         self.engine, self.precision = resolve_engine(self.engine, self.precision, self.backbone)
+        self.aligner.detector.engine = self.engine  # faces found on the embedding's engine
         if self.engine == "onnx":
             self._model = self._inference_model = None
             self._load_onnx(auto_precision=asked == "auto")

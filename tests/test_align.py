@@ -84,6 +84,31 @@ def test_no_face_is_a_clear_error(aligner, kind):
     assert aligner.align_all(image) == []
 
 
+def test_detection_runs_on_the_engine_asked_for_and_says_when_it_falls_back(monkeypatch,
+                                                                              caplog):
+    import logging
+
+    from facenet import align, engine
+    from facenet.align import FaceDetector
+    from utils.errors import SettingError
+
+    assert FaceDetector(engine="keras").engine_used() == "keras"
+    if engine.onnxruntime_available():
+        assert FaceDetector().engine_used() == "onnx"  # auto
+    monkeypatch.setattr(engine, "onnxruntime_available", lambda: False)
+    align._say_detection_fallback.cache_clear()
+    with caplog.at_level(logging.INFO, logger="facenet.align"):
+        assert FaceDetector().engine_used() == FaceDetector().engine_used() == "keras"
+    said = [r.getMessage() for r in caplog.records if "face detection runs" in r.getMessage()]
+    assert len(said) == 1 and "pip install onnxruntime" in said[0]
+    with pytest.raises(SettingError, match="engine 'onnx' needs onnxruntime"):
+        FaceDetector(engine="onnx").engine_used()
+    with pytest.raises(SettingError, match="engine must be one of"):
+        FaceDetector(engine="tf").engine_used()
+    # both engines find the same faces (tests/test_mtcnn_onnx.py): one alignment cache key
+    assert FaceDetector(engine="onnx").settings() == FaceDetector(engine="keras").settings()
+
+
 def test_tiny_image_has_no_face_rather_than_a_crash(aligner):
     with pytest.raises(NoFaceError):
         aligner.align(np.zeros((8, 8, 3), np.uint8))

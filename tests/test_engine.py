@@ -112,6 +112,11 @@ def embeddings(backbone, engine_name, precision_name):
     return predictor(backbone, engine_name, precision_name).embed(faces())
 
 
+def test_faces_are_found_on_the_predictors_engine():
+    assert predictor("mobilenet", "onnx", "float32").aligner.detector.engine_used() == "onnx"
+    assert predictor("mobilenet", "keras", "float32").aligner.detector.engine_used() == "keras"
+
+
 def test_the_cached_model_is_reused_without_building_keras():
     p = predictor("mobilenet", "onnx", "float32")
     before = os.stat(p.onnx_path).st_mtime_ns
