@@ -207,9 +207,12 @@ class Facenet:
         from facenet.engine import resolve_engine
         from utils.precision import resolve_precision
 
-        asked = self.precision
+        asked, asked_engine = self.precision, self.engine
         self.engine, self.precision = resolve_engine(self.engine, self.precision, self.backbone)
-        self.aligner.detector.engine = self.engine  # faces found on the embedding's engine
+        # MTCNN in float32 is faster on ONNX Runtime on every CPU, at parity (docs/alignment.md):
+        # "auto" detects there even where the embedding stays on Keras; "keras" means Keras.
+        self.aligner.detector.engine = "keras" if asked_engine == "keras" else self.engine if (
+            self.engine == "onnx") else "auto"
         if self.engine == "onnx":
             self._model = self._inference_model = None
             self._load_onnx(auto_precision=asked == "auto")

@@ -117,6 +117,15 @@ def test_faces_are_found_on_the_predictors_engine():
     assert predictor("mobilenet", "keras", "float32").aligner.detector.engine_used() == "keras"
 
 
+def test_auto_detects_on_onnx_runtime_even_where_it_embeds_on_keras(monkeypatch):
+    """A CPU without VNNI/AMX embeds on Keras; MTCNN is still faster on ONNX Runtime there."""
+    from facenet import Facenet, engine
+
+    monkeypatch.setattr(engine, "choose_engine", lambda *a, **k: ("keras", "float32"))
+    f = Facenet(backbone="mobilenet", engine="auto", precision="auto", crop="lfw", align="off")
+    assert f.engine == "keras" and f.aligner.detector.engine_used() == "onnx"
+
+
 def test_the_cached_model_is_reused_without_building_keras():
     p = predictor("mobilenet", "onnx", "float32")
     before = os.stat(p.onnx_path).st_mtime_ns
