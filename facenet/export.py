@@ -1,7 +1,8 @@
-"""Export a FaceNet for serving: SavedModel, TFLite (float32, float16, int8), ONNX when possible.
+"""Export a FaceNet for serving: SavedModel, TFLite (float32, float16, int8), ONNX (float32, int8).
 
     python -m facenet.export --format savedmodel [--model-path W] [--out DIR]
     python -m facenet.export --format tflite --quantize float16
+    python -m facenet.export --format onnx [--quantize int8]   # the model the ONNX engine runs
     python -m facenet.export --format savedmodel --out DIR --overwrite   # replace an export
 
 Every export takes uint8 RGB images at the model's input size (N, H, W, 3) and returns
@@ -71,23 +72,26 @@ def export_tflite(savedmodel_dir, out_path, quantize="float32"):
     return out_path
 
 
-def require_tf2onnx():
-    import importlib.util
-
-    if importlib.util.find_spec("tf2onnx") is None:
-        raise FacenetError("ONNX export needs tf2onnx: python -m pip install tf2onnx "
-                           "onnxruntime (tested: tf2onnx 1.17, onnxruntime 1.32)") from None
+ONNX_QUANTIZATIONS = ("float32", "int8")
 
 
-def export_onnx(savedmodel_dir, out_path):
-    require_tf2onnx()
-    import subprocess
+def export_onnx(predictor, out_path, quantize="float32"):
+    """The ONNX model the ONNX engine runs (facenet/onnx_build.py writes it from the weights:
+    no converter, no TensorFlow): float32, or int8 from the model's shipped calibration table."""
+    from facenet import engine
 
-    r = subprocess.run([sys.executable, "-m", "tf2onnx.convert", "--saved-model",
-                        savedmodel_dir, "--output", out_path], capture_output=True, text=True)
-    if r.returncode:
-        raise FacenetError(f"tf2onnx could not convert the model:\n{r.stderr[-2000:]}")
-    return out_path
+    if quantize not in ONNX_QUANTIZATIONS:
+        raise SettingError(f"ONNX exports are {' or '.join(ONNX_QUANTIZATIONS)}, not "
+                           f"{quantize!r}")
+    if getattr(predictor, "engine", None) == "onnx" and predictor.precision == quantize:
+        with open(predictor.onnx_path, "rb") as f:  # made and checked by the predictor
+            data = f.read()
+    elif quantize == "float32":
+        data = engine.build_onnx(predictor.inference_model, predictor.preprocessing, "float32")
+    else:
+        raise SettingError("an int8 ONNX export needs a predictor on the ONNX engine in int8: "
+                           "Facenet(engine='onnx', precision='int8')")
+    return engine.save_model(data, out_path)
 
 
 def card_path(out, fmt):
@@ -164,12 +168,13 @@ def export(predictor, fmt, out, quantize="float32", overwrite=False):
     logger.debug(f"exporting {fmt} to {out}")
     if fmt == "savedmodel":
         path = export_savedmodel(predictor, out)
+    elif fmt == "onnx":
+        path = export_onnx(predictor, out, quantize)
     else:
         with tempfile.TemporaryDirectory() as tmp:
             saved = export_savedmodel(predictor, os.path.join(tmp, "savedmodel"))
-            path = (export_tflite(saved, out, quantize) if fmt == "tflite"
-                    else export_onnx(saved, out))
-    write_card(predictor, path, fmt, quantize if fmt == "tflite" else None)
+            path = export_tflite(saved, out, quantize)
+    write_card(predictor, path, fmt, None if fmt == "savedmodel" else quantize)
     return path
 
 
@@ -177,7 +182,7 @@ def default_out(model_path, fmt, quantize):
     """model_data/export/<the weight file's name>_<format>: known before the model loads."""
     stem = os.path.join("model_data", "export", os.path.basename(str(model_path)).split(".")[0])
     return {"savedmodel": stem + "_savedmodel", "tflite": f"{stem}_{quantize}.tflite",
-            "onnx": stem + ".onnx"}[fmt]
+            "onnx": stem + ("_int8" if quantize == "int8" else "") + ".onnx"}[fmt]
 
 
 def main(argv=None):
@@ -185,7 +190,8 @@ def main(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--format", required=True, choices=FORMATS)
     p.add_argument("--quantize", default="float32", choices=QUANTIZATIONS,
-                   help="TFLite weights: float32, float16, or dynamic-range int8")
+                   help="TFLite: float32, float16 or dynamic-range int8 weights; ONNX: float32, "
+                        "or static int8 from the model's calibration table")
     add_model_options(p, preprocessing=False)
     p.add_argument("--out", default=None, help="default: model_data/export/<name>_<format>")
     p.add_argument("--overwrite", action="store_true",
@@ -201,14 +207,18 @@ def main(argv=None):
             registry.default_model(args.backbone))
         out = args.out or default_out(model_path, args.format, args.quantize)
         check_out(out, args.format, args.overwrite, args.model_path)
-        if args.format == "onnx":
-            require_tf2onnx()
+        if args.format == "onnx" and args.quantize not in ONNX_QUANTIZATIONS:
+            raise SettingError(f"ONNX exports are {' or '.join(ONNX_QUANTIZATIONS)}, not "
+                               f"--quantize {args.quantize}")
         from facenet import Facenet
 
+        # float32 unless a quantized export is asked for, whatever auto picks on this machine
+        onnx = args.format == "onnx"
         predictor = Facenet(model_path=args.model_path, backbone=args.backbone, align="off",
-                            precision="float32", engine="keras")  # deployments stay float32
+                            precision=args.quantize if onnx else "float32",
+                            engine="onnx" if onnx else "keras")
         path = export(predictor, args.format, out, args.quantize, overwrite=args.overwrite)
-        quantized = f" {args.quantize}" if args.format == "tflite" else ""
+        quantized = "" if args.format == "savedmodel" else f" {args.quantize}"
         print(f"Exported {args.format}{quantized}: {path} "
               f"(card {card_path(path, args.format)})")
 

@@ -28,9 +28,8 @@ MARKER = re.compile(r"<!-- illustrative: (.+?) -->")
 LINKED = ["facenet", "nets", "utils", "benchmarks", "predict.py", "eval_lfw.py", "train.py",
           "txt_annotation.py", "summary.py"]
 # what a command or block needs beyond the project: (text in it, modules, why)
-NEEDS = [("--format onnx", ("tf2onnx", "onnxruntime"), "ONNX export needs tf2onnx"),
-         ("import onnxruntime", ("tf2onnx", "onnxruntime"),
-          "the ONNX export needs tf2onnx, its use onnxruntime"),
+NEEDS = [("--format onnx", ("onnx", "onnxruntime"), "ONNX export needs onnx and onnxruntime"),
+         ("import onnxruntime", ("onnx", "onnxruntime"), "the ONNX export's use needs onnxruntime"),
          ("ai_edge_litert", ("ai_edge_litert",), "LiteRT (ai-edge-litert) is not installed")]
 
 

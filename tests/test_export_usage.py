@@ -1,6 +1,6 @@
 """docs/export.md's "Using an export" snippets run as written, against small real exports:
 the shared block, then each format's block with its EXPORT (and PHOTOS) set to this test's.
-ONNX skips without tf2onnx and onnxruntime; without ai-edge-litert the TFLite block runs on
+ONNX skips without onnx and onnxruntime; without ai-edge-litert the TFLite block runs on
 tf.lite.Interpreter, the same calls, so that a wrong TFLite snippet fails everywhere."""
 import importlib.util
 import json
@@ -126,7 +126,7 @@ def test_tflite_snippet(tiny, photos, tmp_path, capsys, monkeypatch):
 
 
 def test_onnx_snippet(tiny, photos, tmp_path, capsys):
-    missing = [m for m in ("tf2onnx", "onnxruntime") if importlib.util.find_spec(m) is None]
+    missing = [m for m in ("onnx", "onnxruntime") if importlib.util.find_spec(m) is None]
     if missing:
         pytest.skip(f"ONNX needs {' and '.join(missing)}: "
                     f"python -m pip install {' '.join(missing)}")
