@@ -21,9 +21,12 @@ import numpy as np
 from benchmarks.common import machine, write_result
 
 # Candidate float-node sets, per backbone: the first and last layers are where int8 is known to
-# hurt small networks most (MobileNet's depthwise stack).
+# hurt small networks most (MobileNet's depthwise stack); for Inception-ResNet-V1 also its
+# second convolution, the block `python -m benchmarks.int8_sensitivity` finds most sensitive.
 CANDIDATES = {
-    "inception_resnetv1": {"none": [], "first_last": ["Conv2d_1a_3x3", "Bottleneck"]},
+    "inception_resnetv1": {"none": [], "first_last": ["Conv2d_1a_3x3", "Bottleneck"],
+                           "first_two_last": ["Conv2d_1a_3x3", "Conv2d_2a_3x3",
+                                              "Conv2d_2a_3x3_Activation", "Bottleneck"]},
     "mobilenet": {"none": [], "first_last": ["conv1", "Bottleneck"],
                   "first_dw_last": ["conv1", "conv_dw_1", "conv_pw_1", "Bottleneck"]},
 }

@@ -3,7 +3,8 @@ accuracy, file size and single-image latency (median of 50 runs), for each forma
 
     python -m benchmarks.export_parity --lfw-dir ../shared/data/lfw \
         --pairs ../shared/data/lfw_meta/pairs.txt
-ONNX is included when tf2onnx and onnxruntime are importable.
+ONNX (the engine's own models, float32 and int8: facenet/onnx_build.py) is included when
+onnxruntime is importable.
 """
 import argparse
 import os
@@ -43,6 +44,13 @@ def runners(predictor, tmp):
         path = export(predictor, "onnx", os.path.join(tmp, "model.onnx"))
         onnx_model = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
         out["onnx"] = (path, lambda x: onnx_model.run(None, {"images": x})[0])
+        from facenet import Facenet
+
+        on_int8 = Facenet(model_path=predictor.model_path, backbone=predictor.backbone,
+                          crop=predictor.crop, align="off", engine="onnx", precision="int8")
+        path = export(on_int8, "onnx", os.path.join(tmp, "model_int8.onnx"), "int8")
+        int8_model = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        out["onnx int8"] = (path, lambda x: int8_model.run(None, {"images": x})[0])
     except Exception as e:  # not installed here: say so in the result
         print(f"ONNX skipped: {type(e).__name__}: {e}")
     return out

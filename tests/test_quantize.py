@@ -72,3 +72,29 @@ def test_the_int8_model_is_made_from_the_folded_network_whatever_keras_is_told(
     folded = Facenet(pretrained_path, engine="onnx", precision="int8", align="off")
     assert unfolded.onnx_path == folded.onnx_path and os.path.exists(folded.onnx_path)
     assert np.allclose(unfolded.embed_arrays(crops), folded.embed_arrays(crops))
+
+
+def test_a_percentile_range_leaves_out_the_rare_outliers_that_min_max_keeps():
+    """A few outlying activations stretch a min-max range: the percentile cuts them."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from facenet.quantize import calibrate
+
+    nodes = [helper.make_node("Cast", ["images"], ["x"], to=TensorProto.FLOAT, name="cast"),
+             helper.make_node("Conv", ["x", "w"], ["y"], name="conv"),
+             helper.make_node("Relu", ["y"], ["z"], name="relu")]
+    w = helper.make_tensor("w", TensorProto.FLOAT, [2, 3, 1, 1], [1.0] * 6)
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(
+        "images", TensorProto.UINT8, [None, 3, 8, 8])],
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, [None, 2, 8, 8])], [w])
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(proto)
+    images = np.random.default_rng(0).integers(0, 20, (50, 3, 8, 8)).astype(np.uint8)
+    images[7, :, 3, 3] = 255  # one outlying pixel of 3,200
+    minmax = calibrate(proto, [images[i:i + 10] for i in range(0, 50, 10)])
+    cut = calibrate(proto, [images[i:i + 10] for i in range(0, 50, 10)], "percentile", 99.9)
+    assert minmax["z"][1] == 3 * 255.0
+    assert 0 <= cut["z"][0] and cut["z"][1] < 3 * 30
+    with pytest.raises(ValueError, match="unknown calibration method 'entropy'"):
+        calibrate(proto, [images], "entropy")
