@@ -28,6 +28,23 @@ def test_a_model_is_fetched_only_while_its_weights_match_its_card(tmp_path):
     assert not weights.is_fetched(name, str(tmp_path))
 
 
+def test_a_fetched_card_with_older_engine_figures_gets_the_registrys(tmp_path):
+    """Each engine decides with its card's threshold: a card written before the registry's
+    figures changed would keep deciding with the old ones."""
+    name = weights.DEFAULT_MODEL
+    path = weights.weights_path(name, str(tmp_path))
+    with open(path, "wb") as f:
+        f.write(b"stand-in weights")
+    card = json.loads(json.dumps(weights.make_card(weights.MODELS[name], path)))
+    card["engines"]["onnx int8"]["threshold"] = 1.5
+    card["note"] = "the user's own field"
+    fileio.write_json_atomic(weights.card_path_for(path), card)
+    assert weights.fetch(name, str(tmp_path)) == path
+    after = weights.read_card(path)
+    assert after["engines"] == json.loads(json.dumps(weights.MODELS[name].engines))
+    assert after["note"] == "the user's own field"
+
+
 def test_no_card_is_none_and_an_unreadable_one_is_named(tmp_path):
     path = tmp_path / "m.weights.h5"
     assert weights.read_card(path) is None
