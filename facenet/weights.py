@@ -453,8 +453,11 @@ def fetch(name=DEFAULT_MODEL, model_data=MODEL_DATA):
 
 def _refresh_engines(info, path, card):
     """The registry's per-engine figures into a card that holds older ones: each engine
-    decides with its own threshold (Facenet.card_threshold), so a stale one would decide."""
+    decides with its own threshold (Facenet.card_threshold), so a stale one would decide.
+    Entries the user measured (eval_lfw.py --update-card marks them "measured") are kept."""
     engines = json.loads(json.dumps(info.engines))
+    engines.update({k: v for k, v in (card.get("engines") or {}).items()
+                    if isinstance(v, dict) and "measured" in v})
     if card.get("engines") != engines:
         card["engines"] = engines
         write_json_atomic(card_path_for(path), card)

@@ -126,3 +126,9 @@ def test_eval_lfw_align_updates_the_aligned_card_section(lfw, pretrained_path, t
     assert card["aligned"]["lfw"]["pairs"] == 40 and "--align" in card["aligned"]["lfw"]["command"]
     assert card["aligned"]["identification"] == before["aligned"]["identification"]
     assert card["threshold"] == before["threshold"]  # the fixed-crop threshold is untouched
+    # the engine that measured it decides with it from now on, not the registry's figure
+    engine = f"{data['engine']} {data['precision']}"
+    assert card["engines"][engine]["threshold"] == card["aligned"]["threshold"]
+    from facenet import Facenet
+    assert Facenet(model, align="auto", engine=data["engine"],
+                   precision=data["precision"]).threshold == card["aligned"]["threshold"]

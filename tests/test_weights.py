@@ -43,6 +43,11 @@ def test_a_fetched_card_with_older_engine_figures_gets_the_registrys(tmp_path):
     after = weights.read_card(path)
     assert after["engines"] == json.loads(json.dumps(weights.MODELS[name].engines))
     assert after["note"] == "the user's own field"
+    # an entry the user measured (eval_lfw.py --update-card) stays
+    after["engines"]["onnx int8"] = {"threshold": 1.2, "measured": "2026-12-03"}
+    fileio.write_json_atomic(weights.card_path_for(path), after)
+    weights.fetch(name, str(tmp_path))
+    assert weights.read_card(path)["engines"]["onnx int8"]["threshold"] == 1.2
 
 
 def test_no_card_is_none_and_an_unreadable_one_is_named(tmp_path):
