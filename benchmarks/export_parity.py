@@ -48,7 +48,7 @@ def runners(predictor, tmp):
 
         on_int8 = Facenet(model_path=predictor.model_path, backbone=predictor.backbone,
                           crop=predictor.crop, align="off", engine="onnx", precision="int8")
-        path = export(on_int8, "onnx", os.path.join(tmp, "model_int8.onnx"), "int8")
+        path = export(on_int8, "onnx", os.path.join(tmp, "model_onnx_int8.onnx"), "int8")
         int8_model = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
         out["onnx int8"] = (path, lambda x: int8_model.run(None, {"images": x})[0])
     except Exception as e:  # not installed here: say so in the result
