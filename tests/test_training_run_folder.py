@@ -58,3 +58,26 @@ def test_make_run_dir_never_reuses_a_folder(tmp_path, monkeypatch):
     assert [os.path.basename(m) for m in made] == [
         "distill_2026_01_02_03_04_05", "distill_2026_01_02_03_04_05_2",
         "distill_2026_01_02_03_04_05_3"]
+
+
+def test_runs_checking_one_save_folder_at_once_do_not_fail_each_other(tmp_path):
+    """Before: every run probed the folder with the same file name, so one run's clean-up
+    removed the other's probe and that run stopped with "cannot write to the save folder"."""
+    from facenet.training.checkpoints import check_writable
+
+    errors = []
+
+    def probe():
+        for _ in range(300):
+            try:
+                check_writable(str(tmp_path))
+            except Exception as e:  # noqa: BLE001 - reported by the assertion below
+                errors.append(repr(e))
+                return
+
+    threads = [threading.Thread(target=probe) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and os.listdir(tmp_path) == []  # and no probe left behind

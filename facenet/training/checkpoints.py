@@ -255,12 +255,15 @@ def make_run_dir(save_dir, prefix):
 
 def check_writable(folder):
     """Fail at start, not after hours of training, when checkpoints cannot be written."""
+    import tempfile
+
     try:
         os.makedirs(folder, exist_ok=True)
-        probe = os.path.join(folder, ".write-test")
-        with open(probe, "wb") as f:
+        # a probe of this process's own: two runs starting at once must not remove each
+        # other's (a shared name failed one of them as "cannot write")
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-") as f:
             f.write(b"\0" * 1024)
-        os.remove(probe)
+            f.flush()
     except OSError as e:
         raise FacenetError(f"cannot write to the save folder {folder}: {e}. Choose another "
                            f"--save-dir or free some space.") from None
