@@ -148,11 +148,12 @@ def update_card(predictor, card, report, command):
     # and the engine's own entry, which the predictor takes first (Facenet.card_threshold)
     entry = card.setdefault("engines", {}).setdefault(
         f"{predictor.engine} {predictor.precision}", {})
-    figures = {k: lfw[k] for k in ("accuracy_mean", "accuracy_std", "threshold_mean", "pairs")}
+    figures = {k: lfw[k] for k in ("accuracy_mean", "accuracy_std", "pairs")}
+    figures["threshold_mean"] = round(report["threshold_mean"], 4)
     if "alignment" in report:
-        entry.update(threshold=round(report["threshold_mean"], 4), lfw_aligned=figures)
+        entry.update(threshold=figures["threshold_mean"], lfw_aligned=figures)
     else:
-        entry["lfw_centre_crop"] = {**figures, "threshold_mean": round(report["threshold_mean"], 4)}
+        entry["lfw_centre_crop"] = figures
     entry.update(command=command, measured=lfw["measured"])  # kept when the registry's change
     write_json_atomic(card_path_for(predictor.model_path), card)
 

@@ -49,6 +49,20 @@ def lfw_faces(meta_dir, lfw_dir, n_calib, n_held):
     return paths[:n_calib], paths[n_calib:]
 
 
+def float_model_and_faces(backbone, meta_dir, lfw_dir, n_calib, n_held):
+    """(Keras float32 predictor, calibration crops, held-out crops, float32 ONNX graph) of the
+    registry's model of `backbone`: what calibrating and judging int8 start from."""
+    from facenet.onnx_build import keras_to_onnx
+    from facenet.predictor import Facenet
+
+    keras_f = Facenet(backbone=backbone, engine="keras", precision="float32", align_cache=True)
+    calib, held = lfw_faces(meta_dir, lfw_dir, n_calib, n_held)
+    calib_crops, _ = keras_f.prepare_faces(calib)
+    held_crops, _ = keras_f.prepare_faces(held)
+    return (keras_f, calib_crops, held_crops,
+            keras_to_onnx(keras_f.inference_model, keras_f.preprocessing))
+
+
 def fold1_accuracy(predictor, pairs_path, lfw_dir):
     from facenet.evaluation import evaluate_pairs
     from utils.lfw import read_pairs
@@ -79,18 +93,13 @@ def main(argv=None):
     import onnxruntime as ort
 
     from facenet import weights as registry
-    from facenet.onnx_build import keras_to_onnx
     from facenet.predictor import Facenet
     from facenet.quantize import calibrate, quantize_with_table, table_path, write_table
     from utils.fileio import sha256_of
 
     name = registry.default_model(args.backbone)
-    keras_f = Facenet(backbone=args.backbone, engine="keras", precision="float32",
-                      align_cache=True)
-    calib, held = lfw_faces(args.meta_dir, args.lfw_dir, args.faces, args.held_out)
-    calib_crops, _ = keras_f.prepare_faces(calib)
-    held_crops, _ = keras_f.prepare_faces(held)
-    proto = keras_to_onnx(keras_f.inference_model, keras_f.preprocessing)
+    keras_f, calib_crops, held_crops, proto = float_model_and_faces(
+        args.backbone, args.meta_dir, args.lfw_dir, args.faces, args.held_out)
     methods = {}
     for spec in args.methods.split(","):
         kind, _, pct = spec.partition(":")
@@ -102,7 +111,7 @@ def main(argv=None):
     about = {"model": name, "weights_sha256": sha256_of(keras_f.model_path),
              "backbone": args.backbone, "input_shape": list(keras_f.input_shape),
              "preprocessing": keras_f.preprocessing,
-             "faces": f"{len(calib)} MTCNN-aligned LFW images, one of each of {len(calib)} "
+             "faces": f"{len(calib_crops)} MTCNN-aligned LFW images, one of each of {len(calib_crops)} "
                       f"people of View 2 folds 2-10",
              "command": f"python -m benchmarks.calibrate_int8 --backbone {args.backbone} "
                         f"--faces {args.faces}"}

@@ -40,19 +40,14 @@ def main(argv=None):
     if not os.path.isdir(args.lfw_dir):
         raise SystemExit(f"no LFW at --lfw-dir {args.lfw_dir}")
 
-    from benchmarks.calibrate_int8 import lfw_faces
+    from benchmarks.calibrate_int8 import float_model_and_faces
     from facenet import weights as registry
     from facenet.engine import make_session
-    from facenet.onnx_build import keras_to_onnx
-    from facenet.predictor import Facenet
     from facenet.quantize import quantize_with_table, read_table, table_path
 
     name = registry.default_model(args.backbone)
-    keras_f = Facenet(backbone=args.backbone, engine="keras", precision="float32",
-                      align_cache=True)
-    _, held = lfw_faces(args.meta_dir, args.lfw_dir, args.faces, args.held_out)
-    crops, _ = keras_f.prepare_faces(held)
-    proto = keras_to_onnx(keras_f.inference_model, keras_f.preprocessing)
+    _, _, crops, proto = float_model_and_faces(args.backbone, args.meta_dir, args.lfw_dir,
+                                               args.faces, args.held_out)
     table = read_table(table_path(name))
     reference = make_session(proto.SerializeToString()).run(None, {"images": crops})[0]
 

@@ -211,8 +211,7 @@ class Facenet:
         self.engine, self.precision = resolve_engine(self.engine, self.precision, self.backbone)
         # MTCNN in float32 is faster on ONNX Runtime on every CPU, at parity (docs/alignment.md):
         # "auto" detects there even where the embedding stays on Keras; "keras" means Keras.
-        self.aligner.detector.engine = "keras" if asked_engine == "keras" else self.engine if (
-            self.engine == "onnx") else "auto"
+        self.aligner.detector.engine = "keras" if asked_engine == "keras" else "auto"
         if self.engine == "onnx":
             self._model = self._inference_model = None
             self._load_onnx(auto_precision=asked == "auto")

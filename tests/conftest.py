@@ -104,3 +104,21 @@ def run_script(args, stdin=None, timeout=600):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
     return subprocess.run([sys.executable, *args], cwd=ROOT, input=stdin, capture_output=True,
                           text=True, timeout=timeout, env=env)
+
+
+def mobilenet_with_statistics(size, seed=0):
+    """A random MobileNet whose BatchNorm statistics come from random images: fresh ones map
+    every image to one point (facenet.training.callbacks.PreciseBatchNorm), so embeddings of
+    such a network would not differ."""
+    import numpy as np
+
+    from facenet.training.callbacks import PreciseBatchNorm
+    from nets.facenet import facenet
+
+    model = facenet((size, size, 3), backbone="mobilenet", mode="predict")
+    images = np.random.default_rng(seed).uniform(0, 1, (2, 8, size, size, 3)).astype(np.float32)
+    statistics = PreciseBatchNorm([(x, None) for x in images], batches=2)
+    statistics.set_model(model)
+    statistics.on_epoch_begin(0)
+    statistics.on_epoch_end(0)
+    return model

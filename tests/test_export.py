@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import run_script
+from conftest import mobilenet_with_statistics, run_script
 
 
 @pytest.fixture(scope="module")
@@ -81,18 +81,9 @@ def test_onnx_export_is_the_engines_own_model_without_a_converter(small, tmp_pat
     from facenet import Facenet
     from facenet.engine import OnnxRunner
     from facenet.export import export
-    from facenet.training.callbacks import PreciseBatchNorm
-    from nets.facenet import facenet
     from utils.errors import SettingError
 
-    # BatchNorm statistics of real-ish inputs: fresh ones map every image to the zero vector
-    model = facenet((64, 64, 3), backbone="mobilenet", mode="predict")
-    images = np.random.default_rng(1).uniform(0, 1, (2, 8, 64, 64, 3)).astype(np.float32)
-    statistics = PreciseBatchNorm([(x, None) for x in images], batches=2)
-    statistics.set_model(model)
-    statistics.on_epoch_begin(0)
-    statistics.on_epoch_end(0)
-    model.save_weights(str(tmp_path / "w.weights.h5"))
+    mobilenet_with_statistics(64, seed=1).save_weights(str(tmp_path / "w.weights.h5"))
     small = Facenet(str(tmp_path / "w.weights.h5"), backbone="mobilenet", align="off",
                     input_shape=(64, 64, 3), engine="keras", precision="float32")
     path = export(small, "onnx", str(tmp_path / "m.onnx"))

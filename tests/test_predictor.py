@@ -7,24 +7,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import mobilenet_with_statistics
 from facenet.predictor import FALLBACK_THRESHOLD, Facenet, Verification
 
 
 @pytest.fixture(scope="module")
 def weights_file(tmp_path_factory):
-    """Random weights, with BatchNorm statistics of random images so that embeddings differ
-    (fresh statistics map every image to one point: facenet.training.callbacks.PreciseBatchNorm)."""
-    from nets.facenet import facenet
-    from facenet.training.callbacks import PreciseBatchNorm
-
-    model = facenet((32, 32, 3), backbone="mobilenet", mode="predict")
-    images = np.random.default_rng(0).uniform(0, 1, (2, 8, 32, 32, 3)).astype(np.float32)
-    statistics = PreciseBatchNorm([(x, None) for x in images], batches=2)
-    statistics.set_model(model)
-    statistics.on_epoch_begin(0)
-    statistics.on_epoch_end(0)
+    """Random weights whose embeddings differ (conftest.mobilenet_with_statistics)."""
     path = tmp_path_factory.mktemp("model") / "m.weights.h5"
-    model.save_weights(str(path))
+    mobilenet_with_statistics(32).save_weights(str(path))
     return path
 
 
