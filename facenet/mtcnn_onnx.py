@@ -122,14 +122,14 @@ def read_cached(folder, key):
 
 def write_cached(folder, key, models):
     """The models, then the manifest that vouches for them, each written atomically."""
-    from utils.fileio import atomic_path, write_json_atomic
+    from facenet.engine import save_model
+    from utils.fileio import write_json_atomic
 
     os.makedirs(folder, exist_ok=True)
     entries = {}
     for net, data in models.items():
         name = f"mtcnn_{net}.{key}.onnx"
-        with atomic_path(os.path.join(folder, name)) as tmp, open(tmp, "wb") as f:
-            f.write(data)
+        save_model(data, os.path.join(folder, name))
         entries[net] = {"file": name, "sha256": hashlib.sha256(data).hexdigest()}
     write_json_atomic(_manifest_path(folder, key), {"graph": GRAPH_VERSION, "models": entries})
 
