@@ -9,7 +9,7 @@ the package. Each graph takes what the package's network takes, float32 NHWC pix
 """
 import numpy as np
 
-from facenet.onnx_build import OPSET, _Graph
+from facenet.onnx_build import OPSET, GraphWriter
 from utils.errors import WeightFileError
 
 NETS = ("pnet", "rnet", "onet")
@@ -90,7 +90,7 @@ def mtcnn_to_onnx(net, weights):
     from onnx import TensorProto, helper
 
     weights = iter(check_weights(net, weights, net))
-    g = _Graph()
+    g = GraphWriter()
     x = g.node("Transpose", [INPUT], "nchw", perm=[0, 3, 1, 2])
     for k, layer in enumerate(_LAYERS[net]):
         name, kind = f"l{k}_{layer[0]}", layer[0]

@@ -18,13 +18,14 @@ from utils.errors import SettingError
 OPSET = 17
 # Bumped whenever the graph written for the same weights changes: part of the cache key, and
 # the calibration table says which graph its tensor names belong to.
-GRAPH_VERSION = 1
+GRAPH_VERSION = 2  # 2: residual scales folded into the convolution before them
 INPUT, OUTPUT = "images", "embeddings"
 PRE, POST = "pre/", "post/"  # name prefixes of the preprocessing and normalisation nodes
 
 
-class _Graph:
-    """Nodes and initializers gathered in order; helpers return the output tensor's name."""
+class GraphWriter:
+    """Nodes and initializers gathered in order; helpers return the output tensor's name.
+    Shared with the MTCNN writer (facenet/mtcnn_build.py)."""
 
     def __init__(self):
         from onnx import helper, numpy_helper
@@ -165,6 +166,37 @@ def _layer(g, layer, inputs):
     raise SettingError(f"layer {name} ({type(layer).__name__}) has no ONNX writer")
 
 
+def fold_residual_scales(nodes, inits):
+    """(nodes, inits) with each residual scale folded into the convolution before it:
+    x + s * conv(y) becomes x + conv'(y), conv' having s times the weights and bias. Exact in
+    float, and in int8 one multiplication (and one rounding) less per block. The convolution
+    takes the product's output name, so the tensors the calibration table knows keep theirs."""
+    from collections import Counter
+
+    from onnx import numpy_helper
+
+    consumers = Counter(i for n in nodes for i in n.input)
+    producers = {n.output[0]: n for n in nodes}
+    values = {t.name: t for t in inits}
+    dropped_nodes, dropped_inits = set(), set()
+    for mul in nodes:
+        if mul.op_type != "Mul" or not mul.output[0].endswith("/scaled"):
+            continue
+        conv = producers.get(mul.input[0])
+        if (conv is None or conv.op_type != "Conv" or len(conv.input) < 3
+                or consumers[conv.output[0]] != 1 or mul.input[1] not in values):
+            continue
+        scale = numpy_helper.to_array(values[mul.input[1]]).astype(np.float32)
+        for name in conv.input[1:3]:
+            values[name].CopyFrom(numpy_helper.from_array(
+                numpy_helper.to_array(values[name]) * scale, name))
+        conv.output[0] = mul.output[0]
+        dropped_nodes.add(mul.name)
+        dropped_inits.add(mul.input[1])
+    return ([n for n in nodes if n.name not in dropped_nodes],
+            [t for t in inits if t.name not in dropped_inits])
+
+
 def keras_to_onnx(model, preprocessing):
     """An onnx.ModelProto computing `model` (a functional predict-mode FaceNet) on uint8 crops."""
     import keras
@@ -174,7 +206,7 @@ def keras_to_onnx(model, preprocessing):
     from nets.keras_shims import inbound_nodes, parent_operations
 
     h, w, c = (int(s) for s in model.input.shape[1:])
-    g = _Graph()
+    g = GraphWriter()
     outputs = {}
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):
@@ -189,12 +221,13 @@ def keras_to_onnx(model, preprocessing):
     last = outputs[model.layers[-1].name]
     if last != OUTPUT:
         g.node("Identity", [last], OUTPUT)
+    nodes, inits = fold_residual_scales(g.nodes, g.inits)
     graph = helper.make_graph(
-        g.nodes, f"facenet_{model.name}",
+        nodes, f"facenet_{model.name}",
         [helper.make_tensor_value_info(INPUT, TensorProto.UINT8, ["batch", h, w, c])],
         [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT,
                                        ["batch", int(model.output.shape[-1])])],
-        initializer=g.inits)
+        initializer=inits)
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="facenet-keras", producer_version=str(GRAPH_VERSION))
     proto.ir_version = 8  # what ONNX Runtime 1.15+ reads; opset 17 needs at least 8
