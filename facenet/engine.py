@@ -122,6 +122,56 @@ def model_path(weights_path, key, precision):
     return os.path.join(cache_folder(weights_path), f"{stem}.{precision}.{key}.onnx")
 
 
+# Cached models of other keys (older weights, graph versions or tables) are removed when a new
+# one is made, except the most recent few and any used within the grace period: another
+# process may be about to load one.
+KEEP_CACHED, GRACE_S = 2, 3600
+
+
+def prune_cached(path, keep=KEEP_CACHED, grace_s=GRACE_S, now=None):
+    """Remove the cached models beside `path` of the same weights and precision but another
+    key, oldest use first, keeping `keep` in all (`path` among them) and any used within
+    `grace_s` seconds. Returns the removed paths."""
+    import glob
+    import re
+    import time
+
+    folder, name = os.path.split(path)
+    stem, precision = name.split(".")[:2]
+    pattern = re.compile(re.escape(f"{stem}.{precision}.") + r"[0-9a-f]{16}\.onnx$")
+    others = [p for p in glob.glob(os.path.join(glob.escape(folder), f"{stem}.{precision}.*.onnx"))
+              if pattern.search(os.path.basename(p)) and os.path.abspath(p) != os.path.abspath(path)]
+    now = time.time() if now is None else now
+
+    def used(p):
+        try:
+            return os.path.getmtime(p)
+        except OSError:
+            return now
+
+    removed = []
+    for old in sorted(others, key=used, reverse=True)[max(keep - 1, 0):]:
+        if now - used(old) < grace_s:
+            continue
+        try:
+            os.remove(old)
+            removed.append(old)
+        except OSError:
+            pass  # gone already, or not ours to remove: either way not our concern
+    if removed:
+        logger.info(f"Removed {len(removed)} cached ONNX model(s) of older settings beside "
+                    f"{name}")
+    return removed
+
+
+def mark_used(path):
+    """Note a cached model's use (its modification time), so pruning keeps the ones in use."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass  # a read-only cache is used as it is
+
+
 def build_onnx(inference_model, preprocessing, precision, table=None):
     """The serialized ONNX model (bytes) of a Keras inference model: float32, or int8 from a
     calibration table (facenet/quantize.py)."""

@@ -267,6 +267,9 @@ class Facenet:
                 model = fold_batchnorm(self.model)
             engine.save_model(engine.build_onnx(model, self.preprocessing, self.precision,
                                                 table), path)
+            engine.prune_cached(path)
+        else:
+            engine.mark_used(path)
         self.onnx_path = path
         self._runner = engine.OnnxRunner(path)
         self._run = self._runner

@@ -128,9 +128,9 @@ def test_auto_detects_on_onnx_runtime_even_where_it_embeds_on_keras(monkeypatch)
 
 def test_the_cached_model_is_reused_without_building_keras():
     p = predictor("mobilenet", "onnx", "float32")
-    before = os.stat(p.onnx_path).st_mtime_ns
+    before = os.stat(p.onnx_path).st_ino  # a rebuild replaces the file (a new inode)
     again = predictor.__wrapped__("mobilenet", "onnx", "float32")
-    assert again.onnx_path == p.onnx_path and os.stat(p.onnx_path).st_mtime_ns == before
+    assert again.onnx_path == p.onnx_path and os.stat(p.onnx_path).st_ino == before
     assert again.__dict__.get("_model") is None  # no Keras network was built to start it
 
 
@@ -190,3 +190,36 @@ def test_model_cards_record_each_engine_and_precision_with_its_threshold():
             assert 0 < figures["threshold"] < 2 and 0.5 < figures["fold1_aligned_accuracy"] <= 1
         assert "benchmarks.engine_speed" in engines["command"]
         assert info.int8_table_sha256, f"{name} has engine figures but no int8 table"
+
+
+def test_cached_models_of_older_settings_are_pruned_but_not_recent_or_other_ones(tmp_path):
+    """Making a new cached model removes the same weights' and precision's models of other
+    keys, oldest first, keeping the newest few and any used within the grace period; models of
+    other weights or precisions, and other files, are left alone."""
+    import os
+
+    from facenet.engine import prune_cached
+
+    now = 1_000_000.0
+
+    def make(name, age_s):
+        path = tmp_path / name
+        path.write_bytes(b"x")
+        os.utime(path, (now - age_s, now - age_s))
+        return path
+
+    new = make("facenet_a.int8.0000000000000000.onnx", 0)
+    recent = make("facenet_a.int8.1111111111111111.onnx", 60)       # used a minute ago
+    old = make("facenet_a.int8.2222222222222222.onnx", 86_400)
+    older = make("facenet_a.int8.3333333333333333.onnx", 2 * 86_400)
+    other_precision = make("facenet_a.float32.4444444444444444.onnx", 9 * 86_400)
+    other_weights = make("facenet_b.int8.5555555555555555.onnx", 9 * 86_400)
+    not_a_model = make("facenet_a.int8.notakey.onnx", 9 * 86_400)
+    removed = prune_cached(str(new), keep=2, grace_s=3600, now=now)
+    assert sorted(removed) == sorted([str(old), str(older)])
+    for kept in (new, recent, other_precision, other_weights, not_a_model):
+        assert kept.exists(), kept
+    # Past the grace period, the newest other one is kept beside the new one.
+    assert prune_cached(str(new), keep=2, grace_s=0, now=now) == []
+    assert prune_cached(str(new), keep=1, grace_s=3600, now=now) == []  # used a minute ago
+    assert prune_cached(str(new), keep=1, grace_s=0, now=now) == [str(recent)]
