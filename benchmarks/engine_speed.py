@@ -15,7 +15,11 @@ best threshold), the largest pair-distance difference to Keras float32, and the 
 the process that ran it. Each variant runs in a fresh process on crops aligned once (MTCNN,
 cached) and saved as .npy, so its peak memory is its own and an ONNX Runtime or OpenVINO
 process imports no TensorFlow. OpenVINO (package `openvino`) runs the same ONNX models as
-ONNX Runtime; it is skipped when not installed.
+ONNX Runtime; it is skipped when not installed. LiteRT (package `ai-edge-litert`) runs this
+project's TFLite exports (`python -m facenet.export --format tflite`, made once per run in a
+separate process, since converting needs TensorFlow): `litert:float32`, and `litert:int8`, which
+is TFLite's dynamic-range int8 (int8 weights, activations quantized on the fly), not the static
+int8 of ONNX Runtime; skipped when not installed.
 """
 import argparse
 import json
@@ -30,7 +34,8 @@ import time
 import numpy as np
 
 DEFAULT_VARIANTS = ("keras:float32", "keras:bfloat16", "onnx:float32", "onnx:int8",
-                    "openvino:float32", "openvino:int8")
+                    "openvino:float32", "openvino:int8", "litert:float32", "litert:int8")
+OPTIONAL = {"openvino": "openvino", "litert": "ai_edge_litert"}  # engine: module it needs
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -72,7 +77,27 @@ def embedder(backbone, engine, precision):
                        align="off").onnx_path
         compiled = ov.Core().compile_model(path, "CPU")
         return (lambda x: compiled(x)[0]), f"openvino {ov.__version__} {precision}"
+    if engine == "litert":
+        import ai_edge_litert
+        from ai_edge_litert.interpreter import Interpreter
+
+        path = os.environ["ENGINE_SPEED_TFLITE"]
+        run = Interpreter(model_path=path, num_threads=os.cpu_count()).get_signature_runner(
+            "serving_default")
+        version = getattr(ai_edge_litert, "__version__", "")
+        return (lambda x: run(images=x)["embeddings"]), f"litert {version} {precision}".strip()
     raise SystemExit(f"unknown engine {engine!r}")
+
+
+def make_tflite(backbone, precision, out_dir):
+    """The TFLite export the litert variant runs, made in a child process (TensorFlow)."""
+    out = os.path.join(out_dir, f"{backbone}_{precision}.tflite")
+    r = subprocess.run([sys.executable, "-m", "facenet.export", "--backbone", backbone,
+                        "--format", "tflite", "--quantize", precision, "--out", out],
+                       capture_output=True, text=True, cwd=ROOT, timeout=1200)
+    if r.returncode:
+        raise RuntimeError((r.stderr or r.stdout).strip().splitlines()[-1:])
+    return out
 
 
 def peak_rss_mb():
@@ -115,10 +140,11 @@ def run_variant(backbone, engine, precision, crops_path, pairs_path, repeats):
             "distances": d.tolist()}
 
 
-def in_child(args_list, timeout):
+def in_child(args_list, timeout, env=None):
     """Run `python -m benchmarks.engine_speed ARGS` and return its JSON line (or an error)."""
     r = subprocess.run([sys.executable, "-m", "benchmarks.engine_speed"] + args_list,
-                       capture_output=True, text=True, cwd=ROOT, timeout=timeout)
+                       capture_output=True, text=True, cwd=ROOT, timeout=timeout,
+                       env={**os.environ, **(env or {})})
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
     if r.returncode or not lines:
         return {"error": (r.stderr or r.stdout).strip().splitlines()[-1:]}
@@ -206,12 +232,20 @@ def main(argv=None):
             crops, pairs = fold1_crops(backbone, args.lfw_dir, args.pairs, tmp)
             reference = None
             for variant in args.variants.split(","):
-                engine = variant.split(":")[0]
-                if engine == "openvino" and importlib.util.find_spec("openvino") is None:
-                    result["skipped"][f"{backbone} {variant}"] = "openvino not installed"
+                engine, precision = variant.split(":")
+                needs = OPTIONAL.get(engine)
+                if needs and importlib.util.find_spec(needs) is None:
+                    result["skipped"][f"{backbone} {variant}"] = f"{needs} not installed"
                     continue
+                env = {}
+                if engine == "litert":
+                    try:
+                        env["ENGINE_SPEED_TFLITE"] = make_tflite(backbone, precision, tmp)
+                    except Exception as e:  # noqa: BLE001 - recorded, the others still run
+                        result["skipped"][f"{backbone} {variant}"] = f"export failed: {e}"
+                        continue
                 row = in_child(["--one", backbone, variant, crops, pairs,
-                                "--repeats", str(args.repeats)], timeout=600)
+                                "--repeats", str(args.repeats)], timeout=600, env=env)
                 d = np.array(row.pop("distances", []))
                 if variant == "keras:float32" and len(d):
                     reference = d
