@@ -223,3 +223,11 @@ def test_cached_models_of_older_settings_are_pruned_but_not_recent_or_other_ones
     assert prune_cached(str(new), keep=2, grace_s=0, now=now) == []
     assert prune_cached(str(new), keep=1, grace_s=3600, now=now) == []  # used a minute ago
     assert prune_cached(str(new), keep=1, grace_s=0, now=now) == [str(recent)]
+
+
+@pytest.mark.parametrize("load, cpus, spin", [(0.1, 2, True), (0.9, 2, True), (1.0, 2, False),
+                                              (2.5, 2, False), (3.0, 16, True), (9.0, 16, False)])
+def test_onnx_runtime_threads_spin_only_on_an_otherwise_idle_cpu(load, cpus, spin):
+    from facenet.engine import spin_while_idle
+
+    assert spin_while_idle(load, cpus) is spin
