@@ -195,12 +195,29 @@ def save_model(data, path):
     return path
 
 
-def spin_while_idle(load, cpus):
+def spin_while_idle(busy, cpus):
     """Whether ONNX Runtime's idle threads should spin (busy-wait for the next piece of work)
     rather than sleep: on a CPU otherwise idle, spinning embedded 13-17% faster; on one busy
-    with other work it takes cores from that work and gained nothing (docs/speed.md). `load`:
-    the 1-minute load average at start, `cpus`: the cores."""
-    return load < 0.5 * cpus
+    with other work it takes cores from that work (docs/speed.md). `busy`: other threads
+    running now, `cpus`: the cores."""
+    return busy < 0.5 * cpus
+
+
+def threads_running_elsewhere(samples=5, interval_s=0.002):
+    """Threads of other processes running or ready to run now: the median of a few readings
+    of /proc/loadavg's running count, less this reader. Unlike the load average, which lags
+    a minute behind, it sees the CPU as it is. None where there is no /proc."""
+    import time
+
+    counts = []
+    for _ in range(samples):
+        try:
+            with open("/proc/loadavg", encoding="ascii") as f:
+                counts.append(int(f.read().split()[3].split("/")[0]) - 1)
+        except (OSError, ValueError, IndexError):
+            return None
+        time.sleep(interval_s)
+    return sorted(counts)[len(counts) // 2]
 
 
 def make_session(model, threads=None):
@@ -208,10 +225,9 @@ def make_session(model, threads=None):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    try:
-        spin = spin_while_idle(os.getloadavg()[0], os.cpu_count() or 1)
-    except OSError:  # no load average on this system: ONNX Runtime's own default
-        spin = True
+    busy = threads_running_elsewhere()
+    # without /proc: ONNX Runtime's own default, spinning
+    spin = busy is None or spin_while_idle(busy, os.cpu_count() or 1)
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     if threads:
         options.intra_op_num_threads = int(threads)
