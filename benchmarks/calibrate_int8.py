@@ -15,6 +15,7 @@ the registry (facenet/weights.py, `int8_table_sha256`).
 import argparse
 import dataclasses
 import os
+import sys
 
 import numpy as np
 
@@ -28,7 +29,9 @@ CANDIDATES = {
                            "first_two_last": ["Conv2d_1a_3x3", "Conv2d_2a_3x3",
                                               "Conv2d_2a_3x3_Activation", "Bottleneck"]},
     "mobilenet": {"none": [], "first_last": ["conv1", "Bottleneck"],
-                  "first_dw_last": ["conv1", "conv_dw_1", "conv_pw_1", "Bottleneck"]},
+                  "first_dw_last": ["conv1", "conv_dw_1", "conv_pw_1", "Bottleneck"],
+                  "first_two_dw_last": ["conv1", "conv_dw_1", "conv_pw_1", "conv_dw_2",
+                                        "conv_pw_2", "Bottleneck"]},
 }
 
 
@@ -81,7 +84,8 @@ def main(argv=None):
     p.add_argument("--faces", type=int, default=300)
     p.add_argument("--held-out", type=int, default=200)
     p.add_argument("--float-nodes", default="auto",
-                   help="auto: the candidate with the best held-out cosine; none; or a list")
+                   help="auto: the candidate with the best held-out cosine; a candidate's "
+                        "label; none; or a list of nodes")
     p.add_argument("--methods", default="minmax,percentile:99.99,percentile:99.999,"
                                          "percentile:99.9995",
                    help="calibration methods to try: minmax, percentile:P")
@@ -113,10 +117,12 @@ def main(argv=None):
              "preprocessing": keras_f.preprocessing,
              "faces": f"{len(calib_crops)} MTCNN-aligned LFW images, one of each of {len(calib_crops)} "
                       f"people of View 2 folds 2-10",
-             "command": f"python -m benchmarks.calibrate_int8 --backbone {args.backbone} "
-                        f"--faces {args.faces}"}
+             "command": "python -m benchmarks.calibrate_int8 " + " ".join(
+                 sys.argv[1:] if argv is None else argv)}
     candidates = CANDIDATES[args.backbone]
-    if args.float_nodes not in ("auto",):
+    if args.float_nodes in candidates:  # one candidate, by its label
+        candidates = {args.float_nodes: candidates[args.float_nodes]}
+    elif args.float_nodes != "auto":
         nodes = [] if args.float_nodes == "none" else args.float_nodes.split(",")
         candidates = {args.float_nodes: nodes}
     scores = {}
