@@ -197,8 +197,8 @@ def save_model(data, path):
 
 def spin_while_idle(busy, cpus):
     """Whether ONNX Runtime's idle threads should spin (busy-wait for the next piece of work)
-    rather than sleep: on a CPU otherwise idle, spinning embedded 13-17% faster; on one busy
-    with other work it takes cores from that work (docs/speed.md). `busy`: other threads
+    rather than sleep: on a CPU otherwise idle spinning embeds faster, on one busy with other
+    work it takes cores from that work (measured: docs/speed.md). `busy`: other threads
     running now, `cpus`: the cores."""
     return busy < 0.5 * cpus
 
