@@ -204,9 +204,9 @@ def spin_while_idle(busy, cpus):
 
 
 def threads_running_elsewhere(samples=5, interval_s=0.002):
-    """Threads of other processes running or ready to run now: the median of a few readings
-    of /proc/loadavg's running count, less this reader. Unlike the load average, which lags
-    a minute behind, it sees the CPU as it is. None where there is no /proc."""
+    """Other threads running or ready to run now (this process's busy threads count too): the
+    median of a few readings of /proc/loadavg's running count, less the reader. Unlike the
+    load average, which lags a minute behind, it sees the CPU as it is. None without /proc."""
     import time
 
     counts = []
