@@ -35,8 +35,12 @@ def test_without_a_card_the_defaults_hold_and_the_fallback_threshold_is_said(wei
     assert (model.backbone, model.preprocessing) == ("mobilenet", "scale01")
     assert model.threshold == FALLBACK_THRESHOLD
     said = [r for r in caplog.records if r.name == "facenet.predictor"]
-    assert [r.levelno for r in said] == [logging.WARNING]  # caplog sees warnings unconfigured
-    assert "no model card with a calibrated threshold" in said[0].getMessage()
+    # caplog sees warnings unconfigured: what was assumed, then the threshold
+    assert [r.levelno for r in said] == [logging.WARNING, logging.WARNING]
+    assert "has no model card beside it" in said[0].getMessage()
+    # the input size was given (load's 32x32), so only the preprocessing is assumed
+    assert "reading it with preprocessing scale01;" in said[0].getMessage()
+    assert "no model card with a calibrated threshold" in said[1].getMessage()
 
 
 def test_the_card_fills_what_the_caller_left_unset(weights_file):
