@@ -18,14 +18,6 @@ import numpy as np
 from benchmarks.common import machine, write_result
 
 
-def session(path, spin):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
-    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -35,7 +27,7 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=5)
     args = p.parse_args(argv)
     from facenet import Facenet
-    from facenet.engine import threads_running_elsewhere
+    from facenet.engine import make_session, threads_running_elsewhere
 
     f = Facenet(backbone=args.backbone, engine="onnx", precision="int8", align="off")
     if os.path.isdir(args.lfw_dir):
@@ -46,7 +38,8 @@ def main(argv=None):
     else:
         crops = np.random.default_rng(0).integers(0, 256, (32, *f.input_shape), np.uint8)
     busy = threads_running_elsewhere()
-    sessions = {"spinning": session(f.onnx_path, True), "sleeping": session(f.onnx_path, False)}
+    sessions = {"spinning": make_session(f.onnx_path, spin=True),
+                "sleeping": make_session(f.onnx_path, spin=False)}
     rates = {name: {"batch1": [], "batch32": []} for name in sessions}
     for s in sessions.values():
         s.run(None, {"images": crops})

@@ -220,14 +220,16 @@ def threads_running_elsewhere(samples=5, interval_s=0.002):
     return sorted(counts)[len(counts) // 2]
 
 
-def make_session(model, threads=None):
-    """An ONNX Runtime CPU session of `model` (a path, or the serialized model's bytes)."""
+def make_session(model, threads=None, spin=None):
+    """An ONNX Runtime CPU session of `model` (a path, or the serialized model's bytes);
+    `spin`: whether idle threads spin, None to decide by how busy the CPU is now."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    busy = threads_running_elsewhere()
-    # without /proc: ONNX Runtime's own default, spinning
-    spin = busy is None or spin_while_idle(busy, os.cpu_count() or 1)
+    if spin is None:
+        busy = threads_running_elsewhere()
+        # without /proc: ONNX Runtime's own default, spinning
+        spin = busy is None or spin_while_idle(busy, os.cpu_count() or 1)
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     if threads:
         options.intra_op_num_threads = int(threads)
