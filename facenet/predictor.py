@@ -109,16 +109,15 @@ class Facenet:
         logger.debug(f"{self.model_path}: model card "
                      f"{registry.card_path_for(self.model_path) if self.card else 'none'}")
         card = self.card or {}
-        if self.card is None and not (self.input_shape and self.preprocessing):
+        assumed = ([] if self.input_shape else ["the original's input 160x160"]) + (
+            [] if self.preprocessing else ["preprocessing scale01"])
+        if self.card is None and assumed:
             # a card left behind when the weights were copied: the defaults may be wrong for
             # them (a 112 px student read at 160 px scores near chance), so say so
-            logger.warning(
-                f"{self.model_path} has no model card beside it "
-                f"({registry.card_path_for(self.model_path)}): reading it with "
-                + " and ".join(x for x in (
-                    None if self.input_shape else "the original's input 160x160",
-                    None if self.preprocessing else "preprocessing scale01") if x)
-                + "; if the weights came with a .json card, put it beside them")
+            logger.warning(f"{self.model_path} has no model card beside it "
+                           f"({registry.card_path_for(self.model_path)}): reading it with "
+                           f"{' and '.join(assumed)}; if the weights came with a .json card, "
+                           f"put it beside them")
         self.backbone = self.backbone or card.get("backbone", "mobilenet")
         self.input_shape = tuple(self.input_shape or card.get("input_shape", (160, 160, 3)))
         self.preprocessing = self.preprocessing or card.get("preprocessing", "scale01")
