@@ -15,7 +15,9 @@ from PIL import Image, PngImagePlugin
 
 from utils.fileio import write_json_atomic
 
-CACHE_VERSION = 1
+# Up by one whenever detection or alignment changes what a crop is: the settings alone do not
+# say which code made a crop, and crops left by other code would be served as if current.
+CACHE_VERSION = 2
 
 logger = logging.getLogger(__name__)
 
