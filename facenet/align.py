@@ -258,7 +258,8 @@ class FaceDetector:
         return self.detect_many([image])[0]
 
     def detect_many(self, images):
-        """Faces of each PIL RGB image; images of one size are run as one MTCNN batch."""
+        """Faces of each PIL RGB image: the same as alone, whatever else is in the list (images
+        of one size share an ONNX Runtime batch)."""
         results = [None] * len(images)
         copies = [detection_copy(im, self.max_side) for im in images]
         by_shape = {}
@@ -282,11 +283,17 @@ class FaceDetector:
         detector = self.mtcnn
         if not hasattr(detector, "detect_faces"):  # OnnxMTCNN: the same rows, one call
             return detector.detect(arrays, self.min_face_size)
-        rows = detector.detect_faces(arrays if len(arrays) > 1 else arrays[0],
-                                     box_format="xyxy", output_type="numpy",
-                                     min_face_size=self.min_face_size)
-        rows = np.asarray(rows, dtype=np.float64).reshape(-1, 16)
-        return rows
+        # one photo at a time: the package's batches let a photo's batch-mates choose among
+        # its boxes tied at a saturated score (see mtcnn_onnx._by_score)
+        parts = []
+        for j, array in enumerate(arrays):
+            rows = np.asarray(detector.detect_faces(array, box_format="xyxy",
+                                                    output_type="numpy",
+                                                    min_face_size=self.min_face_size),
+                              dtype=np.float64).reshape(-1, 16)
+            rows[:, 0] = j
+            parts.append(rows)
+        return np.concatenate(parts)
 
 
 @functools.lru_cache(maxsize=None)

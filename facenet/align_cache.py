@@ -3,7 +3,8 @@
 One folder per alignment settings (a hash of them; `settings.json` inside says which), one
 lossless PNG per source image, named by a hash of the image file's bytes (so a moved or renamed
 file still hits). The detection travels in the PNG's text chunk: the face's box, landmarks and
-confidence, or "fallback" when no face was found and the centre crop was stored instead.
+confidence, or null when no face was found: then the stored pixels are not used, as the fixed
+crop that stands in for the face depends on the run's crop setting, which the key leaves out.
 """
 import hashlib
 import json

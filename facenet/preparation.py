@@ -76,6 +76,10 @@ class FacePreparer:
         is_file = isinstance(item, (str, os.PathLike))
         if self.cache is not None and is_file:
             hit = self.cache.get(os.fspath(item))
+            if hit is not None and hit[1] is None:
+                # no face, known: the fixed crop is made afresh, as this run's crop setting
+                # (not part of the cache's key) wants it
+                return ("no face", item, load_image(item))
             if hit is not None:
                 return ("cached", item, hit)
         return ("image", item, load_image(item))
@@ -96,15 +100,16 @@ class FacePreparer:
         crops, records = [None] * len(loaded), [None] * len(loaded)
         todo = []
         for i, (kind, item, value) in enumerate(loaded):
-            if kind == "cached":
-                crop, info = value
-                how = "fallback" if info is None else "aligned"
-                if how == "fallback" and self.mode == "required":
+            if kind == "no face":
+                if self.mode == "required":
                     raise self.aligner.no_face_error(_source_name(item))
+                crops[i] = self.fixed_prepare(value)
+                records[i] = PreparedFace(_source_name(item), "fallback", cached=True)
+            elif kind == "cached":
+                crop, info = value
                 crops[i] = crop
-                records[i] = PreparedFace(_source_name(item), how,
-                                          Face.from_dict(info) if info else None,
-                                          int((info or {}).get("faces_found", 0)), cached=True)
+                records[i] = PreparedFace(_source_name(item), "aligned", Face.from_dict(info),
+                                          int(info.get("faces_found", 0)), cached=True)
             else:
                 todo.append(i)
         if todo:

@@ -72,6 +72,23 @@ def test_cached_crops_skip_the_detector_and_a_cached_fallback_still_counts(tmp_p
         prepare_all(FacePreparer(fixed_prepare, aligner, "required", cache), paths, 2)
 
 
+def test_a_cached_photo_without_a_face_gets_this_runs_fixed_crop(tmp_path):
+    """The crop setting is not part of the cache's key: a photo cached as faceless by a run
+    with one fixed crop gets the fixed crop of the run that reads it, not the stored one."""
+    paths = write_photos(tmp_path, [FACE_SIZE, (50, 50)])
+    aligner = stub_aligner()
+    cache = AlignCache(aligner.settings(), root=str(tmp_path / "cache"))
+    prepare_all(FacePreparer(fixed_prepare, aligner, "auto", cache), paths, 2)
+
+    def other_crop(image):
+        return 255 - fixed_prepare(image)
+
+    _, crops, records = prepare_all(FacePreparer(other_crop, aligner, "auto", cache), paths, 2)
+    assert aligner.detector.detected == 2  # the first pass only
+    assert [(r.how, r.cached) for r in records] == [("aligned", True), ("fallback", True)]
+    np.testing.assert_array_equal(crops[1], other_crop(paths[1]))
+
+
 def test_images_in_memory_are_aligned_but_never_cached(tmp_path):
     (path,) = write_photos(tmp_path, [FACE_SIZE])
     aligner = stub_aligner()
