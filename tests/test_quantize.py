@@ -98,3 +98,47 @@ def test_a_percentile_range_leaves_out_the_rare_outliers_that_min_max_keeps():
     assert 0 <= cut["z"][0] and cut["z"][1] < 3 * 30
     with pytest.raises(ValueError, match="unknown calibration method 'entropy'"):
         calibrate(proto, [images], "entropy")
+
+
+def _one_conv(weights, bias):
+    """A float graph of one 3x3 convolution (NCHW, no padding)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w", "b"], ["y"], name="conv", kernel_shape=[3, 3])],
+        "one_conv", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 5, 5])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        initializer=[numpy_helper.from_array(weights, "w"), numpy_helper.from_array(bias, "b")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_bias_correction_cancels_the_int8_weights_mean_error():
+    """On an input at its mean, the int8-rounded weights with the corrected bias give what the
+    float weights give; a table naming what the graph lacks is refused."""
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    from facenet.quantize import correct_biases
+
+    rng = np.random.default_rng(3)
+    w = rng.normal(0, 0.1, (6, 4, 3, 3)).astype(np.float32)
+    b = rng.normal(0, 0.1, 6).astype(np.float32)
+    means = rng.uniform(0.5, 2.0, 4)
+    x = np.broadcast_to(means.astype(np.float32)[None, :, None, None], (1, 4, 5, 5)).copy()
+
+    def run(model):
+        session = ort.InferenceSession(model.SerializeToString(),
+                                       providers=["CPUExecutionProvider"])
+        return session.run(None, {"x": x})[0]
+
+    corrected = correct_biases(_one_conv(w, b), {"conv": means.tolist()})
+    scale = np.abs(w).reshape(6, -1).max(1)[:, None, None, None] / 127
+    rounded = (np.clip(np.round(w / scale), -127, 127) * scale).astype(np.float32)
+    new_bias = numpy_helper.to_array(corrected.graph.initializer[1])
+    before = np.abs(run(_one_conv(rounded, b)) - run(_one_conv(w, b))).max()
+    after = np.abs(run(_one_conv(rounded, new_bias)) - run(_one_conv(w, b))).max()
+    assert after < 1e-5 < before
+    with pytest.raises(WeightFileError, match="bias_correction names 'nope'"):
+        correct_biases(_one_conv(w, b), {"nope": means.tolist()})
+    with pytest.raises(WeightFileError, match=r"bias_correction\['conv'\] must be 4 finite"):
+        correct_biases(_one_conv(w, b), {"conv": [1.0, float("nan"), 1.0, 1.0]})
