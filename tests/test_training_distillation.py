@@ -104,6 +104,24 @@ def test_a_resumed_run_goes_on_and_keeps_its_history(faces, pretrained_path, tmp
     assert os.path.exists(os.path.join(run_dir, "teacher", "view_001.npy"))
 
 
+@pytest.mark.slow
+def test_teacher_targets_are_made_when_an_epoch_first_needs_them(faces, tmp_path):
+    """Training starts after the first view's targets: each later view's are made before the
+    epoch that trains on it, so a long run's first epoch is not behind all its views."""
+    from facenet.training.distillation import distill
+
+    made = []
+
+    def evaluate(model):  # called at each epoch's end: which views exist by then
+        made.append(sorted(os.path.basename(p) for p in glob.glob(
+            os.path.join(str(tmp_path), "*", "teacher", "view_*.npy"))))
+        return 0.5
+
+    distill(tiny_config(faces, tmp_path, epochs=3, views=3), evaluate=evaluate)
+    assert made == [["view_000.npy"], ["view_000.npy", "view_001.npy"],
+                    ["view_000.npy", "view_001.npy", "view_002.npy"]]
+
+
 def test_stale_teacher_targets_are_refused(faces, pretrained_path, tmp_path):
     from facenet.training.distillation import TeacherTargets
     from utils.errors import FacenetError

@@ -3,13 +3,15 @@ the same augmented face view. No labels are needed: any folder of face crops wil
 
 The teacher (any model the predictor loads; by default the pretrained Inception-ResNet-V1)
 embeds `views` augmented views of every image once, in inference mode, and the targets are
-kept per view on disk. Epoch e trains on view e mod `views`, so the teacher's cost is paid
-`views` times, not once per epoch (docs/training.md: distillation has the measurements).
+kept per view on disk, each made when an epoch first needs it (a run trains after one view).
+Epoch e trains on view e mod `views`, so the teacher's cost is paid `views` times, not once
+per epoch (docs/training.md: distillation has the measurements).
 A run is resumable at any epoch, and a resumed run renders exactly the views it would have.
 """
 import concurrent.futures
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -447,24 +449,37 @@ def distill(cfg, evaluate=None, given=None):
     views = None
     if view_cache_fits(n, size, cfg.cache_views_gb):
         views = StudentViews(os.path.join(targets.folder, f"views_{size}px"), n, size)
-    teacher_seconds = 0.0
-    for view in range(min(cfg.views, cfg.epochs)):
+    def prepare(view):
+        """Teacher targets and the student's pixels of `view`, made when an epoch first needs
+        them (a run starts training after one view, not all); returns the teacher's seconds."""
+        seconds = 0.0
         if not targets.has(view):
-            teacher_seconds += targets.compute(
-                view, teacher, renderer, views if views and not views.has(view) else None)
-    del teacher
-    if views:
-        for view in [StudentViews.PLAIN] + list(range(min(cfg.views, cfg.epochs))):
-            if not views.has(view):
-                start = time.perf_counter()
-                views.render(view, renderer)
-                logger.info(f"Rendered {os.path.basename(views.path(view))} at {size} px in "
-                            f"{time.perf_counter() - start:.0f} s")
+            seconds = targets.compute(view, teacher, renderer,
+                                      views if views and not views.has(view) else None)
+        if views and not views.has(view):
+            start = time.perf_counter()
+            views.render(view, renderer)
+            logger.info(f"Rendered {os.path.basename(views.path(view))} at {size} px in "
+                        f"{time.perf_counter() - start:.0f} s")
+        return seconds
+
+    def ready(view):
+        return targets.has(view) and (views is None or views.has(view))
+
+    first = state["epoch"] if state_dir else 0
+    teacher_seconds = prepare(first % cfg.views) if first < cfg.epochs else 0.0
+    if views and not views.has(StudentViews.PLAIN):
+        start = time.perf_counter()
+        views.render(StudentViews.PLAIN, renderer)
+        logger.info(f"Rendered {os.path.basename(views.path(StudentViews.PLAIN))} at {size} px "
+                    f"in {time.perf_counter() - start:.0f} s")
 
     if not state_dir:
         state = {"epoch": 0, "best": None, "teacher_seconds": teacher_seconds,
                  "history": {"loss": [], "lr": [], "lfw": [], "seconds": []},
                  "config": json.loads(json.dumps(dataclasses.asdict(cfg)))}
+    else:
+        state["teacher_seconds"] = state.get("teacher_seconds", 0.0) + teacher_seconds
     state["config"]["epochs"] = cfg.epochs
     model, precision = build_student(cfg, resuming=bool(state_dir))
     add_weight_decay(model, cfg.weight_decay)
@@ -472,11 +487,8 @@ def distill(cfg, evaluate=None, given=None):
                   loss=distill_loss(cfg.loss, cfg.relation_weight))
     if state_dir:
         restore_resume_state(model, state_dir)
-    dim = targets.load(0).shape[1]
+    dim = targets.load(first % cfg.views).shape[1] if first < cfg.epochs else 128
     steps = n // cfg.batch_size
-    first = state["epoch"]
-    train_ds = _dataset(lambda: _student_batches(renderer, targets, n, cfg, first, views), cfg,
-                        dim)
     bn_ds = _dataset(lambda: _plain_batches(renderer, n, cfg, views), cfg, 1)
     if evaluate is None:
         evaluate = make_lfw_eval(cfg, cfg.preprocessing)
@@ -531,9 +543,18 @@ def distill(cfg, evaluate=None, given=None):
                 f"{run_dir}")
     # Ctrl-C: TrainingInterrupted, naming the epoch and the --resume command; the folder
     # stays (it holds the teacher's cached targets)
+    callbacks = [keras.callbacks.LearningRateScheduler(schedule),
+                 PreciseBatchNorm(bn_ds, cfg.precise_bn_batches), Recorder()]
     with run_guard(run_dir, made_here=False):
-        model.fit(train_ds, steps_per_epoch=steps, epochs=cfg.epochs, initial_epoch=first,
-                  callbacks=[keras.callbacks.LearningRateScheduler(schedule),
-                             PreciseBatchNorm(bn_ds, cfg.precise_bn_batches), Recorder()],
-                  verbose=cfg.verbose, shuffle=False)
+        epoch = first
+        while epoch < cfg.epochs:  # one fit per stretch of epochs whose views are ready
+            state["teacher_seconds"] += prepare(epoch % cfg.views)
+            end = epoch + 1
+            while end < cfg.epochs and ready(end % cfg.views):
+                end += 1
+            train_ds = _dataset(functools.partial(_student_batches, renderer, targets, n, cfg,
+                                                  epoch, views), cfg, dim)
+            model.fit(train_ds, steps_per_epoch=steps, epochs=end, initial_epoch=epoch,
+                      callbacks=callbacks, verbose=cfg.verbose, shuffle=False)
+            epoch = end
     return run_dir, state["history"], model
