@@ -224,7 +224,8 @@ def main(argv=None):
     from utils.precision import cpu_flags
 
     result = {"machine": machine(), "cpu_flags": sorted(
-        f for f in cpu_flags() if "vnni" in f or "amx" in f or f.startswith("avx512")),
+        f for f in cpu_flags()
+        if "vnni" in f or "amx" in f or f.startswith("avx512") or f in ("avx2", "fma")),
         "command": "python -m benchmarks.engine_speed " + " ".join(argv or sys.argv[1:]),
         "rows": {}, "skipped": {}}
     with tempfile.TemporaryDirectory(prefix="engine-speed-") as tmp:

@@ -4,9 +4,9 @@ the ONNX Runtime side of it: the model made once from the float weights, cached 
 Keras stays the engine of training and of anything that needs gradients; inference may run on
 ONNX Runtime, in float32 or int8 (facenet/quantize.py). "auto" picks by a rule measured on real
 CPUs (figures and commands: docs/speed.md): int8 where the CPU has integer dot-product
-instructions (VNNI or AMX) and the backbone keeps its accuracy in int8; Keras (float32, or
-bfloat16 on AMX by utils/precision.py) elsewhere: on other CPUs (float32 ONNX Runtime was not
-faster than Keras there), on a GPU, or where onnxruntime is not installed.
+instructions (VNNI or AMX) or AVX2's 8-bit multiply-adds, and the backbone keeps its accuracy
+in int8; Keras (float32, or bfloat16 on AMX by utils/precision.py) elsewhere: on CPUs without
+them (not measured), on a GPU, or where onnxruntime is not installed.
 """
 import functools
 import hashlib
@@ -21,8 +21,10 @@ from utils.errors import FacenetError, SettingError
 logger = logging.getLogger(__name__)
 
 INSTALL = "python -m pip install onnxruntime onnx"
-# /proc/cpuinfo's names of integer dot-product instructions that make int8 pay.
-INT8_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
+# /proc/cpuinfo's names of the instructions that make int8 pay: integer dot products (VNNI,
+# AMX), and AVX2, whose 8-bit multiply-add (vpmaddubsw) ONNX Runtime uses without them
+# (measured 2.3x Keras float32 on an AVX2-only CPU, docs/speed.md).
+INT8_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8", "avx2"})
 # Backbones whose int8 model keeps LFW accuracy (measured: docs/speed.md).
 INT8_KEEPS_ACCURACY = frozenset({"inception_resnetv1", "mobilenet"})
 
@@ -47,8 +49,7 @@ def choose_engine(flags, onnxruntime_installed, backbone, gpu_capability=None):
         return "keras", choose_precision(flags, gpu_capability, backbone)
     if INT8_FLAGS & set(flags) and backbone in INT8_KEEPS_ACCURACY:
         return "onnx", "int8"
-    # float32 ONNX Runtime embedded batches no faster than Keras float32 in this project's
-    # runs (docs/speed.md), so without int8 Keras keeps the work (and bfloat16 on AMX).
+    # No CPU without these was measured: Keras keeps the work there (bfloat16 on AMX).
     return "keras", choose_precision(flags, None, backbone)
 
 

@@ -200,7 +200,9 @@ def test_python_snippets_run_as_written(doc, sandbox):
 @pytest.mark.slow
 def test_readme_example_prints_what_the_readme_shows(sandbox):
     """`python predict.py --example` against the README's sample output: the same lines,
-    `...` standing for any lines, the 4-digit distances within 2 in the last digit."""
+    `...` standing for any lines, the 4-digit distances within 0.005: the default int8 engine's
+    kernels differ between CPUs (VNNI against AVX2: up to 0.0035 apart on these photos); a
+    wrong model, crop or threshold moves them by far more."""
     command = [c for c in commands(readme_block("python -m pip install -e .").code)
                if "--example" in c]
     assert [c.split("#")[0].strip() for c in command] == ["python predict.py --example"]
@@ -220,5 +222,5 @@ def test_readme_example_prints_what_the_readme_shows(sandbox):
         assert re.fullmatch(pattern.replace("\\#", "#").replace("#", r"\d+\.\d{4}"), got), \
             (want, got)
         for w, g in zip(number.findall(want), number.findall(got)):
-            assert abs(float(w) - float(g)) <= 2e-4, (want, got)
+            assert abs(float(w) - float(g)) <= 5e-3, (want, got)
     assert k == len(printed), printed[k:]

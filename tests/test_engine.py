@@ -19,19 +19,20 @@ pytest.importorskip("onnx")
 VNNI = frozenset({"avx2", "avx512f", "avx512_vnni", "avx512_bf16"})
 AVX_VNNI = frozenset({"avx2", "avx_vnni"})
 AMX = frozenset({"avx512f", "avx512_vnni", "amx_tile", "amx_bf16", "amx_int8"})
-PLAIN = frozenset({"sse4_2", "avx2", "fma"})
+AVX2 = frozenset({"sse4_2", "avx", "avx2", "fma"})  # 8-bit multiply-adds, no dot products
+PLAIN = frozenset({"sse4_2", "avx"})
 BACKBONES = ("mobilenet", "inception_resnetv1")
 
 
 # -- the rule ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("backbone", BACKBONES)
-@pytest.mark.parametrize("flags", [VNNI, AVX_VNNI, AMX])
-def test_int8_onnx_where_the_cpu_has_integer_dot_products(flags, backbone):
+@pytest.mark.parametrize("flags", [VNNI, AVX_VNNI, AMX, AVX2])
+def test_int8_onnx_where_the_cpu_has_8bit_multiply_adds(flags, backbone):
     assert choose_engine(flags, True, backbone) == ("onnx", "int8")
 
 
 @pytest.mark.parametrize("backbone", BACKBONES)
-def test_keras_without_vnni_without_onnxruntime_or_with_a_gpu(backbone):
+def test_keras_without_avx2_without_onnxruntime_or_with_a_gpu(backbone):
     assert choose_engine(PLAIN, True, backbone) == ("keras", "float32")
     assert choose_engine(PLAIN | {"amx_bf16"}, True, backbone) == ("keras", "bfloat16")
     assert choose_engine(VNNI, False, backbone) == ("keras", "float32")
