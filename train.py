@@ -11,13 +11,13 @@ from facenet.cli import (add_input_size, add_logging_options, configure_logging,
                          existing_file_or_none)
 from facenet.training import TrainConfig
 from facenet.training.augment import Augmentation
-from facenet.training.distillation import LOSSES, DistillConfig
+from facenet.training.distillation import LOSSES, TEACHER_PRECISIONS, DistillConfig
 from utils.choices import (BACKBONES, LR_DECAY_TYPES, MIX_MODES, OPTIMIZERS, PREPROCESSINGS,
                            STRATEGIES, TRAINING_PRECISIONS)
 from utils.errors import FacenetError, cli_errors
 
 DISTILL_ONLY = ("teacher", "distill_loss", "relation_weight", "views", "dropout_keep_prob",
-                "targets_dir", "precision", "cache_views_gb")
+                "targets_dir", "precision", "cache_views_gb", "teacher_precision")
 COMMAND_ONLY = ("no_progress", "quiet", "verbose")  # how the command shows the run
 
 
@@ -42,6 +42,10 @@ def add_distillation_args(p):
     a("--dropout-keep-prob", type=float, default=d.dropout_keep_prob,
       help="keep probability of the dropout before the bottleneck (default: %(default)s; "
            "the original's 0.5 adds noise to a regression target)")
+    a("--teacher-precision", default=d.teacher_precision, choices=TEACHER_PRECISIONS,
+      help="how the teacher embeds the views: auto, its float network on Keras; int8, int8 "
+           "ONNX Runtime (faster targets, within a small cosine of float; needs onnxruntime) "
+           "(default: %(default)s)")
     a("--targets-dir", default="", help="where the teacher's targets are kept (default: the "
                                         "run folder; point several runs at one to share them)")
     a("--cache-views-gb", type=float, default=d.cache_views_gb,
@@ -98,6 +102,7 @@ def distill_config(args):
         augmentation=aug, dropout_keep_prob=args.dropout_keep_prob,
         precise_bn_batches=args.precise_bn_batches, targets_dir=args.targets_dir,
         init_weights=args.model_path, precision=args.precision,
+        teacher_precision=args.teacher_precision,
         cache_views_gb=args.cache_views_gb,
         save_dir=args.save_dir, lfw_eval=args.lfw_eval, lfw_dir=args.lfw_dir,
         lfw_pairs=args.lfw_pairs, lfw_crop=args.lfw_crop, seed=args.seed, resume=args.resume,

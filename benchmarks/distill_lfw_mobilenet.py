@@ -72,6 +72,9 @@ def main(argv=None):
     p.add_argument("--loss", default="cosine", choices=LOSSES)
     p.add_argument("--views", type=int, default=8)
     p.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"])
+    p.add_argument("--teacher-precision", default="auto", choices=["auto", "int8"],
+                   help="int8: the teacher's targets on int8 ONNX Runtime (train.py "
+                        "--teacher-precision)")
     p.add_argument("--init-weights", nargs="?", const="shipped", default="",
                    help="start the student from these weights with a fresh schedule; no "
                         "value: the shipped MobileNet (to continue its training)")
@@ -129,7 +132,8 @@ def main(argv=None):
                         lfw_dir=image_dir, lfw_pairs=pairs_file, lfw_crop=crop,
                         targets_dir=os.path.join(work, "teacher_targets"),  # shared by runs
                         resume=args.resume, verbose=2, init_weights=init_weights,
-                        cache_views_gb=args.cache_views_gb)
+                        cache_views_gb=args.cache_views_gb,
+                        teacher_precision=args.teacher_precision)
     t = time.perf_counter()
     run_dir, history, _ = distill(cfg)
     result.update(settings={k: (v if k != "augmentation" else vars(v))

@@ -122,6 +122,36 @@ def test_teacher_targets_are_made_when_an_epoch_first_needs_them(faces, tmp_path
                     ["view_000.npy", "view_001.npy", "view_002.npy"]]
 
 
+@pytest.mark.slow
+def test_an_int8_teacher_makes_the_targets_and_they_serve_no_float_run(faces, pretrained_path,
+                                                                      tmp_path):
+    """--teacher-precision int8: the cached targets are the int8 ONNX teacher's embeddings of the
+    views (close to the float network's), and a run with the float teacher refuses them."""
+    pytest.importorskip("onnxruntime")
+    from facenet.predictor import Facenet
+    from facenet.training.augment import Augmentation
+    from facenet.training.distillation import TeacherTargets, ViewRenderer, distill, list_images
+    from utils.errors import FacenetError
+    from utils.image import LFW_CROP
+
+    targets = str(tmp_path / "targets")
+    distill(tiny_config(faces, tmp_path, epochs=1, teacher_precision="int8",
+                        targets_dir=targets))
+    cached = np.load(os.path.join(targets, "view_000.npy"))
+    renderer = ViewRenderer(list_images(faces), LFW_CROP, Augmentation(), seed=0)
+    views = renderer.batch(np.arange(8), 0, 160)
+    int8 = Facenet(model_path=pretrained_path, align="off", precision="int8", engine="onnx")
+    assert np.allclose(cached[:8], int8.embed_arrays(views), atol=1e-5)
+    float32 = Facenet(model_path=pretrained_path, align="off", precision="float32",
+                      engine="keras").embed_arrays(views)
+    cosines = np.sum(cached[:8] * float32, axis=1)
+    assert cosines.min() > 0.99 and not np.allclose(cached[:8], float32, atol=1e-5)
+    with open(os.path.join(targets, "meta.json"), encoding="utf-8") as f:
+        meta = {k: v for k, v in json.load(f).items() if k != "teacher_precision"}
+    with pytest.raises(FacenetError, match="teacher_precision.*another setup"):
+        TeacherTargets(targets, meta)  # the float teacher's run, same images and views
+
+
 def test_stale_teacher_targets_are_refused(faces, pretrained_path, tmp_path):
     from facenet.training.distillation import TeacherTargets
     from utils.errors import FacenetError

@@ -27,6 +27,7 @@ from utils.fileio import atomic_path, sha256_of, write_json_atomic
 from utils.image import load_image
 
 LOSSES = ("cosine", "relation", "cosine+relation")
+TEACHER_PRECISIONS = ("auto", "int8")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,10 @@ class DistillConfig:
     # "auto": bfloat16 where it trains faster (utils/precision.py), or "float32" / "bfloat16"
     # (mixed: bfloat16 compute, float32 weights)
     precision: str = "auto"
+    # The teacher's engine for the targets: "auto" its float network on Keras (float32, or
+    # bfloat16 where faster); "int8": int8 ONNX Runtime, several times faster on CPUs with
+    # int8 instructions, its embeddings within a small cosine of float (docs/distillation.md)
+    teacher_precision: str = "auto"
     init_weights: str = ""  # start the student from these weights (a fresh schedule); "": scratch
     targets_dir: str = ""  # where teacher targets are kept; "": inside the run folder
     # Render each view once at the student's size and keep it beside the targets when one view
@@ -153,6 +158,9 @@ class TeacherTargets:
     atomically; `meta.json` records what they were computed from, so stale targets are refused
     instead of trained on."""
 
+    # Fields written only when set: targets that have one must not serve a run without it.
+    SYMMETRIC = ("teacher_precision",)
+
     def __init__(self, folder, meta):
         self.folder, self.meta = folder, meta
         os.makedirs(folder, exist_ok=True)
@@ -165,11 +173,11 @@ class TeacherTargets:
                 raise FacenetError(f"{meta_path} is unreadable ({type(e).__name__}: "
                                    f"{str(e)[:120]}); delete {folder} to compute the teacher's "
                                    f"targets again") from None
-            for key in meta:
-                if saved.get(key) != meta[key]:
+            for key in [*meta, *(k for k in self.SYMMETRIC if k not in meta)]:
+                if saved.get(key) != meta.get(key):
                     raise FacenetError(
                         f"{meta_path}: field {key!r} is {saved.get(key)!r}, this run has "
-                        f"{meta[key]!r}; these teacher targets belong to another setup. Use "
+                        f"{meta.get(key)!r}; these teacher targets belong to another setup. Use "
                         f"another --targets-dir or delete {folder}")
         else:
             write_json_atomic(meta_path, meta)
@@ -316,6 +324,9 @@ def check_config(cfg):
         raise SettingError(f"unknown distillation loss {cfg.loss!r}; choose one of {list(LOSSES)}")
     if cfg.views < 1:
         raise SettingError(f"views must be at least 1, got {cfg.views}")
+    if cfg.teacher_precision not in TEACHER_PRECISIONS:
+        raise SettingError(f"teacher_precision must be one of {TEACHER_PRECISIONS}, got "
+                           f"{cfg.teacher_precision!r}")
     if cfg.batch_size < 2:
         raise SettingError(f"batch_size must be at least 2, got {cfg.batch_size}")
     if not 0 < cfg.dropout_keep_prob <= 1:
@@ -436,14 +447,19 @@ def distill(cfg, evaluate=None, given=None):
     else:
         run_dir = make_run_dir(cfg.save_dir, "distill")
     teacher_path = cfg.teacher or registry.fetch(registry.DEFAULT_MODEL)
-    teacher = Facenet(model_path=teacher_path, align="off", precision="auto",
-                      engine="keras")  # targets: the float network, not an int8 copy
+    if cfg.teacher_precision == "int8":
+        teacher = Facenet(model_path=teacher_path, align="off", precision="int8", engine="onnx")
+    else:  # the float network
+        teacher = Facenet(model_path=teacher_path, align="off", precision="auto",
+                          engine="keras")
     crop = parse_crop(cfg.crop)
     renderer = ViewRenderer(paths, crop, cfg.augmentation, cfg.seed, cfg.workers)
     meta = {"images": n, "images_sha256": _fingerprint(paths),
             "teacher_sha256": sha256_of(teacher_path), "teacher_input": list(teacher.input_shape),
             "seed": cfg.seed, "crop": list(crop) if crop else None,
             "augmentation": augmentation_record(cfg.augmentation)}
+    if cfg.teacher_precision != "auto":  # absent for float targets, as before the option
+        meta["teacher_precision"] = cfg.teacher_precision
     targets = TeacherTargets(cfg.targets_dir or os.path.join(run_dir, "teacher"), meta)
     size = cfg.input_shape[0]
     views = None
