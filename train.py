@@ -11,9 +11,9 @@ from facenet.cli import (add_input_size, add_logging_options, configure_logging,
                          existing_file_or_none)
 from facenet.training import TrainConfig
 from facenet.training.augment import Augmentation
-from facenet.training.distillation import LOSSES, TEACHER_PRECISIONS, DistillConfig
+from facenet.training.distillation import LOSSES, DistillConfig
 from utils.choices import (BACKBONES, LR_DECAY_TYPES, MIX_MODES, OPTIMIZERS, PREPROCESSINGS,
-                           STRATEGIES, TRAINING_PRECISIONS)
+                           STRATEGIES, TEACHER_PRECISIONS, TRAINING_PRECISIONS)
 from utils.errors import FacenetError, cli_errors
 
 DISTILL_ONLY = ("teacher", "distill_loss", "relation_weight", "views", "dropout_keep_prob",

@@ -17,6 +17,7 @@ import time
 
 from benchmarks.common import RESULTS, machine, plot_accuracy, write_result
 from facenet.cli import add_logging_options, configure_logging
+from utils.choices import TEACHER_PRECISIONS
 
 SHARED = os.path.join("..", "shared", "data")
 ALIGN_SIZE, ALIGN_MARGIN = 200, 0.1  # the margin-0 face is the central 160/200 of the crop
@@ -72,7 +73,7 @@ def main(argv=None):
     p.add_argument("--loss", default="cosine", choices=LOSSES)
     p.add_argument("--views", type=int, default=8)
     p.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"])
-    p.add_argument("--teacher-precision", default="auto", choices=["auto", "int8"],
+    p.add_argument("--teacher-precision", default="auto", choices=TEACHER_PRECISIONS,
                    help="int8: the teacher's targets on int8 ONNX Runtime (train.py "
                         "--teacher-precision)")
     p.add_argument("--init-weights", nargs="?", const="shipped", default="",

@@ -15,7 +15,8 @@ from facenet import cli
 from facenet.cli import add_input_size, add_logging_options, configure_logging
 from facenet.training.distillation import LOSSES
 from utils.choices import (BACKBONES, ENGINES, LR_DECAY_TYPES, MIX_MODES, MODES, OPTIMIZERS,
-                           PRECISIONS, PREPROCESSINGS, STRATEGIES, TRAINING_PRECISIONS)
+                           PRECISIONS, PREPROCESSINGS, STRATEGIES, TEACHER_PRECISIONS,
+                           TRAINING_PRECISIONS)
 
 
 class _Parsed(Exception):
@@ -51,7 +52,8 @@ SCRIPTS = {  # script: (what builds and parses its arguments, {option: the libra
     "train.py": (lambda: train.parse_args([]), {
         "--backbone": BACKBONES, "--preprocessing": PREPROCESSINGS, "--optimizer": OPTIMIZERS,
         "--lr-decay-type": LR_DECAY_TYPES, "--strategy": STRATEGIES, "--distill-loss": LOSSES,
-        "--precision": TRAINING_PRECISIONS, "--aug-mix-mode": MIX_MODES}),
+        "--precision": TRAINING_PRECISIONS, "--aug-mix-mode": MIX_MODES,
+        "--teacher-precision": TEACHER_PRECISIONS}),
     "predict.py": (lambda: predict.parse_args([]), MODEL),
     "eval_lfw.py": (lambda: eval_lfw.parse_args([]), MODEL),
     "summary.py": (lambda: summary.main([]), {"--backbone": BACKBONES, "--mode": MODES}),

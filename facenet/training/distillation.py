@@ -22,12 +22,12 @@ import numpy as np
 
 from facenet.training.augment import (Augmentation, blend, partner_index, render,
                                       view_params)
+from utils.choices import TEACHER_PRECISIONS
 from utils.errors import FacenetError, SettingError
 from utils.fileio import atomic_path, sha256_of, write_json_atomic
 from utils.image import load_image
 
 LOSSES = ("cosine", "relation", "cosine+relation")
-TEACHER_PRECISIONS = ("auto", "int8")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 logger = logging.getLogger(__name__)
