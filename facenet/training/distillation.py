@@ -570,7 +570,10 @@ def distill(cfg, evaluate=None, given=None):
                 end += 1
             train_ds = _dataset(functools.partial(_student_batches, renderer, targets, n, cfg,
                                                   epoch, views), cfg, dim)
-            model.fit(train_ds, steps_per_epoch=steps, epochs=end, initial_epoch=epoch,
-                      callbacks=callbacks, verbose=cfg.verbose, shuffle=False)
+            stop = keras.callbacks.LambdaCallback(  # Keras still counts epochs of the whole run
+                on_epoch_end=lambda e, logs, end=end: setattr(model, "stop_training",
+                                                              e + 1 >= end))
+            model.fit(train_ds, steps_per_epoch=steps, epochs=cfg.epochs, initial_epoch=epoch,
+                      callbacks=callbacks + [stop], verbose=cfg.verbose, shuffle=False)
             epoch = end
     return run_dir, state["history"], model
