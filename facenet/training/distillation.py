@@ -447,11 +447,9 @@ def distill(cfg, evaluate=None, given=None):
     else:
         run_dir = make_run_dir(cfg.save_dir, "distill")
     teacher_path = cfg.teacher or registry.fetch(registry.DEFAULT_MODEL)
-    if cfg.teacher_precision == "int8":
-        teacher = Facenet(model_path=teacher_path, align="off", precision="int8", engine="onnx")
-    else:  # the float network
-        teacher = Facenet(model_path=teacher_path, align="off", precision="auto",
-                          engine="keras")
+    int8 = cfg.teacher_precision == "int8"  # else the float network on Keras
+    teacher = Facenet(model_path=teacher_path, align="off", precision="int8" if int8 else "auto",
+                      engine="onnx" if int8 else "keras")
     crop = parse_crop(cfg.crop)
     renderer = ViewRenderer(paths, crop, cfg.augmentation, cfg.seed, cfg.workers)
     meta = {"images": n, "images_sha256": _fingerprint(paths),
@@ -465,6 +463,13 @@ def distill(cfg, evaluate=None, given=None):
     views = None
     if view_cache_fits(n, size, cfg.cache_views_gb):
         views = StudentViews(os.path.join(targets.folder, f"views_{size}px"), n, size)
+    def render(view):  # the student's pixels alone (the teacher's pass renders them too)
+        if views and not views.has(view):
+            start = time.perf_counter()
+            views.render(view, renderer)
+            logger.info(f"Rendered {os.path.basename(views.path(view))} at {size} px in "
+                        f"{time.perf_counter() - start:.0f} s")
+
     def prepare(view):
         """Teacher targets and the student's pixels of `view`, made when an epoch first needs
         them (a run starts training after one view, not all); returns the teacher's seconds."""
@@ -472,11 +477,7 @@ def distill(cfg, evaluate=None, given=None):
         if not targets.has(view):
             seconds = targets.compute(view, teacher, renderer,
                                       views if views and not views.has(view) else None)
-        if views and not views.has(view):
-            start = time.perf_counter()
-            views.render(view, renderer)
-            logger.info(f"Rendered {os.path.basename(views.path(view))} at {size} px in "
-                        f"{time.perf_counter() - start:.0f} s")
+        render(view)
         return seconds
 
     def ready(view):
@@ -484,11 +485,7 @@ def distill(cfg, evaluate=None, given=None):
 
     first = state["epoch"] if state_dir else 0
     teacher_seconds = prepare(first % cfg.views) if first < cfg.epochs else 0.0
-    if views and not views.has(StudentViews.PLAIN):
-        start = time.perf_counter()
-        views.render(StudentViews.PLAIN, renderer)
-        logger.info(f"Rendered {os.path.basename(views.path(StudentViews.PLAIN))} at {size} px "
-                    f"in {time.perf_counter() - start:.0f} s")
+    render(StudentViews.PLAIN)
 
     if not state_dir:
         state = {"epoch": 0, "best": None, "teacher_seconds": teacher_seconds,
