@@ -1,0 +1,312 @@
+"""Distil Inception-ResNet-V1 into the MobileNet on an accelerator, for a fixed wall-clock
+budget: Keras 3 on JAX, no TensorFlow. The CPU recipe (distill_lfw_mobilenet.py) caches the
+teacher's targets for a few views because the teacher costs more than the student's step
+there; on an accelerator the teacher embeds every augmented view as it is drawn, so no view
+repeats. Teacher and student see the same view (the student at its size, the teacher at 160),
+a share of views blends two faces (the teacher embeds the blend). The learning rate warms up,
+then follows a cosine over the budget's time, so the run ends decayed however fast the machine.
+
+    python -m benchmarks.distill_bundle --out .bundle          # where LFW is
+    KERAS_BACKEND=jax python -m benchmarks.distill_accelerated --bundle .bundle \
+        --init-weights model_data/facenet_mobilenet.weights.h5 --budget 420 --out OUT
+
+Fold 1 (people never trained on) is scored on the bundle's central faces every --eval-every
+seconds; OUT gets last.weights.h5, best.weights.h5 and distill_accelerated.json (the curve).
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+START = time.perf_counter()
+os.environ.setdefault("KERAS_BACKEND", "jax")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+
+from benchmarks.distill_bundle import FACE_SHARE, unpack_images, unpack_weights  # noqa: E402
+
+GREY = (0.299, 0.587, 0.114)
+
+
+def log(**fields):
+    fields["t"] = round(time.perf_counter() - START, 1)
+    print(json.dumps(fields), flush=True)
+
+
+def draw_params(jax, key, n, mix):
+    """Per-view geometry and colour, as facenet/training/augment.py's defaults draw them
+    (blur and erasing left out)."""
+    jnp = jax.numpy
+    k = jax.random.split(key, 11)
+    u = lambda i, lo, hi: jax.random.uniform(k[i], (n,), minval=lo, maxval=hi)  # noqa: E731
+    return {"scale": u(0, 0.8, 1.05), "angle": u(1, -10.0, 10.0) * (math.pi / 180),
+            "dx": u(2, -0.05, 0.05), "dy": u(3, -0.05, 0.05),
+            "flip": jax.random.bernoulli(k[4], 0.5, (n,)),
+            "bright": u(5, 0.7, 1.3), "contrast": u(6, 0.7, 1.3), "sat": u(7, 0.7, 1.3),
+            "grey": jax.random.bernoulli(k[8], 0.1, (n,)),
+            "mix": jax.random.bernoulli(k[9], mix, (n,)), "share": u(10, 0.6, 0.9),
+            "zero": jnp.zeros((n,))}
+
+
+def render(jax, src, p, size):
+    """Views of `size` px from uint8 crops `src` (B, S, S, 3) whose central FACE_SHARE is the
+    face box: scaled, rotated, shifted, mirrored (bilinear), then brightness, saturation or
+    grey, contrast; returns float32 pixels in 0..255."""
+    jnp = jax.numpy
+    b, s = src.shape[0], src.shape[1]
+    side = FACE_SHARE * s
+    g = (jnp.arange(size, dtype=jnp.float32) + 0.5) / size - 0.5
+    u, v = jnp.meshgrid(g, g)  # u along x, v along y
+    ext = (side * p["scale"])[:, None, None]
+    ux = jnp.where(p["flip"][:, None, None], -u, u) * ext
+    vy = v * ext
+    cos, sin = jnp.cos(p["angle"])[:, None, None], jnp.sin(p["angle"])[:, None, None]
+    x = cos * ux - sin * vy + (s / 2 + p["dx"] * side)[:, None, None] - 0.5
+    y = sin * ux + cos * vy + (s / 2 + p["dy"] * side)[:, None, None] - 0.5
+    x0, y0 = jnp.floor(x), jnp.floor(y)
+    wx, wy = (x - x0)[..., None], (y - y0)[..., None]
+    bi = jnp.arange(b)[:, None, None]
+
+    def at(yy, xx):
+        yy = jnp.clip(yy, 0, s - 1).astype(jnp.int32)
+        xx = jnp.clip(xx, 0, s - 1).astype(jnp.int32)
+        return src[bi, yy, xx].astype(jnp.float32)
+
+    out = ((at(y0, x0) * (1 - wx) + at(y0, x0 + 1) * wx) * (1 - wy)
+           + (at(y0 + 1, x0) * (1 - wx) + at(y0 + 1, x0 + 1) * wx) * wy)
+    out = out * p["bright"][:, None, None, None]
+    grey = (out @ jnp.asarray(GREY, jnp.float32))[..., None]
+    coloured = grey + p["sat"][:, None, None, None] * (out - grey)
+    out = jnp.where(p["grey"][:, None, None, None], jnp.broadcast_to(grey, out.shape), coloured)
+    mean = out.mean(axis=(1, 2, 3), keepdims=True)
+    out = mean + p["contrast"][:, None, None, None] * (out - mean)
+    return jnp.clip(out, 0, 255)
+
+
+def blend(jax, views, p):
+    """A share of the views mixed with the next view of the batch (mixup)."""
+    jnp = jax.numpy
+    w = jnp.where(p["mix"], p["share"], 1.0)[:, None, None, None]
+    return w * views + (1 - w) * jnp.roll(views, 1, axis=0)
+
+
+def standardize(jax, x):
+    """utils/image.py's standardize, batched on the device."""
+    jnp = jax.numpy
+    mean = x.mean(axis=(1, 2, 3), keepdims=True)
+    std = x.std(axis=(1, 2, 3), keepdims=True)
+    return (x - mean) / jnp.maximum(std, 1.0 / math.sqrt(x[0].size))
+
+
+def best_accuracy(distances, same):
+    """Accuracy at the best threshold over the pairs (the recipe's fold-1 score)."""
+    order = np.argsort(distances)
+    same = np.asarray(same, bool)[order]
+    # threshold just above the k-th smallest distance: the first k pairs called the same
+    correct = np.concatenate([[0], np.cumsum(same)]) + (
+        (~same).sum() - np.concatenate([[0], np.cumsum(~same)]))
+    k = int(np.argmax(correct))
+    return float(correct[k] / len(same)), float(distances[order][max(k - 1, 0)])
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--bundle", default=".bundle")
+    p.add_argument("--init-weights", default=os.path.join("model_data",
+                                                          "facenet_mobilenet.weights.h5"),
+                   help="the student's start ('' : from scratch)")
+    p.add_argument("--input-size", type=int, default=112)
+    p.add_argument("--budget", type=float, default=420,
+                   help="seconds from start to the last weights written; training takes what "
+                        "set-up and compiling leave")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--init-lr", type=float, default=1e-3)
+    p.add_argument("--min-lr", type=float, default=1e-6)
+    p.add_argument("--warmup", type=float, default=0.03, help="share of the training time")
+    p.add_argument("--mix", type=float, default=0.25, help="share of views blending two faces")
+    p.add_argument("--precision", default="bfloat16", choices=["bfloat16", "float32"])
+    p.add_argument("--eval-every", type=float, default=45.0, help="seconds between fold-1 scores")
+    p.add_argument("--limit", type=int, default=0, help="the first N training images only")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="distill_accelerated")
+    args = p.parse_args(argv)
+
+    import jax
+    import keras
+
+    from nets.facenet import facenet
+    from nets.weights_io import load_weights
+
+    jnp = jax.numpy
+    os.makedirs(args.out, exist_ok=True)
+    info = json.load(open(os.path.join(args.bundle, "bundle.json")))
+    images = unpack_images(os.path.join(args.bundle, "train"))
+    if args.limit:
+        images = images[:args.limit]
+    fold1 = unpack_images(os.path.join(args.bundle, "fold1"))
+    pairs = np.load(os.path.join(args.bundle, "fold1_pairs.npy"))
+    device = jax.devices()[0]
+    log(event="data", train=len(images), fold1=len(fold1), crop=images.shape[1],
+        device=str(getattr(device, "device_kind", device.platform)), jax=jax.__version__,
+        keras=keras.__version__)
+
+    if args.precision == "bfloat16":
+        keras.config.set_dtype_policy("mixed_bfloat16")
+    size = args.input_size
+    teacher = facenet((160, 160, 3), backbone="inception_resnetv1", mode="predict")
+    unpack_weights(teacher, os.path.join(args.bundle, "teacher_int8.npz"))
+    student = facenet((size, size, 3), backbone="mobilenet", mode="predict")
+    if args.init_weights:
+        load_weights(student, args.init_weights)
+
+    frozen = ([v.value for v in teacher.trainable_variables],  # arguments, not constants
+              [v.value for v in teacher.non_trainable_variables])
+    sv = [v.value for v in student.trainable_variables]
+    snv = [v.value for v in student.non_trainable_variables]
+    m = [jnp.zeros_like(x) for x in sv]
+    v2 = [jnp.zeros_like(x) for x in sv]
+    data = jax.device_put(images)
+    b1, b2, eps = 0.9, 0.999, 1e-7
+
+    def loss_fn(sv, snv, x, target):
+        y, snv = student.stateless_call(sv, snv, x, training=True)
+        y = y.astype(jnp.float32)
+        y = y / jnp.linalg.norm(y, axis=1, keepdims=True)
+        return jnp.mean(1.0 - jnp.sum(y * target, axis=1)), snv
+
+    def step(state, frozen, data, idx, key, lr):
+        sv, snv, m, v2, t = state
+        tv, tnv = frozen
+        params = draw_params(jax, key, idx.shape[0], args.mix)
+        src = data[idx]
+        big = standardize(jax, blend(jax, render(jax, src, params, 160), params))
+        small = standardize(jax, blend(jax, render(jax, src, params, size), params))
+        target, _ = teacher.stateless_call(tv, tnv, big, training=False)
+        target = jax.lax.stop_gradient(target.astype(jnp.float32))
+        target = target / jnp.linalg.norm(target, axis=1, keepdims=True)
+        (loss, snv), grads = jax.value_and_grad(loss_fn, has_aux=True)(sv, snv, small, target)
+        t = t + 1
+        m = [b1 * a + (1 - b1) * g for a, g in zip(m, grads)]
+        v2 = [b2 * a + (1 - b2) * g * g for a, g in zip(v2, grads)]
+        alpha = lr * jnp.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+        sv = [w - alpha * a / (jnp.sqrt(c) + eps) for w, a, c in zip(sv, m, v2)]
+        return (sv, snv, m, v2, t), loss
+
+    step = jax.jit(step, donate_argnums=(0,))
+    lo = int(round(fold1.shape[1] * (1 - FACE_SHARE) / 2))
+    faces = fold1[:, lo:fold1.shape[1] - lo, lo:fold1.shape[1] - lo]
+    if faces.shape[1] != size:
+        from PIL import Image
+
+        faces = np.stack([np.asarray(Image.fromarray(a).resize((size, size), Image.BICUBIC))
+                          for a in faces])
+
+    @jax.jit
+    def embed(sv, snv, x):
+        y, _ = student.stateless_call(sv, snv, standardize(jax, x.astype(jnp.float32)),
+                                      training=False)
+        return y.astype(jnp.float32)
+
+    def score(sv, snv):
+        bs = args.batch_size
+        emb = np.concatenate([np.asarray(embed(sv, snv, jnp.asarray(
+            np.resize(faces[i:i + bs], (bs,) + faces.shape[1:]))))[:len(faces[i:i + bs])]
+            for i in range(0, len(faces), bs)])  # np.resize pads the last batch: one compile
+        emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+        d = np.linalg.norm(emb[pairs[:, 0]] - emb[pairs[:, 1]], axis=1)
+        return best_accuracy(d, pairs[:, 2])
+
+    def save(state, name):
+        for var, value in zip(student.trainable_variables, state[0]):
+            var.assign(value)
+        for var, value in zip(student.non_trainable_variables, state[1]):
+            var.assign(value)
+        path = os.path.join(args.out, name)
+        student.save_weights(path + ".tmp.weights.h5")
+        os.replace(path + ".tmp.weights.h5", path)
+
+    state = (sv, snv, m, v2, jnp.zeros((), jnp.float32))
+    rng = np.random.default_rng(args.seed)
+    key = jax.random.PRNGKey(args.seed)
+    n, bs = len(images), args.batch_size
+    history = []
+    start_acc, start_thr = score(state[0], state[1])
+    log(event="start", fold1=start_acc, threshold=start_thr)
+    history.append({"t": 0.0, "step": 0, "epochs": 0.0, "fold1": start_acc})
+    order, pos = rng.permutation(n), 0
+
+    def batch():
+        nonlocal order, pos
+        if pos + bs > n:
+            order, pos = rng.permutation(n), 0
+        pos += bs
+        return jnp.asarray(order[pos - bs:pos])
+
+    key, sub = jax.random.split(key)
+    compile_start = time.perf_counter()
+    state, loss = step(state, frozen, data, batch(), sub, jnp.float32(0.0))
+    loss = float(loss)
+    log(event="compiled", seconds=round(time.perf_counter() - compile_start, 1), loss=loss)
+    begin = time.perf_counter()
+    end = START + args.budget - 15  # leaves time to score and write the weights
+    span = end - begin
+    if span <= 0:
+        raise SystemExit(f"no training time left in --budget {args.budget}")
+    steps, last_eval, best = 1, begin, (start_acc, 0)
+    save(state, "best.weights.h5")
+    lr, losses = 0.0, []
+    while True:
+        now = time.perf_counter()
+        f = (now - begin) / span
+        if f >= 1:
+            break
+        lr = (args.init_lr * f / args.warmup if f < args.warmup else
+              args.min_lr + 0.5 * (args.init_lr - args.min_lr)
+              * (1 + math.cos(math.pi * (f - args.warmup) / (1 - args.warmup))))
+        key, sub = jax.random.split(key)
+        state, loss = step(state, frozen, data, batch(), sub, jnp.float32(lr))
+        losses.append(loss)
+        steps += 1
+        if steps % 25 == 0:
+            losses = [float(np.mean([float(x) for x in losses]))]
+        if now - last_eval >= args.eval_every:
+            acc, thr = score(state[0], state[1])
+            mean_loss = float(np.mean([float(x) for x in losses]))
+            losses = []
+            elapsed = time.perf_counter() - begin
+            rec = {"t": round(elapsed, 1), "step": steps, "epochs": round(steps * bs / n, 2),
+                   "lr": lr, "loss": round(mean_loss, 5), "fold1": acc,
+                   "images_per_s": round(steps * bs / elapsed, 1)}
+            history.append(rec)
+            log(event="eval", **rec)
+            if acc > best[0]:
+                best = (acc, steps)
+                save(state, "best.weights.h5")
+            save(state, "last.weights.h5")
+            last_eval = time.perf_counter()
+    acc, thr = score(state[0], state[1])
+    elapsed = time.perf_counter() - begin
+    final = {"t": round(elapsed, 1), "step": steps, "epochs": round(steps * bs / n, 2),
+             "lr": lr, "fold1": acc, "threshold": thr,
+             "images_per_s": round(steps * bs / elapsed, 1)}
+    history.append(final)
+    save(state, "last.weights.h5")
+    if acc > best[0]:
+        best = (acc, steps)
+        save(state, "best.weights.h5")
+    result = {"bundle": info, "settings": vars(args), "device": str(device.device_kind
+                                                                    if hasattr(device, "device_kind")
+                                                                    else device.platform),
+              "train_images": n, "history": history, "final": final,
+              "best": {"fold1": best[0], "step": best[1]}}
+    with open(os.path.join(args.out, "distill_accelerated.json"), "w") as fh:
+        json.dump(result, fh, indent=1)
+    log(event="done", **final, best=best[0])
+
+
+if __name__ == "__main__":
+    main()
