@@ -20,13 +20,11 @@ import os
 import sys
 import time
 
+import numpy as np
+
+from benchmarks.distill_bundle import FACE_SHARE, unpack_images, unpack_weights
+
 START = time.perf_counter()
-os.environ.setdefault("KERAS_BACKEND", "jax")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import numpy as np  # noqa: E402
-
-from benchmarks.distill_bundle import FACE_SHARE, unpack_images, unpack_weights  # noqa: E402
 
 GREY = (0.299, 0.587, 0.114)
 
@@ -112,6 +110,21 @@ def best_accuracy(distances, same):
     return float(correct[k] / len(same)), float(distances[order][max(k - 1, 0)])
 
 
+def write_card(path, args, bundle, **fields):
+    """The card beside a student's weights (what --model-path reads: size, preprocessing)."""
+    from utils.fileio import card_path_for, sha256_of, write_json_atomic
+
+    size = args.input_size
+    write_json_atomic(card_path_for(path), {
+        "backbone": "mobilenet", "input_shape": [size, size, 3], "preprocessing": "standardize",
+        "embedding_size": 128, "mode": "predict",
+        "distilled_from": {"teacher": bundle["teacher"], "loss": "cosine", "views": "on the fly",
+                           "started_from": os.path.basename(args.init_weights) or None,
+                           "command": "python -m benchmarks.distill_accelerated "
+                                      + " ".join(sys.argv[1:])},
+        **fields, "weights_file": os.path.basename(path), "weights_sha256": sha256_of(path)})
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -135,6 +148,7 @@ def main(argv=None):
     p.add_argument("--out", default="distill_accelerated")
     args = p.parse_args(argv)
 
+    os.environ.setdefault("KERAS_BACKEND", "jax")  # before Keras is first imported
     import jax
     import keras
 
@@ -220,7 +234,7 @@ def main(argv=None):
         d = np.linalg.norm(emb[pairs[:, 0]] - emb[pairs[:, 1]], axis=1)
         return best_accuracy(d, pairs[:, 2])
 
-    def save(state, name):
+    def save(state, name, **fields):
         for var, value in zip(student.trainable_variables, state[0]):
             var.assign(value)
         for var, value in zip(student.non_trainable_variables, state[1]):
@@ -228,6 +242,7 @@ def main(argv=None):
         path = os.path.join(args.out, name)
         student.save_weights(path + ".tmp.weights.h5")
         os.replace(path + ".tmp.weights.h5", path)
+        write_card(path, args, info, **fields)
 
     state = (sv, snv, m, v2, jnp.zeros((), jnp.float32))
     rng = np.random.default_rng(args.seed)
@@ -257,7 +272,7 @@ def main(argv=None):
     if span <= 0:
         raise SystemExit(f"no training time left in --budget {args.budget}")
     steps, last_eval, best = 1, begin, (start_acc, 0)
-    save(state, "best.weights.h5")
+    save(state, "best.weights.h5", step=0, fold1=start_acc)
     lr, losses = 0.0, []
     while True:
         now = time.perf_counter()
@@ -285,8 +300,8 @@ def main(argv=None):
             log(event="eval", **rec)
             if acc > best[0]:
                 best = (acc, steps)
-                save(state, "best.weights.h5")
-            save(state, "last.weights.h5")
+                save(state, "best.weights.h5", step=steps, fold1=acc)
+            save(state, "last.weights.h5", step=steps, fold1=acc)
             last_eval = time.perf_counter()
     acc, thr = score(state[0], state[1])
     elapsed = time.perf_counter() - begin
@@ -294,10 +309,10 @@ def main(argv=None):
              "lr": lr, "fold1": acc, "threshold": thr,
              "images_per_s": round(steps * bs / elapsed, 1)}
     history.append(final)
-    save(state, "last.weights.h5")
+    save(state, "last.weights.h5", step=steps, fold1=acc)
     if acc > best[0]:
         best = (acc, steps)
-        save(state, "best.weights.h5")
+        save(state, "best.weights.h5", step=steps, fold1=acc)
     result = {"bundle": info, "settings": vars(args), "device": str(device.device_kind
                                                                     if hasattr(device, "device_kind")
                                                                     else device.platform),
