@@ -37,7 +37,6 @@ def log(**fields):
 def draw_params(jax, key, n, mix):
     """Per-view geometry and colour, as facenet/training/augment.py's defaults draw them
     (blur and erasing left out)."""
-    jnp = jax.numpy
     k = jax.random.split(key, 11)
     u = lambda i, lo, hi: jax.random.uniform(k[i], (n,), minval=lo, maxval=hi)  # noqa: E731
     return {"scale": u(0, 0.8, 1.05), "angle": u(1, -10.0, 10.0) * (math.pi / 180),
@@ -45,8 +44,7 @@ def draw_params(jax, key, n, mix):
             "flip": jax.random.bernoulli(k[4], 0.5, (n,)),
             "bright": u(5, 0.7, 1.3), "contrast": u(6, 0.7, 1.3), "sat": u(7, 0.7, 1.3),
             "grey": jax.random.bernoulli(k[8], 0.1, (n,)),
-            "mix": jax.random.bernoulli(k[9], mix, (n,)), "share": u(10, 0.6, 0.9),
-            "zero": jnp.zeros((n,))}
+            "mix": jax.random.bernoulli(k[9], mix, (n,)), "share": u(10, 0.6, 0.9)}
 
 
 def render(jax, src, p, size):
@@ -110,6 +108,98 @@ def best_accuracy(distances, same):
     return float(correct[k] / len(same)), float(distances[order][max(k - 1, 0)])
 
 
+def warmup_cosine(f, init_lr, min_lr, warmup):
+    """The learning rate at fraction `f` of the training time: linear from 0 over the first
+    `warmup`, then a cosine from `init_lr` down to `min_lr` at f = 1."""
+    if f < warmup:
+        return init_lr * f / warmup
+    return min_lr + 0.5 * (init_lr - min_lr) * (1 + math.cos(math.pi * (f - warmup)
+                                                              / (1 - warmup)))
+
+
+def adam(params, grads, m, v, t, lr, b1=0.9, b2=0.999, eps=1e-7):
+    """Keras's Adam update on lists of arrays (step `t` counted from 1); returns the new
+    (params, m, v)."""
+    m = [b1 * a + (1 - b1) * g for a, g in zip(m, grads)]
+    v = [b2 * a + (1 - b2) * g * g for a, g in zip(v, grads)]
+    alpha = lr * (1 - b2 ** t) ** 0.5 / (1 - b1 ** t)
+    return [p - alpha * a / (c ** 0.5 + eps) for p, a, c in zip(params, m, v)], m, v
+
+
+def load_bundle(folder, limit=0):
+    """(bundle.json, training crops, fold-1 crops, fold-1 pairs) of a distill_bundle folder."""
+    card = os.path.join(folder, "bundle.json")
+    if not os.path.exists(card):
+        raise SystemExit(f"{card} not found: make the bundle first (python -m "
+                         f"benchmarks.distill_bundle --out {folder}) and carry the folder")
+    with open(card, encoding="utf-8") as f:
+        info = json.load(f)
+    images = unpack_images(os.path.join(folder, "train"))
+    return (info, images[:limit] if limit else images,
+            unpack_images(os.path.join(folder, "fold1")),
+            np.load(os.path.join(folder, "fold1_pairs.npy")))
+
+
+def make_step(jax, teacher, student, size, mix):
+    """The jitted training step (state, teacher variables, crops on the device, batch indices,
+    random key, learning rate) -> (state, loss): views drawn and rendered, the teacher's
+    embedding of each as the target, the cosine loss, Adam. The state is donated."""
+    jnp = jax.numpy
+
+    def loss_fn(sv, snv, x, target):
+        y, snv = student.stateless_call(sv, snv, x, training=True)
+        y = y.astype(jnp.float32)
+        y = y / jnp.linalg.norm(y, axis=1, keepdims=True)
+        return jnp.mean(1.0 - jnp.sum(y * target, axis=1)), snv
+
+    def step(state, frozen, data, idx, key, lr):
+        sv, snv, m, v, t = state
+        params = draw_params(jax, key, idx.shape[0], mix)
+        src = data[idx]
+        big = standardize(jax, blend(jax, render(jax, src, params, 160), params))
+        small = standardize(jax, blend(jax, render(jax, src, params, size), params))
+        target, _ = teacher.stateless_call(*frozen, big, training=False)
+        target = jax.lax.stop_gradient(target.astype(jnp.float32))
+        target = target / jnp.linalg.norm(target, axis=1, keepdims=True)
+        (loss, snv), grads = jax.value_and_grad(loss_fn, has_aux=True)(sv, snv, small, target)
+        sv, m, v = adam(sv, grads, m, v, t + 1, lr)
+        return (sv, snv, m, v, t + 1), loss
+
+    return jax.jit(step, donate_argnums=(0,))
+
+
+def make_scorer(jax, student, fold1, pairs, size, batch_size):
+    """(trainable, non-trainable variables) -> (fold-1 accuracy, threshold), on the central
+    face of each fold-1 crop, in fixed-size batches (one compile)."""
+    jnp = jax.numpy
+    lo = int(round(fold1.shape[1] * (1 - FACE_SHARE) / 2))
+    faces = fold1[:, lo:fold1.shape[1] - lo, lo:fold1.shape[1] - lo]
+    if faces.shape[1] != size:
+        from PIL import Image
+
+        faces = np.stack([np.asarray(Image.fromarray(a).resize((size, size), Image.BICUBIC))
+                          for a in faces])
+
+    @jax.jit
+    def embed(sv, snv, x):
+        y, _ = student.stateless_call(sv, snv, standardize(jax, x.astype(jnp.float32)),
+                                      training=False)
+        return y.astype(jnp.float32)
+
+    def score(sv, snv):
+        parts = []
+        for i in range(0, len(faces), batch_size):
+            chunk = faces[i:i + batch_size]  # the last one padded to a whole batch
+            padded = np.resize(chunk, (batch_size,) + faces.shape[1:])
+            parts.append(np.asarray(embed(sv, snv, jnp.asarray(padded)))[:len(chunk)])
+        emb = np.concatenate(parts)
+        emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+        return best_accuracy(np.linalg.norm(emb[pairs[:, 0]] - emb[pairs[:, 1]], axis=1),
+                             pairs[:, 2])
+
+    return score
+
+
 def write_card(path, args, bundle, **fields):
     """The card beside a student's weights (what --model-path reads: size, preprocessing)."""
     from utils.fileio import card_path_for, sha256_of, write_json_atomic
@@ -123,6 +213,17 @@ def write_card(path, args, bundle, **fields):
                            "command": "python -m benchmarks.distill_accelerated "
                                       + " ".join(sys.argv[1:])},
         **fields, "weights_file": os.path.basename(path), "weights_sha256": sha256_of(path)})
+
+
+def save_student(student, state, path, args, bundle, **fields):
+    """The state's variables into `student`, written atomically with their card."""
+    for var, value in zip(student.trainable_variables, state[0]):
+        var.assign(value)
+    for var, value in zip(student.non_trainable_variables, state[1]):
+        var.assign(value)
+    student.save_weights(path + ".tmp.weights.h5")
+    os.replace(path + ".tmp.weights.h5", path)
+    write_card(path, args, bundle, **fields)
 
 
 def main(argv=None):
@@ -148,8 +249,13 @@ def main(argv=None):
     p.add_argument("--out", default="distill_accelerated")
     args = p.parse_args(argv)
 
+    info, images, fold1, pairs = load_bundle(args.bundle, args.limit)
     os.environ.setdefault("KERAS_BACKEND", "jax")  # before Keras is first imported
-    import jax
+    try:
+        import jax
+    except ImportError:
+        raise SystemExit("this recipe runs Keras on JAX: pip install jax (with its CUDA "
+                         "plugin on a GPU machine)") from None
     import keras
 
     from nets.facenet import facenet
@@ -157,20 +263,14 @@ def main(argv=None):
 
     jnp = jax.numpy
     os.makedirs(args.out, exist_ok=True)
-    info = json.load(open(os.path.join(args.bundle, "bundle.json")))
-    images = unpack_images(os.path.join(args.bundle, "train"))
-    if args.limit:
-        images = images[:args.limit]
-    fold1 = unpack_images(os.path.join(args.bundle, "fold1"))
-    pairs = np.load(os.path.join(args.bundle, "fold1_pairs.npy"))
     device = jax.devices()[0]
+    device_name = str(getattr(device, "device_kind", device.platform))
     log(event="data", train=len(images), fold1=len(fold1), crop=images.shape[1],
-        device=str(getattr(device, "device_kind", device.platform)), jax=jax.__version__,
-        keras=keras.__version__)
+        device=device_name, jax=jax.__version__, keras=keras.__version__)
 
     if args.precision == "bfloat16":
         keras.config.set_dtype_policy("mixed_bfloat16")
-    size = args.input_size
+    size, n, bs = args.input_size, len(images), args.batch_size
     teacher = facenet((160, 160, 3), backbone="inception_resnetv1", mode="predict")
     unpack_weights(teacher, os.path.join(args.bundle, "teacher_int8.npz"))
     student = facenet((size, size, 3), backbone="mobilenet", mode="predict")
@@ -180,81 +280,24 @@ def main(argv=None):
     frozen = ([v.value for v in teacher.trainable_variables],  # arguments, not constants
               [v.value for v in teacher.non_trainable_variables])
     sv = [v.value for v in student.trainable_variables]
-    snv = [v.value for v in student.non_trainable_variables]
-    m = [jnp.zeros_like(x) for x in sv]
-    v2 = [jnp.zeros_like(x) for x in sv]
+    state = (sv, [v.value for v in student.non_trainable_variables],
+             [jnp.zeros_like(x) for x in sv], [jnp.zeros_like(x) for x in sv],
+             jnp.zeros((), jnp.float32))
     data = jax.device_put(images)
-    b1, b2, eps = 0.9, 0.999, 1e-7
+    step = make_step(jax, teacher, student, size, args.mix)
+    score = make_scorer(jax, student, fold1, pairs, size, bs)
 
-    def loss_fn(sv, snv, x, target):
-        y, snv = student.stateless_call(sv, snv, x, training=True)
-        y = y.astype(jnp.float32)
-        y = y / jnp.linalg.norm(y, axis=1, keepdims=True)
-        return jnp.mean(1.0 - jnp.sum(y * target, axis=1)), snv
+    def save(name, **fields):
+        save_student(student, state, os.path.join(args.out, name), args, info, **fields)
 
-    def step(state, frozen, data, idx, key, lr):
-        sv, snv, m, v2, t = state
-        tv, tnv = frozen
-        params = draw_params(jax, key, idx.shape[0], args.mix)
-        src = data[idx]
-        big = standardize(jax, blend(jax, render(jax, src, params, 160), params))
-        small = standardize(jax, blend(jax, render(jax, src, params, size), params))
-        target, _ = teacher.stateless_call(tv, tnv, big, training=False)
-        target = jax.lax.stop_gradient(target.astype(jnp.float32))
-        target = target / jnp.linalg.norm(target, axis=1, keepdims=True)
-        (loss, snv), grads = jax.value_and_grad(loss_fn, has_aux=True)(sv, snv, small, target)
-        t = t + 1
-        m = [b1 * a + (1 - b1) * g for a, g in zip(m, grads)]
-        v2 = [b2 * a + (1 - b2) * g * g for a, g in zip(v2, grads)]
-        alpha = lr * jnp.sqrt(1 - b2 ** t) / (1 - b1 ** t)
-        sv = [w - alpha * a / (jnp.sqrt(c) + eps) for w, a, c in zip(sv, m, v2)]
-        return (sv, snv, m, v2, t), loss
-
-    step = jax.jit(step, donate_argnums=(0,))
-    lo = int(round(fold1.shape[1] * (1 - FACE_SHARE) / 2))
-    faces = fold1[:, lo:fold1.shape[1] - lo, lo:fold1.shape[1] - lo]
-    if faces.shape[1] != size:
-        from PIL import Image
-
-        faces = np.stack([np.asarray(Image.fromarray(a).resize((size, size), Image.BICUBIC))
-                          for a in faces])
-
-    @jax.jit
-    def embed(sv, snv, x):
-        y, _ = student.stateless_call(sv, snv, standardize(jax, x.astype(jnp.float32)),
-                                      training=False)
-        return y.astype(jnp.float32)
-
-    def score(sv, snv):
-        bs = args.batch_size
-        emb = np.concatenate([np.asarray(embed(sv, snv, jnp.asarray(
-            np.resize(faces[i:i + bs], (bs,) + faces.shape[1:]))))[:len(faces[i:i + bs])]
-            for i in range(0, len(faces), bs)])  # np.resize pads the last batch: one compile
-        emb /= np.linalg.norm(emb, axis=1, keepdims=True)
-        d = np.linalg.norm(emb[pairs[:, 0]] - emb[pairs[:, 1]], axis=1)
-        return best_accuracy(d, pairs[:, 2])
-
-    def save(state, name, **fields):
-        for var, value in zip(student.trainable_variables, state[0]):
-            var.assign(value)
-        for var, value in zip(student.non_trainable_variables, state[1]):
-            var.assign(value)
-        path = os.path.join(args.out, name)
-        student.save_weights(path + ".tmp.weights.h5")
-        os.replace(path + ".tmp.weights.h5", path)
-        write_card(path, args, info, **fields)
-
-    state = (sv, snv, m, v2, jnp.zeros((), jnp.float32))
-    rng = np.random.default_rng(args.seed)
-    key = jax.random.PRNGKey(args.seed)
-    n, bs = len(images), args.batch_size
-    history = []
     start_acc, start_thr = score(state[0], state[1])
     log(event="start", fold1=start_acc, threshold=start_thr)
-    history.append({"t": 0.0, "step": 0, "epochs": 0.0, "fold1": start_acc})
+    history = [{"t": 0.0, "step": 0, "epochs": 0.0, "fold1": start_acc}]
+    rng = np.random.default_rng(args.seed)
+    key = jax.random.PRNGKey(args.seed)
     order, pos = rng.permutation(n), 0
 
-    def batch():
+    def batch():  # shuffled passes over the training faces
         nonlocal order, pos
         if pos + bs > n:
             order, pos = rng.permutation(n), 0
@@ -264,58 +307,48 @@ def main(argv=None):
     key, sub = jax.random.split(key)
     compile_start = time.perf_counter()
     state, loss = step(state, frozen, data, batch(), sub, jnp.float32(0.0))
-    loss = float(loss)
-    log(event="compiled", seconds=round(time.perf_counter() - compile_start, 1), loss=loss)
+    log(event="compiled", seconds=round(time.perf_counter() - compile_start, 1),
+        loss=float(loss))
     begin = time.perf_counter()
-    end = START + args.budget - 15  # leaves time to score and write the weights
-    span = end - begin
+    span = START + args.budget - 15 - begin  # 15 s kept to score and write the weights
     if span <= 0:
         raise SystemExit(f"no training time left in --budget {args.budget}")
     steps, last_eval, best = 1, begin, (start_acc, 0)
-    save(state, "best.weights.h5", step=0, fold1=start_acc)
+    save("best.weights.h5", step=0, fold1=start_acc)
     lr, losses = 0.0, []
-    while True:
-        now = time.perf_counter()
-        f = (now - begin) / span
-        if f >= 1:
-            break
-        lr = (args.init_lr * f / args.warmup if f < args.warmup else
-              args.min_lr + 0.5 * (args.init_lr - args.min_lr)
-              * (1 + math.cos(math.pi * (f - args.warmup) / (1 - args.warmup))))
+
+    def record(acc, **extra):
+        elapsed = time.perf_counter() - begin
+        rec = {"t": round(elapsed, 1), "step": steps, "epochs": round(steps * bs / n, 2),
+               "lr": lr, **extra, "fold1": acc, "images_per_s": round(steps * bs / elapsed, 1)}
+        history.append(rec)
+        return rec
+
+    while (f := (time.perf_counter() - begin) / span) < 1:
+        lr = warmup_cosine(f, args.init_lr, args.min_lr, args.warmup)
         key, sub = jax.random.split(key)
         state, loss = step(state, frozen, data, batch(), sub, jnp.float32(lr))
         losses.append(loss)
         steps += 1
-        if steps % 25 == 0:
+        if steps % 25 == 0:  # waits for the device now and then: a bounded queue
             losses = [float(np.mean([float(x) for x in losses]))]
-        if now - last_eval >= args.eval_every:
-            acc, thr = score(state[0], state[1])
-            mean_loss = float(np.mean([float(x) for x in losses]))
+        if time.perf_counter() - last_eval >= args.eval_every:
+            acc, _ = score(state[0], state[1])
+            mean_loss = round(float(np.mean([float(x) for x in losses])), 5)
             losses = []
-            elapsed = time.perf_counter() - begin
-            rec = {"t": round(elapsed, 1), "step": steps, "epochs": round(steps * bs / n, 2),
-                   "lr": lr, "loss": round(mean_loss, 5), "fold1": acc,
-                   "images_per_s": round(steps * bs / elapsed, 1)}
-            history.append(rec)
-            log(event="eval", **rec)
+            log(event="eval", **record(acc, loss=mean_loss))
             if acc > best[0]:
                 best = (acc, steps)
-                save(state, "best.weights.h5", step=steps, fold1=acc)
-            save(state, "last.weights.h5", step=steps, fold1=acc)
+                save("best.weights.h5", step=steps, fold1=acc)
+            save("last.weights.h5", step=steps, fold1=acc)
             last_eval = time.perf_counter()
     acc, thr = score(state[0], state[1])
-    elapsed = time.perf_counter() - begin
-    final = {"t": round(elapsed, 1), "step": steps, "epochs": round(steps * bs / n, 2),
-             "lr": lr, "fold1": acc, "threshold": thr,
-             "images_per_s": round(steps * bs / elapsed, 1)}
-    history.append(final)
-    save(state, "last.weights.h5", step=steps, fold1=acc)
+    final = record(acc, threshold=thr)
+    save("last.weights.h5", step=steps, fold1=acc)
     if acc > best[0]:
         best = (acc, steps)
-        save(state, "best.weights.h5", step=steps, fold1=acc)
-    result = {"bundle": info, "settings": vars(args), "device": str(device.device_kind
-                                                                    if hasattr(device, "device_kind")
-                                                                    else device.platform),
+        save("best.weights.h5", step=steps, fold1=acc)
+    result = {"bundle": info, "settings": vars(args), "device": device_name,
               "train_images": n, "history": history, "final": final,
               "best": {"fold1": best[0], "step": best[1]}}
     with open(os.path.join(args.out, "distill_accelerated.json"), "w") as fh:

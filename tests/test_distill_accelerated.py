@@ -6,7 +6,8 @@ import types
 import numpy as np
 import pytest
 
-from benchmarks.distill_accelerated import best_accuracy, blend, render, standardize
+from benchmarks.distill_accelerated import (adam, best_accuracy, blend, render, standardize,
+                                             warmup_cosine)
 from benchmarks.distill_bundle import (pack_images, pack_weights, quantize, unpack_images,
                                        unpack_weights)
 
@@ -133,3 +134,25 @@ def test_packed_images_come_back_at_the_stored_size(tmp_path):
     assert images.shape == (3, 140, 140, 3) and images.dtype == np.uint8
     np.testing.assert_allclose(images.reshape(3, -1, 3).mean(axis=1),
                                [[200, 30, 30], [30, 200, 30], [30, 30, 200]], atol=4)
+
+
+def test_the_rate_warms_up_then_decays_to_its_floor():
+    rates = [warmup_cosine(f, 1e-3, 1e-6, 0.1) for f in np.linspace(0, 1, 101)]
+    assert rates[0] == 0 and rates[10] == pytest.approx(1e-3)
+    assert all(a <= b for a, b in zip(rates[:10], rates[1:11]))
+    assert all(a >= b for a, b in zip(rates[10:], rates[11:]))
+    assert rates[-1] == pytest.approx(1e-6)
+
+
+def test_adam_matches_keras_adam():
+    import keras
+
+    w0 = np.array([[0.5, -1.0], [2.0, 0.1]], np.float32)
+    grads = [np.array([[0.1, -0.2], [0.3, 0.0]], np.float32) * k for k in (1, -2, 3)]
+    var = keras.Variable(w0)
+    opt = keras.optimizers.Adam(1e-2)
+    params, m, v = [w0], [np.zeros_like(w0)], [np.zeros_like(w0)]
+    for t, g in enumerate(grads, start=1):
+        opt.apply_gradients([(keras.ops.convert_to_tensor(g), var)])
+        params, m, v = adam(params, [g], m, v, t, 1e-2)
+    np.testing.assert_allclose(params[0], np.asarray(var.numpy()), rtol=1e-5, atol=1e-6)
