@@ -156,3 +156,21 @@ def test_adam_matches_keras_adam():
         opt.apply_gradients([(keras.ops.convert_to_tensor(g), var)])
         params, m, v = adam(params, [g], m, v, t, 1e-2)
     np.testing.assert_allclose(params[0], np.asarray(var.numpy()), rtol=1e-5, atol=1e-6)
+
+
+def test_runs_that_continue_each_other_plot_in_a_row(tmp_path):
+    import json
+
+    from PIL import Image
+
+    from benchmarks.distill_accelerated import plot_runs
+
+    paths = []
+    for k, accuracies in enumerate([(0.90, 0.95), (0.95, 0.97)]):
+        history = [{"epochs": 10.0 * i, "fold1": a} for i, a in enumerate(accuracies)]
+        paths.append(str(tmp_path / f"run{k}.json"))
+        with open(paths[-1], "w") as f:
+            json.dump({"history": history}, f)
+    plot_runs(paths, str(tmp_path / "runs.png"))
+    with Image.open(tmp_path / "runs.png") as im:
+        assert im.size[0] > 300 and im.size[1] > 200
