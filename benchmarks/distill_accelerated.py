@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from benchmarks.distill_bundle import FACE_SHARE, unpack_images, unpack_weights
+from benchmarks.distill_bundle import FACE_SHARE, FORMAT, unpack_images, unpack_weights
 
 START = time.perf_counter()
 
@@ -134,6 +134,9 @@ def load_bundle(folder, limit=0):
                          f"benchmarks.distill_bundle --out {folder}) and carry the folder")
     with open(card, encoding="utf-8") as f:
         info = json.load(f)
+    if info.get("format") != FORMAT:
+        raise SystemExit(f"{card}: format {info.get('format')!r}, this script reads {FORMAT}; "
+                         f"make the bundle again with this checkout")
     images = unpack_images(os.path.join(folder, "train"))
     return (info, images[:limit] if limit else images,
             unpack_images(os.path.join(folder, "fold1")),

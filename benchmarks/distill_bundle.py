@@ -16,6 +16,7 @@ import argparse
 import io
 import json
 import os
+import shutil
 
 import numpy as np
 
@@ -104,12 +105,12 @@ def unpack_images(prefix):
 def teacher_fidelity(teacher, packed_teacher, images, size=160):
     """Cosine between the float teacher's and the int8-weight teacher's embeddings of the
     central faces of `images` (uint8 crops): (mean, min)."""
+    from PIL import Image
+
     from utils.image import standardize
 
     s = images.shape[1]
     lo = int(round(s * (1 - FACE_SHARE) / 2))
-    from PIL import Image
-
     faces = np.stack([np.asarray(Image.fromarray(a[lo:s - lo, lo:s - lo]).resize(
         (size, size), Image.BICUBIC)) for a in images])
     x = standardize(faces)
@@ -159,8 +160,6 @@ def main(argv=None):
     packed = facenet((160, 160, 3), backbone="inception_resnetv1", mode="predict")
     unpack_weights(packed, teacher_file)
     mean, worst = teacher_fidelity(teacher, packed, unpack_images(os.path.join(args.out, "fold1")))
-    import shutil
-
     shutil.rmtree(work)
     info = {"format": FORMAT, "train_images": len(paths), "fold1_images": len(fold1),
             "fold1_pairs": len(pairs), "crop_size": size, "face_share": FACE_SHARE,

@@ -174,3 +174,15 @@ def test_runs_that_continue_each_other_plot_in_a_row(tmp_path):
     plot_runs(paths, str(tmp_path / "runs.png"))
     with Image.open(tmp_path / "runs.png") as im:
         assert im.size[0] > 300 and im.size[1] > 200
+
+
+def test_a_missing_or_foreign_bundle_is_refused_with_what_to_do(tmp_path):
+    import json
+
+    from benchmarks.distill_accelerated import load_bundle
+
+    with pytest.raises(SystemExit, match="make the bundle first.*distill_bundle"):
+        load_bundle(str(tmp_path))
+    (tmp_path / "bundle.json").write_text(json.dumps({"format": 99}))
+    with pytest.raises(SystemExit, match="format 99.*make the bundle again"):
+        load_bundle(str(tmp_path))
